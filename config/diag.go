@@ -1,0 +1,51 @@
+package config
+
+import "strings"
+
+// Severity of a Diagnostic.
+type Severity int
+
+const (
+	SeverityError Severity = iota
+	SeverityWarning
+)
+
+// Diagnostic is one problem found in a configuration, at a place.
+type Diagnostic struct {
+	Severity Severity `json:"severity"`
+	Pos      Pos      `json:"pos"`
+	// Message says what is wrong and, where it can, what was meant.
+	Message string `json:"message"`
+}
+
+// Error formats the diagnostic as "file:line:col: message" (warnings say so).
+func (d Diagnostic) Error() string {
+	if d.Severity == SeverityWarning {
+		return d.Pos.String() + ": warning: " + d.Message
+	}
+	return d.Pos.String() + ": " + d.Message
+}
+
+// Diagnostics is a list of problems; as an error it prints one per line.
+type Diagnostics []Diagnostic
+
+func (ds Diagnostics) Error() string {
+	var b strings.Builder
+	for i, d := range ds {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(d.Error())
+	}
+	return b.String()
+}
+
+// HasErrors reports whether any diagnostic is an error.
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity == SeverityError {
+			return true
+		}
+	}
+	return false
+}
