@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/proxynow/proxynow/config"
+	"github.com/proxynow/proxynow/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "Usage: proxynow version") }
+	if err := fs.Parse(args); err != nil {
+		return usageCode(err)
+	}
+	fmt.Fprintf(stdout, "proxynow %s\n", versionString())
+	return exitOK
+}
+
+func usageCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitConfig
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: proxynow validate FILE|DIR...\n\nChecks configuration files without binding any port. Files given together form one configuration.")
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageCode(err)
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return exitConfig
+	}
+	cfg, err := config.Load(fs.Args()...)
+	if err != nil {
+		printDiagnostics(stderr, err)
+		return exitConfig
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, w.Error())
+	}
+	fmt.Fprintf(stdout, "configuration OK: %s\n", strings.Join(cfg.Files, ", "))
+	return exitOK
+}
+
+func printDiagnostics(w io.Writer, err error) {
+	var ds config.Diagnostics
+	if errors.As(err, &ds) {
+		for _, d := range ds {
+			fmt.Fprintln(w, d.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var files stringList
+	fs.Var(&files, "config", "configuration file or directory of *.hcl files; repeatable (default proxynow.hcl)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: proxynow run [-config FILE]...\n\nServes until SIGINT or SIGTERM, then drains open connections within global.grace_period.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageCode(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "proxynow run: unexpected argument %q (use -config)\n", fs.Arg(0))
+		return exitConfig
+	}
+	if len(files) == 0 {
+		files = stringList{"proxynow.hcl"}
+	}
+	cfg, err := config.Load(files...)
+	if err != nil {
+		printDiagnostics(stderr, err)
+		return exitConfig
+	}
+	log := newLogger(stderr, cfg.Log)
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration", "warning", w.Error())
+	}
+
+	if stop == nil {
+		ch := make(chan os.Signal, 2)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		stop = ch
+	}
+
+	srv := server.New(cfg, log)
+	if err := srv.Start(); err != nil {
+		log.Error("cannot start", "error", err)
+		return exitRuntime
+	}
+	log.Info("started", "version", versionString(), "files", cfg.Files)
+
+	for sig := range stop {
+		if sig == syscall.SIGHUP {
+			log.Warn("SIGHUP ignored: configuration reload is not supported yet; restart to apply changes")
+			continue
+		}
+		break
+	}
+	log.Info("shutting down", "grace_period", cfg.Global.GracePeriod)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Global.GracePeriod)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	select {
+	case err = <-done:
+	case <-stop: // a second signal: stop now
+		log.Warn("second signal: closing all connections now")
+		cancel()
+		err = <-done
+	}
+	if err != nil {
+		log.Warn("grace period over: open connections were closed", "error", err)
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,68 @@
+package l4
+
+import (
+	"context"
+	"net"
+	"net/netip"
+)
+
+// Handler serves one accepted TCP connection. ServeTCP owns c: it must close
+// it before returning. ctx is cancelled when the server is closed.
+type Handler interface {
+	ServeTCP(ctx context.Context, c *Conn)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, c *Conn)
+
+// ServeTCP calls f(ctx, c).
+func (f HandlerFunc) ServeTCP(ctx context.Context, c *Conn) { f(ctx, c) }
+
+// Conn is an accepted TCP connection as a Handler sees it.
+type Conn struct {
+	// TCPConn is the raw socket. Reads from it skip Prefix: use Conn's own
+	// Read, or write Prefix first (Proxy does).
+	*net.TCPConn
+	// Entrypoint is the name of the entrypoint that accepted the connection.
+	Entrypoint string
+	// Client is the client's address: the source in the PROXY header when
+	// one was received, else the peer's address.
+	Client netip.AddrPort
+	// Dest is the address the client connected to: the destination in the
+	// PROXY header when one was received, else the local address.
+	Dest netip.AddrPort
+	// Prefix holds bytes already read from the socket that the handler must
+	// treat as the start of the client's stream.
+	Prefix []byte
+	// refuseProxyHeader is set on a PROXY-protocol entrypoint for peers that
+	// are not trusted: a PROXY header from them ends the connection.
+	refuseProxyHeader bool
+}
+
+// Read reads Prefix first, then from the socket.
+func (c *Conn) Read(b []byte) (int, error) {
+	if len(c.Prefix) > 0 {
+		n := copy(b, c.Prefix)
+		c.Prefix = c.Prefix[n:]
+		return n, nil
+	}
+	return c.TCPConn.Read(b)
+}
+
+// RemoteAddr is the client's address (after the PROXY protocol).
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.Client) }
+
+// LocalAddr is the address the client connected to (after the PROXY protocol).
+func (c *Conn) LocalAddr() net.Addr { return net.TCPAddrFromAddrPort(c.Dest) }
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	if u, ok := a.(*net.UDPAddr); ok {
+		ap := u.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}

@@ -1,0 +1,162 @@
+package l4
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pires/go-proxyproto"
+)
+
+// ProxyProtocolIn configures the PROXY protocol on an entrypoint: peers in
+// Trusted must send a v1 or v2 header, within Timeout; a header from any
+// other peer ends the connection.
+type ProxyProtocolIn struct {
+	Trusted []netip.Prefix
+	// Timeout bounds reading the header; 0 means 5s.
+	Timeout time.Duration
+}
+
+// Sentinel errors of the PROXY protocol path, for callers and tests.
+var (
+	ErrProxyHeaderMissing   = errors.New("PROXY header required from trusted peer")
+	ErrProxyHeaderUntrusted = errors.New("PROXY header from untrusted peer")
+)
+
+func (p *ProxyProtocolIn) trusts(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, pfx := range p.Trusted {
+		if pfx.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxProxyHeader bounds a received PROXY header with its TLVs. HAProxy
+// sends well under 1 KiB; a larger header is refused.
+const maxProxyHeader = 4096
+
+var headerReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxProxyHeader) }}
+
+// readProxyHeader reads a PROXY header from the start of c and fills in
+// c.Client, c.Dest and c.Prefix (the bytes read past the header).
+func (p *ProxyProtocolIn) readProxyHeader(c *Conn) error {
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	br := headerReaders.Get().(*bufio.Reader)
+	br.Reset(c.TCPConn)
+	defer func() {
+		br.Reset(nil)
+		headerReaders.Put(br)
+	}()
+	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	h, err := proxyproto.Read(br)
+	if err != nil {
+		if errors.Is(err, proxyproto.ErrNoProxyProtocol) {
+			return ErrProxyHeaderMissing
+		}
+		return fmt.Errorf("PROXY header: %w", err)
+	}
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return err
+	}
+	// A LOCAL header (health checks) or an UNKNOWN family keeps the socket's
+	// own addresses.
+	if h.Command.IsProxy() {
+		if src := addrPort(h.SourceAddr); src.IsValid() {
+			c.Client = src
+		}
+		if dst := addrPort(h.DestinationAddr); dst.IsValid() {
+			c.Dest = dst
+		}
+	}
+	if n := br.Buffered(); n > 0 {
+		rest, _ := br.Peek(n)
+		c.Prefix = append([]byte(nil), rest...)
+	}
+	return nil
+}
+
+var (
+	sigV1 = []byte("PROXY ")
+	sigV2 = []byte("\r\n\r\n\x00\r\nQUIT\n")
+)
+
+// startsWithProxySig reports whether b is, or may still become, the start of
+// a PROXY header: more is true while b is a strict prefix of a signature.
+func startsWithProxySig(b []byte) (sig, more bool) {
+	for _, s := range [][]byte{sigV1, sigV2} {
+		if len(b) >= len(s) {
+			if bytes.HasPrefix(b, s) {
+				return true, false
+			}
+			continue
+		}
+		if bytes.HasPrefix(s, b) {
+			more = true
+		}
+	}
+	return false, more
+}
+
+// checkNoProxyHeader reads the first bytes of an untrusted client's stream
+// and refuses the connection if they are a PROXY header: the client would
+// otherwise choose the address the backend sees. Whatever is read is kept in
+// c.Prefix. It blocks until the client sends, so it runs on the
+// client-to-backend path only, never before a server-first protocol starts.
+func (c *Conn) checkNoProxyHeader() error {
+	if !c.refuseProxyHeader {
+		return nil
+	}
+	c.refuseProxyHeader = false
+	buf := make([]byte, 0, len(sigV2))
+	buf = append(buf, c.Prefix...)
+	for {
+		sig, more := startsWithProxySig(buf)
+		if sig {
+			return ErrProxyHeaderUntrusted
+		}
+		if !more {
+			c.Prefix = buf
+			return nil
+		}
+		n, err := c.TCPConn.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			c.Prefix = buf
+			return err
+		}
+	}
+}
+
+// proxyHeader formats the PROXY header ("v1" or "v2") that tells a backend
+// about a TCP connection from client to dest.
+func proxyHeader(version string, client, dest netip.AddrPort) ([]byte, error) {
+	h := proxyproto.HeaderProxyFromAddrs(proxyVersion(version),
+		net.TCPAddrFromAddrPort(client), net.TCPAddrFromAddrPort(dest))
+	return h.Format()
+}
+
+// proxyHeaderUDP formats the v2 header prefixed to each datagram of a flow.
+func proxyHeaderUDP(client, dest netip.AddrPort) ([]byte, error) {
+	h := proxyproto.HeaderProxyFromAddrs(2,
+		net.UDPAddrFromAddrPort(client), net.UDPAddrFromAddrPort(dest))
+	return h.Format()
+}
+
+func proxyVersion(v string) byte {
+	if v == "v1" {
+		return 1
+	}
+	return 2
+}

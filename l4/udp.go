@@ -1,0 +1,356 @@
+package l4
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/proxynow/proxynow/upstream"
+)
+
+// UDPServer relays datagrams between clients and the backends of Pool. Each
+// client address is a flow with its own connected socket toward the backend
+// chosen when the flow began; replies go back from the listening socket.
+type UDPServer struct {
+	Entrypoint string
+	Route      string
+	Pool       *upstream.Pool
+	// ProxyProtocol prefixes every datagram toward the backend with a PROXY
+	// v2 header (the header and the payload share one datagram).
+	ProxyProtocol bool
+	// IdleTimeout ends a flow with no datagram either way; 0 means 30s.
+	IdleTimeout time.Duration
+	// MaxFlows caps the flow table; datagrams that would open another flow
+	// are dropped. 0 means no cap.
+	MaxFlows int
+	Logger   *slog.Logger
+
+	dropped atomic.Uint64
+
+	mu       sync.RWMutex
+	pc       *net.UDPConn
+	flows    map[netip.AddrPort]*flow
+	shutdown bool
+	drained  chan struct{} // closed when flows drains to zero during Shutdown
+	wg       sync.WaitGroup
+}
+
+// flow is one client's conversation with one backend.
+type flow struct {
+	client  netip.AddrPort // as received, the key in the table
+	backend *upstream.Conn
+	conn    *net.UDPConn
+	head    []byte       // PROXY v2 header for this flow, or nil
+	last    atomic.Int64 // unix nanoseconds of the last datagram either way
+}
+
+// maxDatagram is the largest UDP payload (65535 less the 8-byte header);
+// headRoom leaves space in front of it for a PROXY v2 header (at most 52
+// bytes for IPv6) so the header and payload go out in one write, unmoved.
+const (
+	maxDatagram = 65535 - 8
+	headRoom    = 64
+)
+
+// Dropped counts datagrams dropped: flow table full, no backend, or a
+// failed write toward a backend.
+func (s *UDPServer) Dropped() uint64 { return s.dropped.Load() }
+
+// Flows is the number of open flows.
+func (s *UDPServer) Flows() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.flows)
+}
+
+// drainIdle is the idle timeout of flows once Shutdown has begun: UDP has
+// no close, so a flow that has been quiet this long is taken as finished
+// (a DNS flow is done after its answer) rather than held for the full idle
+// timeout.
+const drainIdle = time.Second
+
+func (s *UDPServer) idle() time.Duration {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.idleLocked()
+}
+
+func (s *UDPServer) idleLocked() time.Duration {
+	d := s.IdleTimeout
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	if s.shutdown {
+		d = min(d, drainIdle)
+	}
+	return d
+}
+
+// Serve relays datagrams received on pc until Shutdown or Close, and
+// returns ErrServerClosed then.
+func (s *UDPServer) Serve(pc *net.UDPConn) error {
+	s.mu.Lock()
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.shutdown {
+		s.mu.Unlock()
+		pc.Close()
+		return ErrServerClosed
+	}
+	s.pc = pc
+	s.flows = make(map[netip.AddrPort]*flow)
+	s.mu.Unlock()
+
+	buf := make([]byte, headRoom+maxDatagram)
+	for {
+		n, client, err := pc.ReadFromUDPAddrPort(buf[headRoom:])
+		if err != nil {
+			if s.isShutdown() || errors.Is(err, net.ErrClosed) {
+				return ErrServerClosed
+			}
+			s.Logger.Warn("udp read failed", "entrypoint", s.Entrypoint, "error", err)
+			continue
+		}
+		s.forward(client, buf, n)
+	}
+}
+
+// forward sends one datagram, at buf[headRoom:headRoom+n], on its flow.
+func (s *UDPServer) forward(client netip.AddrPort, buf []byte, n int) {
+	s.mu.RLock()
+	f := s.flows[client]
+	s.mu.RUnlock()
+	if f == nil {
+		if f = s.open(client); f == nil {
+			s.dropped.Add(1)
+			return
+		}
+	}
+	f.last.Store(time.Now().UnixNano())
+	start := headRoom - len(f.head)
+	copy(buf[start:], f.head)
+	_, err := f.conn.Write(buf[start : headRoom+n])
+	if errors.Is(err, net.ErrClosed) {
+		// The flow expired between the lookup and the write: start afresh.
+		if f = s.open(client); f == nil {
+			s.dropped.Add(1)
+			return
+		}
+		start = headRoom - len(f.head)
+		copy(buf[start:], f.head)
+		_, err = f.conn.Write(buf[start : headRoom+n])
+	}
+	if err != nil {
+		s.dropped.Add(1)
+		s.failed(f, err)
+	}
+}
+
+// open starts a flow for client, or returns nil when it cannot.
+func (s *UDPServer) open(client netip.AddrPort) *flow {
+	s.mu.RLock()
+	full := s.MaxFlows > 0 && len(s.flows) >= s.MaxFlows
+	closing := s.shutdown
+	s.mu.RUnlock()
+	if closing {
+		return nil
+	}
+	if full {
+		s.Logger.Debug("datagram dropped: max_flows reached", "entrypoint", s.Entrypoint, "client", client)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	bc, err := s.Pool.Dial(ctx, "udp")
+	cancel()
+	if err != nil {
+		s.Logger.Error("datagram dropped: no backend", "entrypoint", s.Entrypoint, "route", s.Route,
+			"client", client, "error", err)
+		return nil
+	}
+	f := &flow{client: client, backend: bc, conn: bc.Conn.(*net.UDPConn)}
+	if s.ProxyProtocol {
+		src := netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+		if f.head, err = proxyHeaderUDP(src, addrPort(s.pc.LocalAddr())); err != nil || len(f.head) > headRoom {
+			s.Logger.Error("PROXY header", "client", client, "error", err)
+			f.conn.Close()
+			bc.Release()
+			return nil
+		}
+	}
+	f.last.Store(time.Now().UnixNano())
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		f.conn.Close()
+		bc.Release()
+		return nil
+	}
+	s.flows[client] = f
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.Logger.Debug("flow opened", "entrypoint", s.Entrypoint, "route", s.Route,
+		"client", client, "backend", bc.Backend.Addr)
+	go s.reply(f)
+	return f
+}
+
+// replyBufs hold a backend's reply only while it is copied to the client, so
+// idle flows cost no buffer.
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
+
+// reply relays the backend's datagrams to the client until the flow is idle
+// for the idle timeout or fails.
+func (s *UDPServer) reply(f *flow) {
+	defer s.wg.Done()
+	idle := s.idle()
+	rc, err := f.conn.SyscallConn()
+	if err != nil {
+		s.failed(f, err)
+		return
+	}
+	// One closure per flow, not per datagram: RawConn.Read makes it escape.
+	var rerr error
+	relay := func(fd uintptr) bool {
+		bp := replyBufs.Get().(*[]byte)
+		defer replyBufs.Put(bp)
+		n, err := syscall.Read(int(fd), *bp)
+		if err == syscall.EAGAIN {
+			return false
+		}
+		if rerr = err; err != nil {
+			return true
+		}
+		f.last.Store(time.Now().UnixNano())
+		if _, err := s.pc.WriteToUDPAddrPort((*bp)[:n], f.client); err != nil {
+			s.dropped.Add(1)
+		}
+		return true
+	}
+	_ = f.conn.SetReadDeadline(time.Unix(0, f.last.Load()).Add(idle))
+	for {
+		rerr = nil
+		err := rc.Read(relay)
+		if err == nil {
+			err = rerr
+		}
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			idle = s.idle() // shorter once Shutdown has begun
+			last := time.Unix(0, f.last.Load())
+			if time.Since(last) < idle {
+				_ = f.conn.SetReadDeadline(last.Add(idle))
+				continue
+			}
+			if s.expire(f, last) {
+				return
+			}
+			continue
+		}
+		s.failed(f, err)
+		return
+	}
+}
+
+// expire removes f if it is still idle; a datagram that raced in keeps it.
+func (s *UDPServer) expire(f *flow, last time.Time) bool {
+	s.mu.Lock()
+	if f.last.Load() != last.UnixNano() {
+		s.mu.Unlock()
+		_ = f.conn.SetReadDeadline(time.Unix(0, f.last.Load()).Add(s.idleLocked()))
+		return false
+	}
+	s.remove(f)
+	s.mu.Unlock()
+	s.Logger.Debug("flow expired", "entrypoint", s.Entrypoint, "client", f.client, "backend", f.backend.Backend.Addr)
+	return true
+}
+
+// failed ends a flow after an error toward its backend. A refused datagram
+// (ICMP port unreachable) marks the backend down so the client's next
+// datagram opens a flow to another one.
+func (s *UDPServer) failed(f *flow, err error) {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		s.Pool.MarkDown(f.backend.Backend)
+	}
+	s.mu.Lock()
+	s.remove(f)
+	s.mu.Unlock()
+	if !errors.Is(err, net.ErrClosed) {
+		s.Logger.Warn("flow ended", "entrypoint", s.Entrypoint, "client", f.client,
+			"backend", f.backend.Backend.Addr, "error", err)
+	}
+}
+
+// remove drops f from the table and closes its socket; s.mu must be held.
+// It is safe to call more than once.
+func (s *UDPServer) remove(f *flow) {
+	if s.flows[f.client] != f {
+		return
+	}
+	delete(s.flows, f.client)
+	f.conn.Close()
+	f.backend.Release()
+	if len(s.flows) == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
+}
+
+func (s *UDPServer) isShutdown() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.shutdown
+}
+
+// Shutdown stops opening flows and lets open ones run until they go idle or
+// ctx is done; then it closes the socket and every flow, and waits for the
+// goroutines it started. The error is ctx's if flows had to be cut.
+func (s *UDPServer) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	var drained chan struct{}
+	if len(s.flows) > 0 {
+		drained = make(chan struct{})
+		s.drained = drained
+	}
+	for _, f := range s.flows {
+		_ = f.conn.SetReadDeadline(time.Unix(0, f.last.Load()).Add(s.idleLocked()))
+	}
+	s.mu.Unlock()
+	var err error
+	if drained != nil {
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	s.Close()
+	return err
+}
+
+// Close closes the socket and every flow at once.
+func (s *UDPServer) Close() error {
+	s.mu.Lock()
+	s.shutdown = true
+	var err error
+	if s.pc != nil {
+		err = s.pc.Close()
+	}
+	for _, f := range s.flows {
+		s.remove(f)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}

@@ -1,0 +1,208 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/proxynow/proxynow/config"
+	"github.com/proxynow/proxynow/l4"
+	"github.com/proxynow/proxynow/upstream"
+)
+
+// Server runs one configuration.
+type Server struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	pools map[string]*upstream.Pool
+	eps   []*entrypoint
+	wg    sync.WaitGroup
+}
+
+// entrypoint is one listener and the l4 server behind it.
+type entrypoint struct {
+	cfg  *config.Entrypoint
+	tcp  *l4.TCPServer
+	udp  *l4.UDPServer
+	addr net.Addr // bound address, set by Start
+}
+
+// New compiles cfg into servers and pools; it binds nothing.
+func New(cfg *config.Config, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, pools: make(map[string]*upstream.Pool)}
+	for i := range cfg.Services {
+		svc := &cfg.Services[i]
+		s.pools[svc.Name] = upstream.NewPool(svc, upstream.Options{Logger: log})
+	}
+	for i := range cfg.Entrypoints {
+		s.eps = append(s.eps, s.build(&cfg.Entrypoints[i]))
+	}
+	return s
+}
+
+func (s *Server) build(ep *config.Entrypoint) *entrypoint {
+	e := &entrypoint{cfg: ep}
+	if ep.Network == config.NetworkUDP {
+		e.udp = &l4.UDPServer{Entrypoint: ep.Name, MaxFlows: ep.MaxFlows, Logger: s.log}
+		if r := s.udpRoute(ep.Name); r != nil {
+			svc := s.cfg.Service(r.Service)
+			e.udp.Route = r.Name
+			e.udp.Pool = s.pools[svc.Name]
+			e.udp.IdleTimeout = r.IdleTimeout
+			e.udp.ProxyProtocol = svc.ProxyProtocol == "v2"
+		}
+		return e
+	}
+	e.tcp = &l4.TCPServer{Entrypoint: ep.Name, MaxConnections: ep.MaxConnections, Logger: s.log}
+	if pp := ep.ProxyProtocol; pp != nil {
+		e.tcp.ProxyProtocol = &l4.ProxyProtocolIn{Trusted: pp.Trusted, Timeout: pp.Timeout}
+	}
+	if r := s.tcpRoute(ep.Name); r != nil {
+		svc := s.cfg.Service(r.Service)
+		e.tcp.Handler = &l4.Proxy{
+			Route:         r.Name,
+			Pool:          s.pools[svc.Name],
+			ProxyProtocol: svc.ProxyProtocol,
+			Idle:          ep.Timeouts.Idle,
+			Logger:        s.log,
+		}
+	} else {
+		e.tcp.Handler = l4.HandlerFunc(func(_ context.Context, c *l4.Conn) {
+			s.log.Debug("connection closed: no route", "entrypoint", ep.Name, "client", c.Client)
+			c.Close()
+		})
+	}
+	return e
+}
+
+func (s *Server) tcpRoute(ep string) *config.TCPRoute {
+	for i := range s.cfg.TCPRoutes {
+		for _, name := range s.cfg.TCPRoutes[i].Entrypoints {
+			if name == ep {
+				return &s.cfg.TCPRoutes[i]
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) udpRoute(ep string) *config.UDPRoute {
+	for i := range s.cfg.UDPRoutes {
+		for _, name := range s.cfg.UDPRoutes[i].Entrypoints {
+			if name == ep {
+				return &s.cfg.UDPRoutes[i]
+			}
+		}
+	}
+	return nil
+}
+
+// Start binds every entrypoint and starts serving. If one cannot be bound,
+// the ones already bound are closed and the error names the entrypoint.
+func (s *Server) Start() error {
+	lc := net.ListenConfig{KeepAliveConfig: clientKeepAlive}
+	for i, e := range s.eps {
+		var err error
+		switch {
+		case e.udp != nil:
+			var pc net.PacketConn
+			if pc, err = lc.ListenPacket(context.Background(), "udp", e.cfg.Address); err == nil {
+				e.addr = pc.LocalAddr()
+				s.serve(e, func() error { return e.udp.Serve(pc.(*net.UDPConn)) })
+			}
+		default:
+			var ln net.Listener
+			if ln, err = lc.Listen(context.Background(), "tcp", e.cfg.Address); err == nil {
+				e.addr = ln.Addr()
+				s.serve(e, func() error { return e.tcp.Serve(ln.(*net.TCPListener)) })
+			}
+		}
+		if err != nil {
+			for _, done := range s.eps[:i] {
+				done.close()
+			}
+			s.wg.Wait()
+			return fmt.Errorf("entrypoint %q: %w", e.cfg.Name, err)
+		}
+		s.log.Info("listening", "entrypoint", e.cfg.Name, "network", e.network(), "address", e.addr.String())
+	}
+	return nil
+}
+
+// clientKeepAlive is the TCP keep-alive toward clients.
+var clientKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, Interval: 15 * time.Second, Count: 4}
+
+func (s *Server) serve(e *entrypoint, serve func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := serve(); err != nil && !errors.Is(err, l4.ErrServerClosed) {
+			s.log.Error("entrypoint stopped", "entrypoint", e.cfg.Name, "error", err)
+		}
+	}()
+}
+
+func (e *entrypoint) network() string {
+	if e.udp != nil {
+		return config.NetworkUDP
+	}
+	return config.NetworkTCP
+}
+
+func (e *entrypoint) shutdown(ctx context.Context) error {
+	if e.udp != nil {
+		return e.udp.Shutdown(ctx)
+	}
+	return e.tcp.Shutdown(ctx)
+}
+
+func (e *entrypoint) close() {
+	if e.udp != nil {
+		e.udp.Close()
+		return
+	}
+	e.tcp.Close()
+}
+
+// Addr returns the bound address of the named entrypoint, or nil.
+func (s *Server) Addr(entrypoint string) net.Addr {
+	for _, e := range s.eps {
+		if e.cfg.Name == entrypoint {
+			return e.addr
+		}
+	}
+	return nil
+}
+
+// Pool returns the backend pool of the named service, or nil.
+func (s *Server) Pool(service string) *upstream.Pool { return s.pools[service] }
+
+// Shutdown stops accepting on every entrypoint at once and waits for open
+// connections and flows until ctx is done; those left are then closed. It
+// returns when every goroutine the server started has ended.
+func (s *Server) Shutdown(ctx context.Context) error {
+	errs := make([]error, len(s.eps))
+	var wg sync.WaitGroup
+	for i, e := range s.eps {
+		wg.Go(func() { errs[i] = e.shutdown(ctx) })
+	}
+	wg.Wait()
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Close closes every listener, connection and flow at once.
+func (s *Server) Close() error {
+	for _, e := range s.eps {
+		e.close()
+	}
+	s.wg.Wait()
+	return nil
+}

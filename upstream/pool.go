@@ -1,0 +1,175 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/proxynow/proxynow/config"
+)
+
+// ErrNoBackend is returned by Dial when no backend of the pool could be
+// reached: each was tried at most once and every dial failed.
+var ErrNoBackend = errors.New("no backend available")
+
+// Backend is one member of a Pool.
+type Backend struct {
+	// Addr is the backend's host:port as configured.
+	Addr string
+	// Weight is the balancer weight, at least 1.
+	Weight int
+
+	active    atomic.Int64 // connections in use
+	downUntil atomic.Int64 // unix nanoseconds; skipped by the balancer until then
+	current   int          // smooth weighted round robin state, guarded by Pool.mu
+}
+
+// Active is the number of connections to this backend in use now.
+func (b *Backend) Active() int64 { return b.active.Load() }
+
+// Down reports whether the backend is being skipped after a failure.
+func (b *Backend) Down(now time.Time) bool { return b.downUntil.Load() > now.UnixNano() }
+
+// Pool is the set of backends of one service.
+type Pool struct {
+	name        string
+	kind        string
+	backends    []*Backend
+	failTimeout time.Duration
+	dialer      net.Dialer
+	log         *slog.Logger
+	now         func() time.Time
+
+	rr atomic.Uint64 // round robin and tie-break cursor
+	mu sync.Mutex    // weighted balancer state
+}
+
+// Options are the parts of a Pool that are not in the configuration.
+type Options struct {
+	Logger *slog.Logger // default: discard
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// NewPool builds the pool for one service. svc must be a validated service.
+func NewPool(svc *config.Service, opts Options) *Pool {
+	p := &Pool{
+		name:        svc.Name,
+		kind:        svc.Balancer,
+		failTimeout: svc.FailTimeout,
+		log:         opts.Logger,
+		now:         opts.Now,
+		dialer: net.Dialer{
+			Timeout:         svc.ConnectTimeout,
+			KeepAliveConfig: keepAlive,
+		},
+	}
+	if p.kind == "" {
+		p.kind = config.BalancerRoundRobin
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	for _, b := range svc.Backends {
+		w := b.Weight
+		if w < 1 {
+			w = 1
+		}
+		p.backends = append(p.backends, &Backend{Addr: b.Address, Weight: w})
+	}
+	return p
+}
+
+// keepAlive is the TCP keep-alive toward backends: probe after 30s idle.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 15 * time.Second, Count: 4}
+
+// Name is the service name.
+func (p *Pool) Name() string { return p.name }
+
+// Backends returns the pool's members (do not modify).
+func (p *Pool) Backends() []*Backend { return p.backends }
+
+// Conn is a connection to a backend. Release must be called exactly once
+// when the caller is done with it (it does not close the connection).
+type Conn struct {
+	net.Conn
+	Backend *Backend
+}
+
+// Release marks the connection as no longer in use for least_conn.
+func (c *Conn) Release() { c.Backend.active.Add(-1) }
+
+// Dial connects to a backend chosen by the balancer over network ("tcp" or
+// "udp"). On a failed dial the backend is marked down for the pool's fail
+// timeout and the next backend is tried; each backend is tried at most once.
+// Backends marked down are tried only after every backend that is up has
+// failed, so a pool whose every member is marked down still recovers as soon
+// as one comes back (Envoy's "panic mode") instead of refusing everything for
+// the whole fail timeout.
+func (p *Pool) Dial(ctx context.Context, network string) (*Conn, error) {
+	var tried bitset
+	if n := len(p.backends); n > 64 {
+		tried.big = make([]uint64, (n+63)/64)
+	}
+	var errs []error
+	for range p.backends {
+		now := p.now()
+		i := p.pick(&tried, now, false)
+		if i < 0 {
+			i = p.pick(&tried, now, true)
+		}
+		if i < 0 {
+			break
+		}
+		tried.set(i)
+		b := p.backends[i]
+		b.active.Add(1)
+		c, err := p.dialer.DialContext(ctx, network, b.Addr)
+		if err == nil {
+			b.downUntil.Store(0)
+			return &Conn{Conn: c, Backend: b}, nil
+		}
+		b.active.Add(-1)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("service %q: %w", p.name, ctx.Err())
+		}
+		p.MarkDown(b)
+		p.log.Warn("backend dial failed", "service", p.name, "backend", b.Addr, "error", err)
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("service %q: %w: %w", p.name, ErrNoBackend, errors.Join(errs...))
+}
+
+// MarkDown makes the balancer skip b for the pool's fail timeout.
+func (p *Pool) MarkDown(b *Backend) {
+	b.downUntil.Store(p.now().Add(p.failTimeout).UnixNano())
+}
+
+// bitset records which backends a Dial has tried; no allocation up to 64.
+type bitset struct {
+	small uint64
+	big   []uint64
+}
+
+func (s *bitset) set(i int) {
+	if s.big != nil {
+		s.big[i/64] |= 1 << (i % 64)
+		return
+	}
+	s.small |= 1 << i
+}
+
+func (s *bitset) has(i int) bool {
+	if s.big != nil {
+		return s.big[i/64]&(1<<(i%64)) != 0
+	}
+	return s.small&(1<<i) != 0
+}
