@@ -16,10 +16,19 @@ type Diagnostic struct {
 	Pos      Pos      `json:"pos"`
 	// Message says what is wrong and, where it can, what was meant.
 	Message string `json:"message"`
+	// Err is the underlying error when there is one (e.g. a file that
+	// could not be read), so errors.Is works through Diagnostics.
+	Err error `json:"-"`
 }
 
 // Error formats the diagnostic as "file:line:col: message" (warnings say so).
 func (d Diagnostic) Error() string {
+	if d.Pos == (Pos{}) {
+		if d.Severity == SeverityWarning {
+			return "warning: " + d.Message
+		}
+		return d.Message
+	}
 	if d.Severity == SeverityWarning {
 		return d.Pos.String() + ": warning: " + d.Message
 	}
@@ -38,6 +47,17 @@ func (ds Diagnostics) Error() string {
 		b.WriteString(d.Error())
 	}
 	return b.String()
+}
+
+// Unwrap returns the underlying errors of the diagnostics that have one.
+func (ds Diagnostics) Unwrap() []error {
+	var errs []error
+	for _, d := range ds {
+		if d.Err != nil {
+			errs = append(errs, d.Err)
+		}
+	}
+	return errs
 }
 
 // HasErrors reports whether any diagnostic is an error.

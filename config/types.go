@@ -28,7 +28,14 @@ type Pos struct {
 	Col  int    `json:"col"`
 }
 
-func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+// String is "file:line:col", or just "file" when the line is unknown (a
+// file that could not be read).
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
 
 // Global holds process-wide settings (the `global` block).
 type Global struct {
