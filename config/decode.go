@@ -281,7 +281,11 @@ func (d *decoder) service(b *hclsyntax.Block) {
 	s.duration("connect_timeout", &sv.ConnectTimeout)
 	s.duration("fail_timeout", &sv.FailTimeout)
 	for _, bb := range b.Body.Blocks {
-		if bb.Type != "backend" || !d.labels(bb, s.ctx, 1) {
+		if bb.Type != "backend" {
+			continue
+		}
+		s.attempted("backend", posOf(bb.TypeRange))
+		if !d.labels(bb, s.ctx, 1) {
 			continue
 		}
 		be := &backendDecl{Backend: Backend{Address: bb.Labels[0], Pos: posOf(bb.LabelRanges[0])}, w: newWhere()}

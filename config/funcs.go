@@ -44,7 +44,7 @@ func (s sources) envFunc() function.Function {
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			name := args[0].AsString()
 			if name == "" {
-				return cty.NilVal, errors.New("env() needs a variable name")
+				return cty.NilVal, errors.New("variable name is empty")
 			}
 			v, ok := s.lookupEnv(name)
 			if !ok {
@@ -69,7 +69,7 @@ func (s sources) fileFunc(dir string) function.Function {
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			p := args[0].AsString()
 			if p == "" {
-				return cty.NilVal, errors.New("file() needs a path")
+				return cty.NilVal, errors.New("path is empty")
 			}
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)

@@ -221,7 +221,7 @@ func (v *validator) services() {
 		}
 		v.positive(ctx, s.w, "connect_timeout", s.ConnectTimeout, false)
 		v.positive(ctx, s.w, "fail_timeout", s.FailTimeout, false)
-		if len(s.backends) == 0 {
+		if len(s.backends) == 0 && !s.w.has("backend") {
 			v.errf(s.Pos, "%s has no backend; add backend \"host:port\" {}", ctx)
 		}
 		seen := map[string]*backendDecl{}

@@ -64,8 +64,10 @@ func (s *scope) check(sc schema) {
 			s.errf(p, "%s is not supported yet; remove it", a.Name)
 		case slices.Contains(sc.blocks, a.Name):
 			s.errf(p, "%s is a block, not an attribute; write %s { ... } without \"=\"", a.Name, a.Name)
+			s.attempted(a.Name, p)
 		default:
 			s.errf(p, "unsupported attribute %q%s", a.Name, didYouMean(a.Name, sc.attrs))
+			s.attempted(closest(a.Name, sc.attrs), p)
 		}
 	}
 	for _, b := range s.body.Blocks {
@@ -75,11 +77,26 @@ func (s *scope) check(sc schema) {
 		case slices.Contains(sc.later, b.Type):
 			s.errf(p, "block %q is not supported yet; remove it", b.Type)
 		case slices.Contains(sc.attrs, b.Type):
-			s.errf(p, "%s is an attribute, not a block; write %s = ...", b.Type, b.Type)
+			s.errf(p, "%s is an attribute, not a block; write %s = VALUE", b.Type, b.Type)
+			s.attempted(b.Type, p)
 		default:
 			s.errf(p, "unsupported block %q%s", b.Type, didYouMean(b.Type, sc.blocks))
+			s.attempted(closest(b.Type, sc.blocks), p)
 		}
 	}
+}
+
+// attempted records that the user evidently meant to write name (a typo or
+// a block written as an attribute, already reported): it counts as present
+// but broken, so no "missing required attribute" follows the first message.
+func (s *scope) attempted(name string, p Pos) {
+	if name == "" {
+		return
+	}
+	if _, ok := s.w.pos[s.key+name]; !ok {
+		s.w.pos[s.key+name] = p
+	}
+	s.w.bad[s.key+name] = true
 }
 
 // nested returns the unlabelled blocks of type typ; a repeated one is an

@@ -1,0 +1,3 @@
+entrypoint "web" {
+  address = "127.0.0.1:8080
+}

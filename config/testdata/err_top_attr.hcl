@@ -1,0 +1,2 @@
+grace_period = "10s"
+entrypoint "web" { address = ":8080" }
