@@ -1,0 +1,35 @@
+# proxynow — build, run and test. `make help` lists the targets.
+GO      ?= go
+BIN     ?= bin/proxynow
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+FUZZTIME ?= 15s
+
+.PHONY: help build run test bench fuzz lint
+
+help:
+	@echo "build  build $(BIN)"
+	@echo "run    build and run on example.hcl"
+	@echo "test   vet, then every test with the race detector"
+	@echo "bench  Go benchmarks of the hot paths"
+	@echo "fuzz   a short run of each fuzz target (FUZZTIME=$(FUZZTIME))"
+	@echo "lint   gofmt check and vet"
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/proxynow
+
+run: build
+	./$(BIN) run -config example.hcl
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
