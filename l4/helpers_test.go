@@ -111,4 +111,3 @@ func recorder() (Handler, <-chan *Conn) {
 		c.Close()
 	}), ch
 }
-
