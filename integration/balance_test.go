@@ -214,9 +214,7 @@ func TestBackendDown(t *testing.T) {
 		// The first attempt finds the backends down by dialing; the later
 		// ones run while both are inside fail_timeout.
 		for i := range 3 {
-			c := dialTCP(t, addr)
-			el, got := expectClosed(t, c, 5*time.Second)
-			c.Close()
+			el, got := dialExpectClosed(t, addr, nil, 5*time.Second)
 			if len(got) > 0 {
 				t.Errorf("attempt %d: got data %q from a service with no live backend", i, got)
 			}

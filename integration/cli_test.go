@@ -26,14 +26,28 @@ func TestValidate(t *testing.T) {
 		if len(bad) < 10 {
 			t.Fatalf("found %d config/testdata/*.hcl files with a sibling .err, want at least 10", len(bad))
 		}
+		// Run from config/ with the same relative paths as the config
+		// package's golden test, so every line of the .err file (its
+		// file:line:col: message diagnostics) must appear on stderr as is.
+		dir := filepath.Join(moduleRoot, "config")
 		for _, f := range bad {
 			t.Run(filepath.Base(f), func(t *testing.T) {
-				code, _, stderr := runCLI(t, "validate", f)
+				rel := filepath.Join("testdata", filepath.Base(f))
+				code, _, stderr := runCLIIn(t, dir, "validate", rel)
 				if code != 2 {
 					t.Errorf("exit code %d, want 2; stderr:\n%s", code, stderr)
 				}
 				if !diagRE.MatchString(stderr) {
 					t.Errorf("stderr has no file:line:col: diagnostic:\n%s", stderr)
+				}
+				want, err := os.ReadFile(strings.TrimSuffix(f, ".hcl") + ".err")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, line := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+					if !strings.Contains(stderr, strings.TrimSpace(line)) {
+						t.Errorf("stderr lacks the expected diagnostic %q:\n%s", line, stderr)
+					}
 				}
 			})
 		}
@@ -115,7 +129,7 @@ func TestPortInUse(t *testing.T) {
   service     = "s"
 }`
 			if network == "udp" {
-				route = "u" + route[1:]
+				route = strings.Replace(route, "tcp_route", "udp_route", 1)
 			}
 			p := launchProxy(t, hcl(`
 entrypoint "busy_ep" {
@@ -139,5 +153,29 @@ service "s" {
 				t.Errorf("stderr does not name entrypoint busy_ep and address %s:\n%s", addr, out)
 			}
 		})
+	}
+}
+
+// TestConfigFlags checks that -config repeats and that a directory means
+// every *.hcl file in it.
+func TestConfigFlags(t *testing.T) {
+	be := startTCPBackend(t, echo)
+	dir := t.TempDir()
+	files := map[string]string{
+		"a.hcl":      "log {\n  format = \"json\"\n}\nentrypoint \"in\" {\n  address = \"127.0.0.1:0\"\n}\n",
+		"b.hcl":      "tcp_route \"r\" {\n  entrypoints = [\"in\"]\n  service     = \"s\"\n}\n",
+		"ignored.md": "not a config: only *.hcl files are read\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := writeFile(t, "svc.hcl", hcl("service \"s\" {\n  backend %q {}\n}\n", be.addr))
+
+	p := startProxyArgs(t, "run", "-config", dir, "-config", svc)
+	c := dialTCP(t, p.addr("in"))
+	if got, err := roundTrip(c, "split config"); err != nil || got != "split config" {
+		t.Fatalf("echo: %q, %v", got, err)
 	}
 }

@@ -257,9 +257,7 @@ service "s" {
 		t.Run(tc.name, func(t *testing.T) {
 			be, rec := recordingBackend(t)
 			p := startProxy(t, config("10.255.255.0/24", be.addr))
-			c := dialTCP(t, p.addr("pp"))
-			_, _ = c.Write(append(bytes.Clone(tc.hdr), "hello"...))
-			_, got := expectClosed(t, c, 5*time.Second)
+			_, got := dialExpectClosed(t, p.addr("pp"), append(bytes.Clone(tc.hdr), "hello"...), 5*time.Second)
 			if len(got) != 0 {
 				t.Errorf("client got %q, want the connection closed", got)
 			}
@@ -282,9 +280,7 @@ service "s" {
 	t.Run("trusted peer without header is refused", func(t *testing.T) {
 		be, rec := recordingBackend(t)
 		p := startProxy(t, config("127.0.0.0/8", be.addr))
-		c := dialTCP(t, p.addr("pp"))
-		_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
-		if _, got := expectClosed(t, c, 5*time.Second); len(got) != 0 {
+		if _, got := dialExpectClosed(t, p.addr("pp"), []byte("GET / HTTP/1.0\r\n\r\n"), 5*time.Second); len(got) != 0 {
 			t.Errorf("client got %q, want the connection closed", got)
 		}
 		time.Sleep(100 * time.Millisecond)

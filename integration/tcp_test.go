@@ -171,9 +171,8 @@ func TestMaxConnections(t *testing.T) {
 		held = append(held, c)
 	}
 
-	third := dialTCP(t, addr) // the kernel accepts; proxynow must close it
-	_, _ = third.Write([]byte("over"))
-	el, got := expectClosed(t, third, 2*time.Second)
+	// The kernel completes the handshake; proxynow must close it.
+	el, got := dialExpectClosed(t, addr, []byte("over"), 2*time.Second)
 	if len(got) != 0 {
 		t.Errorf("third connection got data %q, want none", got)
 	}
