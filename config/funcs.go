@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"unicode/utf8"
 
@@ -87,4 +89,22 @@ func (s sources) fileFunc(dir string) function.Function {
 			return cty.StringVal(string(b)), nil
 		},
 	})
+}
+
+// readFileLimited reads a regular file of at most maxFileFuncSize+1 bytes:
+// file("/dev/zero") or a FIFO must fail, not exhaust memory or block.
+func readFileLimited(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	return io.ReadAll(io.LimitReader(f, maxFileFuncSize+1))
 }

@@ -41,7 +41,7 @@ func TestFunctions(t *testing.T) {
 	env := map[string]string{"ADDR": "127.0.0.1:1003", "PORT": "1004", "EMPTY": "", "BAD": "\xff"}
 	src := sources{
 		lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		readFile:  os.ReadFile,
+		readFile:  readFileLimited,
 	}
 	cfgFile := filepath.Join(dir, "proxy.hcl")
 
@@ -65,6 +65,8 @@ func TestFunctions(t *testing.T) {
 		{name: "file empty path", expr: `file("")`, wantErr: `file(): path is empty`},
 		{name: "file not utf8", expr: `file("bin")`, wantErr: `is not valid UTF-8`},
 		{name: "file too big", expr: `file("big")`, wantErr: `is larger than`},
+		{name: "file is a directory", expr: `file("sub")`, wantErr: `is not a regular file`},
+		{name: "file is a device", expr: `file("/dev/zero")`, wantErr: `/dev/zero is not a regular file`},
 		{name: "unknown function", expr: `envv("ADDR")`, wantErr: `call to unknown function`},
 		{name: "variables refused", expr: `addr`, wantErr: `variables not allowed`},
 	}

@@ -73,7 +73,7 @@ func ParseFiles(files ...Source) (*Config, error) {
 }
 
 func osSources() sources {
-	return sources{lookupEnv: os.LookupEnv, readFile: os.ReadFile}
+	return sources{lookupEnv: os.LookupEnv, readFile: readFileLimited}
 }
 
 // expand turns a directory into its *.hcl files, sorted.
