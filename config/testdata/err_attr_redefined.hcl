@@ -1,0 +1,4 @@
+entrypoint "web" {
+  address = ":8080"
+  address = ":8081"
+}
