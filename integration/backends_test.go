@@ -31,7 +31,13 @@ type tcpBackend struct {
 
 func startTCPBackend(t testing.TB, handler func(b *tcpBackend, c *net.TCPConn)) *tcpBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startTCPBackendAt(t, "127.0.0.1:0", handler)
+}
+
+// startTCPBackendAt is startTCPBackend on a given address.
+func startTCPBackendAt(t testing.TB, addr string, handler func(b *tcpBackend, c *net.TCPConn)) *tcpBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

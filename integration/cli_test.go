@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,6 +17,16 @@ func TestValidate(t *testing.T) {
 		all, err := filepath.Glob(filepath.Join(moduleRoot, "config", "testdata", "*.hcl"))
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Directories of files form one configuration each.
+		dirs, err := filepath.Glob(filepath.Join(moduleRoot, "config", "testdata", "*", "*.hcl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range dirs {
+			if d := filepath.Dir(f); !slices.Contains(all, d+".hcl") && !slices.Contains(all, d) {
+				all = append(all, d)
+			}
 		}
 		var bad []string
 		for _, f := range all {
@@ -177,5 +188,8 @@ func TestConfigFlags(t *testing.T) {
 	c := dialTCP(t, p.addr("in"))
 	if got, err := roundTrip(c, "split config"); err != nil || got != "split config" {
 		t.Fatalf("echo: %q, %v", got, err)
+	}
+	if code, _, stderr := runCLI(t, "validate", dir, svc); code != 0 {
+		t.Errorf("validate of the same files: exit %d, want 0:\n%s", code, stderr)
 	}
 }
