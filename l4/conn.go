@@ -34,6 +34,9 @@ type Conn struct {
 	// Prefix holds bytes already read from the socket that the handler must
 	// treat as the start of the client's stream.
 	Prefix []byte
+	// Stream, when set, is what the handler reads and writes instead of the
+	// socket: a terminated TLS connection layered over this Conn.
+	Stream net.Conn
 	// refuseProxyHeader is set on a PROXY-protocol entrypoint for peers that
 	// are not trusted: a PROXY header from them ends the connection.
 	refuseProxyHeader bool
@@ -47,6 +50,14 @@ func (c *Conn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return c.TCPConn.Read(b)
+}
+
+// stream is what a handler talks to: Stream if set, else the Conn itself.
+func (c *Conn) stream() net.Conn {
+	if c.Stream != nil {
+		return c.Stream
+	}
+	return c
 }
 
 // RemoteAddr is the client's address (after the PROXY protocol).

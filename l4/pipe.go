@@ -3,6 +3,7 @@ package l4
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -43,13 +44,13 @@ func (p *Proxy) ServeTCP(ctx context.Context, c *Conn) {
 		return
 	}
 	defer bc.Release()
-	backend := bc.Conn.(*net.TCPConn)
+	backend := bc.Conn
 
 	var head []byte
 	if p.ProxyProtocol != "" {
 		if head, err = proxyHeader(p.ProxyProtocol, c.Client, c.Dest); err != nil {
 			log.Error("PROXY header", "error", err)
-			c.Close()
+			c.stream().Close()
 			backend.Close()
 			return
 		}
@@ -68,61 +69,90 @@ func (p *Proxy) ServeTCP(ctx context.Context, c *Conn) {
 // errIdle ends a tunnel on which nothing moved for the idle timeout.
 var errIdle = errors.New("idle timeout")
 
-// tunnel moves bytes between a client and a backend socket.
+// tunnel moves bytes between a client and a backend.
 type tunnel struct {
 	client  *Conn
-	backend *net.TCPConn
+	backend net.Conn
 	idle    time.Duration
 	head    []byte // PROXY header, written before the client's bytes
 
 	last atomic.Int64 // unix nanoseconds of the last progress either way
 }
 
-// run pumps both directions and closes both sockets. A clean EOF in one
+// run pumps both directions and closes both sides. A clean EOF in one
 // direction half-closes the other side (CloseWrite) so protocols that shut
 // down one direction keep working; any error tears down both.
 func (t *tunnel) run() (up, down int64, err error) {
 	t.last.Store(time.Now().UnixNano())
+	// The raw socket, not the Conn wrapper, so that the pumps splice;
+	// upstream writes the Conn's Prefix first.
+	var client net.Conn = t.client.TCPConn
+	if t.client.Stream != nil {
+		client = t.client.Stream
+	}
 	var wg sync.WaitGroup
 	var downErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		down, downErr = t.pump(t.client.TCPConn, t.backend)
-		t.finish(t.client.TCPConn, t.backend, downErr)
+		down, downErr = t.pump(client, t.backend)
+		t.finish(client, t.backend, downErr)
 	}()
-	up, err = t.upstream()
-	t.finish(t.backend, t.client.TCPConn, err)
+	up, err = t.upstream(client)
+	t.finish(t.backend, client, err)
 	wg.Wait()
-	t.client.TCPConn.Close()
+	client.Close()
 	t.backend.Close()
 	return up, down, errors.Join(err, downErr)
 }
 
+// closeWriter is a stream that can be half-closed: *net.TCPConn sends a
+// FIN, *tls.Conn a close_notify alert.
+type closeWriter interface{ CloseWrite() error }
+
 // finish ends one direction: a half-close after a clean EOF, a full
 // teardown after an error (which also unblocks the other direction).
-func (t *tunnel) finish(dst, src *net.TCPConn, err error) {
+func (t *tunnel) finish(dst, src net.Conn, err error) {
 	if err == nil {
-		_ = dst.CloseWrite()
-		return
+		if cw, ok := dst.(closeWriter); ok {
+			_ = cw.CloseWrite()
+			return
+		}
 	}
 	// Reset rather than FIN so the peers see the failure, as HAProxy does.
-	_ = dst.SetLinger(0)
-	_ = src.SetLinger(0)
+	resetOnClose(dst)
+	resetOnClose(src)
 	dst.Close()
 	src.Close()
 }
 
+func resetOnClose(c net.Conn) {
+	switch c := c.(type) {
+	case *net.TCPConn:
+		_ = c.SetLinger(0)
+	case *Conn:
+		_ = c.SetLinger(0)
+	}
+}
+
 // upstream moves the client's bytes to the backend: the PROXY header and
-// any bytes read early first (one write), then the raw sockets.
-func (t *tunnel) upstream() (int64, error) {
+// any bytes read early first (one write), then the streams.
+func (t *tunnel) upstream(client net.Conn) (int64, error) {
 	c := t.client
-	if err := c.checkNoProxyHeader(); err != nil {
-		return 0, err
+	var first []byte
+	if c.Stream == nil {
+		// Early bytes belong to the raw stream; under TLS they were the
+		// handshake, already consumed.
+		if err := c.checkNoProxyHeader(); err != nil {
+			return 0, err
+		}
+		first = append(t.head, c.Prefix...)
+		c.Prefix = nil
+	} else {
+		first = t.head
 	}
 	var n int64
-	if first := append(t.head, c.Prefix...); len(first) > 0 {
-		c.Prefix = nil
+	if len(first) > 0 {
 		if t.idle > 0 {
 			_ = t.backend.SetWriteDeadline(time.Now().Add(t.idle))
 		}
@@ -133,21 +163,38 @@ func (t *tunnel) upstream() (int64, error) {
 		}
 		t.last.Store(time.Now().UnixNano())
 	}
-	m, err := t.pump(t.backend, c.TCPConn)
+	m, err := t.pump(t.backend, client)
 	return n + m, err
 }
 
-// pump copies src to dst until EOF (nil error) or an error. The copy is
-// (*net.TCPConn).ReadFrom on the raw sockets, which splices on Linux.
+// copyBufs are the buffers of pumps that cannot splice (TLS on one side).
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyOnce copies src to dst until EOF, an error or a deadline. Between two
+// raw TCP sockets it is (*net.TCPConn).ReadFrom, which splices on Linux;
+// otherwise a pooled buffer (the wrappers hide ReadFrom and WriteTo so no
+// other path allocates one).
+func copyOnce(dst, src net.Conn) (int64, error) {
+	if d, ok := dst.(*net.TCPConn); ok {
+		if s, ok := src.(*net.TCPConn); ok {
+			return d.ReadFrom(s)
+		}
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, *bp)
+}
+
+// pump copies src to dst until EOF (nil error) or an error.
 //
 // The idle timeout is kept without wrapping the sockets (a wrapper would
 // defeat splice): the read deadline is set a quarter of the timeout ahead,
 // and when it fires the copy returns with what it moved; the pair is idle
 // only if neither direction moved anything for the whole timeout. A write
 // stalled for the whole timeout (a peer that stopped reading) also ends it.
-func (t *tunnel) pump(dst, src *net.TCPConn) (int64, error) {
+func (t *tunnel) pump(dst, src net.Conn) (int64, error) {
 	if t.idle <= 0 {
-		return dst.ReadFrom(src)
+		return copyOnce(dst, src)
 	}
 	var total int64
 	check := max(t.idle/4, 10*time.Millisecond)
@@ -155,7 +202,7 @@ func (t *tunnel) pump(dst, src *net.TCPConn) (int64, error) {
 		began := time.Now()
 		_ = src.SetReadDeadline(began.Add(check))
 		_ = dst.SetWriteDeadline(began.Add(t.idle))
-		n, err := dst.ReadFrom(src)
+		n, err := copyOnce(dst, src)
 		total += n
 		now := time.Now()
 		if n > 0 {
