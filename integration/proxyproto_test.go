@@ -192,30 +192,53 @@ service "s2" {
 	if err != nil {
 		t.Fatal(err)
 	}
+	local := []byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00") // v2 LOCAL, no addresses
+	unknown := []byte("PROXY UNKNOWN\r\n")
 	tests := []struct {
-		name       string
-		in         []byte
+		name string
+		in   []byte
+		// chunked writes the header a few bytes at a time. Only for v2: the
+		// PROXY spec lets a receiver drop a partial v1 header, and
+		// go-proxyproto does (its parseVersion1 needs the line in one read).
+		chunked    bool
 		entrypoint string
 		wantVer    byte
+		real       bool // LOCAL/UNKNOWN: the connection's own addresses are forwarded
 	}{
-		{"v1 in, v1 out", v1, "out_v1", 1},
-		{"v2 in, v2 out", v2, "out_v2", 2},
-		{"v1 in, v2 out", v1, "out_v2", 2},
-		{"v2 in, v1 out", v2, "out_v1", 1},
+		{name: "v1 in, v1 out", in: v1, entrypoint: "out_v1", wantVer: 1},
+		{name: "v2 in, v2 out", in: v2, entrypoint: "out_v2", wantVer: 2},
+		{name: "v1 in, v2 out", in: v1, entrypoint: "out_v2", wantVer: 2},
+		{name: "v2 in, v1 out", in: v2, entrypoint: "out_v1", wantVer: 1},
+		{name: "v2 split across writes", in: v2, chunked: true, entrypoint: "out_v2", wantVer: 2},
+		{name: "v2 LOCAL uses the real addresses", in: local, entrypoint: "out_v2", wantVer: 2, real: true},
+		{name: "v1 UNKNOWN uses the real addresses", in: unknown, entrypoint: "out_v2", wantVer: 2, real: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialTCP(t, p.addr(tc.entrypoint))
-			if _, err := c.Write(tc.in); err != nil {
-				t.Fatal(err)
+			step := len(tc.in)
+			if tc.chunked {
+				step = 7
+			}
+			for i := 0; i < len(tc.in); i += step {
+				if _, err := c.Write(tc.in[i:min(i+step, len(tc.in))]); err != nil {
+					t.Fatal(err)
+				}
+				if tc.chunked {
+					time.Sleep(20 * time.Millisecond)
+				}
 			}
 			if got, err := roundTrip(c, "payload after the header"); err != nil || got != "payload after the header" {
 				t.Fatalf("echo: %q, %v", got, err)
 			}
 			h := waitHeader(t, headers)
+			wantSrc, wantDst := src.String(), dst.String()
+			if tc.real {
+				wantSrc, wantDst = c.LocalAddr().String(), c.RemoteAddr().String()
+			}
 			gs, gd, ok := h.TCPAddrs()
-			if h.Version != tc.wantVer || !ok || gs.String() != src.String() || gd.String() != dst.String() {
-				t.Errorf("backend header v%d %v -> %v (TCP %v), want v%d %v -> %v", h.Version, gs, gd, ok, tc.wantVer, src, dst)
+			if h.Version != tc.wantVer || !ok || gs.String() != wantSrc || gd.String() != wantDst {
+				t.Errorf("backend header v%d %v -> %v (TCP %v), want v%d %v -> %v", h.Version, gs, gd, ok, tc.wantVer, wantSrc, wantDst)
 			}
 		})
 	}
