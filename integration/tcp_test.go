@@ -179,6 +179,9 @@ func TestMaxConnections(t *testing.T) {
 	if el > time.Second {
 		t.Errorf("third connection closed after %v, want at once", el)
 	}
+	if n := be.accepted.Load(); n != 2 {
+		t.Errorf("backend accepted %d connections, want 2: the refused one must not be dialed", n)
+	}
 
 	// Freeing a slot lets a new connection through.
 	held[0].Close()

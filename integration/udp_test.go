@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	proxyproto "github.com/pires/go-proxyproto"
 )
 
 // udpProxy starts proxynow with one UDP entrypoint "udpin" routed to backend.
@@ -256,90 +254,5 @@ func TestUDPFlowIdleTimeout(t *testing.T) {
 	time.Sleep(time.Second) // idle > 300ms: the flow expires
 	if got := send("after idle"); got == first {
 		t.Fatalf("after %v idle the backend still sees port %d, want a new flow", time.Second, got)
-	}
-}
-
-// TestUDPProxyProtocolV2 checks that with proxy_protocol = "v2" every
-// datagram toward the backend starts with its own v2 header naming the
-// client, and that the backend's plain replies reach the client.
-func TestUDPProxyProtocolV2(t *testing.T) {
-	type seen struct {
-		src, dst string
-		payload  string
-		err      error
-	}
-	got := make(chan seen, 16)
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer func() { c.Close(); wg.Wait() }()
-	wg.Go(func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, from, err := c.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			h, payload, err := proxyproto.ParseUDPDatagram(buf[:n])
-			s := seen{err: err, payload: string(payload)}
-			if err == nil {
-				src, dst, _ := h.UDPAddrs()
-				s.src, s.dst = src.String(), dst.String()
-				_, _ = c.WriteToUDP(payload, from)
-			}
-			select {
-			case got <- s:
-			default:
-			}
-		}
-	})
-	p := startProxy(t, hcl(`
-entrypoint "udpin" {
-  address = "127.0.0.1:0"
-  network = "udp"
-}
-udp_route "u" {
-  entrypoints = ["udpin"]
-  service     = "us"
-}
-service "us" {
-  proxy_protocol = "v2"
-  backend %q {}
-}
-`, c.LocalAddr().String()))
-	paddr, err := net.ResolveUDPAddr("udp", p.addr("udpin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := net.DialUDP("udp", nil, paddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	buf := make([]byte, 1024)
-	for i := range 5 {
-		msg := fmt.Sprintf("datagram %d", i)
-		if _, err := cl.Write([]byte(msg)); err != nil {
-			t.Fatal(err)
-		}
-		var s seen
-		select {
-		case s = <-got:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("backend got no datagram %d", i)
-		}
-		if s.err != nil {
-			t.Fatalf("datagram %d: backend could not parse a v2 header: %v", i, s.err)
-		}
-		if s.src != cl.LocalAddr().String() || s.dst != paddr.String() || s.payload != msg {
-			t.Errorf("datagram %d: header %s -> %s payload %q; want %s -> %s payload %q", i, s.src, s.dst, s.payload, cl.LocalAddr(), paddr, msg)
-		}
-		_ = cl.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, err := cl.Read(buf)
-		if err != nil || string(buf[:n]) != msg {
-			t.Fatalf("reply to datagram %d: %q, %v", i, buf[:n], err)
-		}
 	}
 }
