@@ -60,6 +60,9 @@ func (p *ProxyProtocolIn) readProxyHeader(c *Conn) error {
 	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
+	if err := bufferV1Line(br); err != nil {
+		return fmt.Errorf("PROXY header: %w", err)
+	}
 	h, err := proxyproto.Read(br)
 	if err != nil {
 		if errors.Is(err, proxyproto.ErrNoProxyProtocol) {
@@ -85,6 +88,28 @@ func (p *ProxyProtocolIn) readProxyHeader(c *Conn) error {
 		c.Prefix = append([]byte(nil), rest...)
 	}
 	return nil
+}
+
+// bufferV1Line makes sure a v1 header's whole line is buffered before
+// go-proxyproto parses it: the library refuses a line that did not arrive in
+// one read, but the spec recommends tolerating a header split across
+// segments, and the read deadline already bounds a client that trickles.
+func bufferV1Line(br *bufio.Reader) error {
+	first, err := br.Peek(1)
+	if err != nil || first[0] != 'P' {
+		return nil // not v1; let the library decide
+	}
+	const maxV1 = 107 // the spec's worst case, CRLF included
+	for n := br.Buffered(); n <= maxV1; n = br.Buffered() + 1 {
+		b, err := br.Peek(n)
+		if bytes.IndexByte(b, '\n') >= 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil // over-long: the library reports it
 }
 
 var (

@@ -295,3 +295,20 @@ func TestShutdownWaitsThenCuts(t *testing.T) {
 	}
 	expectClosed(t, c, time.Second)
 }
+
+func TestProxyProtocolV1Split(t *testing.T) {
+	h, got := recorder()
+	s := &TCPServer{Handler: h, ProxyProtocol: &ProxyProtocolIn{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Timeout: 2 * time.Second}}
+	c := dial(t, startTCP(t, s))
+	c.Write([]byte("PROXY T"))
+	time.Sleep(30 * time.Millisecond)
+	c.Write([]byte("CP4 192.0.2.10 198.51.100.20 40000 443\r\nhello"))
+	select {
+	case rc := <-got:
+		if rc.Client.String() != "192.0.2.10:40000" {
+			t.Fatalf("client = %v", rc.Client)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("split v1 header refused")
+	}
+}

@@ -55,8 +55,9 @@ type flow struct {
 // headRoom leaves space in front of it for a PROXY v2 header (at most 52
 // bytes for IPv6) so the header and payload go out in one write, unmoved.
 const (
-	maxDatagram = 65535 - 8
-	headRoom    = 64
+	socketBuffer = 4 << 20
+	maxDatagram  = 65535 - 8
+	headRoom     = 64
 )
 
 // Dropped counts datagrams dropped: flow table full, no backend, or a
@@ -108,6 +109,11 @@ func (s *UDPServer) Serve(pc *net.UDPConn) error {
 	s.pc = pc
 	s.flows = make(map[netip.AddrPort]*flow)
 	s.mu.Unlock()
+	// One socket takes every client's datagrams: the kernel's default
+	// receive buffer (~208 KiB) overflows under bursts from many clients.
+	// The kernel caps these at net.core.rmem_max / wmem_max.
+	_ = pc.SetReadBuffer(socketBuffer)
+	_ = pc.SetWriteBuffer(socketBuffer)
 
 	buf := make([]byte, headRoom+maxDatagram)
 	for {
