@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l4"
+	"github.com/proxynow/proxynow/tlsmux"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -19,9 +21,13 @@ type Server struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	pools map[string]*upstream.Pool
+	certs *tlsmux.CertStore // nil without certificates
 	eps   []*entrypoint
 	wg    sync.WaitGroup
 }
+
+// certPoll is how often certificate files are checked for changes.
+const certPoll = 2 * time.Second
 
 // entrypoint is one listener and the l4 server behind it.
 type entrypoint struct {
@@ -31,23 +37,44 @@ type entrypoint struct {
 	addr net.Addr // bound address, set by Start
 }
 
-// New compiles cfg into servers and pools; it binds nothing.
-func New(cfg *config.Config, log *slog.Logger) *Server {
+// New compiles cfg into servers and pools and loads certificates; it binds
+// nothing. Errors are about files the configuration names (they loaded when
+// it was validated, but may have changed since).
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: log, pools: make(map[string]*upstream.Pool)}
 	for i := range cfg.Services {
 		svc := &cfg.Services[i]
-		s.pools[svc.Name] = upstream.NewPool(svc, upstream.Options{Logger: log})
+		p, err := upstream.NewPool(svc, upstream.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		s.pools[svc.Name] = p
+	}
+	if len(cfg.TLS.Certificates) > 0 {
+		var srcs []tlsmux.CertSource
+		for _, c := range cfg.TLS.Certificates {
+			srcs = append(srcs, tlsmux.CertSource{Name: c.Name, CertFile: c.CertFile, KeyFile: c.KeyFile, Default: c.Default})
+		}
+		certs, err := tlsmux.NewCertStore(srcs, log)
+		if err != nil {
+			return nil, err
+		}
+		s.certs = certs
 	}
 	for i := range cfg.Entrypoints {
-		s.eps = append(s.eps, s.build(&cfg.Entrypoints[i]))
+		e, err := s.build(&cfg.Entrypoints[i])
+		if err != nil {
+			return nil, fmt.Errorf("entrypoint %q: %w", cfg.Entrypoints[i].Name, err)
+		}
+		s.eps = append(s.eps, e)
 	}
-	return s
+	return s, nil
 }
 
-func (s *Server) build(ep *config.Entrypoint) *entrypoint {
+func (s *Server) build(ep *config.Entrypoint) (*entrypoint, error) {
 	e := &entrypoint{cfg: ep}
 	if ep.Network == config.NetworkUDP {
 		e.udp = &l4.UDPServer{Entrypoint: ep.Name, MaxFlows: ep.MaxFlows, Logger: s.log}
@@ -58,39 +85,81 @@ func (s *Server) build(ep *config.Entrypoint) *entrypoint {
 			e.udp.IdleTimeout = r.IdleTimeout
 			e.udp.ProxyProtocol = svc.ProxyProtocol == "v2"
 		}
-		return e
+		return e, nil
 	}
 	e.tcp = &l4.TCPServer{Entrypoint: ep.Name, MaxConnections: ep.MaxConnections, Logger: s.log}
 	if pp := ep.ProxyProtocol; pp != nil {
 		e.tcp.ProxyProtocol = &l4.ProxyProtocolIn{Trusted: pp.Trusted, Timeout: pp.Timeout}
 	}
-	if r := s.tcpRoute(ep.Name); r != nil {
-		svc := s.cfg.Service(r.Service)
-		e.tcp.Handler = &l4.Proxy{
-			Route:         r.Name,
-			Pool:          s.pools[svc.Name],
-			ProxyProtocol: svc.ProxyProtocol,
-			Idle:          ep.Timeouts.Idle,
-			Logger:        s.log,
-		}
-	} else {
+	routes := s.tcpRoutes(ep.Name)
+	switch {
+	case len(routes) == 0:
 		e.tcp.Handler = l4.HandlerFunc(func(_ context.Context, c *l4.Conn) {
 			s.log.Debug("connection closed: no route", "entrypoint", ep.Name, "client", c.Client)
 			c.Close()
 		})
+	case len(routes) == 1 && routes[0].TLS == config.TLSNone:
+		// A plain catch-all: no peeking, so server-first protocols work.
+		e.tcp.Handler = s.proxy(ep, routes[0])
+	default:
+		mux, err := s.mux(ep, routes)
+		if err != nil {
+			return nil, err
+		}
+		e.tcp.Handler = mux
 	}
-	return e
+	return e, nil
 }
 
-func (s *Server) tcpRoute(ep string) *config.TCPRoute {
+func (s *Server) proxy(ep *config.Entrypoint, r *config.TCPRoute) *l4.Proxy {
+	svc := s.cfg.Service(r.Service)
+	return &l4.Proxy{
+		Route:         r.Name,
+		Pool:          s.pools[svc.Name],
+		ProxyProtocol: svc.ProxyProtocol,
+		Idle:          ep.Timeouts.Idle,
+		Logger:        s.log,
+	}
+}
+
+var tlsModes = map[string]tlsmux.Mode{
+	config.TLSNone:        tlsmux.Plain,
+	config.TLSPassthrough: tlsmux.Passthrough,
+	config.TLSTerminate:   tlsmux.Terminate,
+}
+
+var tlsVersions = map[string]uint16{config.TLSVersion12: tls.VersionTLS12, config.TLSVersion13: tls.VersionTLS13}
+
+func (s *Server) mux(ep *config.Entrypoint, routes []*config.TCPRoute) (*tlsmux.Mux, error) {
+	o := tlsmux.Options{
+		Entrypoint:       ep.Name,
+		Certs:            s.certs,
+		MinVersion:       tlsVersions[s.cfg.TLS.MinVersion],
+		HandshakeTimeout: ep.Timeouts.Handshake,
+		Logger:           s.log,
+	}
+	for _, r := range routes {
+		o.Routes = append(o.Routes, tlsmux.Route{
+			Name:    r.Name,
+			SNI:     r.SNI,
+			ALPN:    r.ALPN,
+			Mode:    tlsModes[r.TLS],
+			Handler: s.proxy(ep, r),
+		})
+	}
+	return tlsmux.New(o)
+}
+
+func (s *Server) tcpRoutes(ep string) []*config.TCPRoute {
+	var out []*config.TCPRoute
 	for i := range s.cfg.TCPRoutes {
 		for _, name := range s.cfg.TCPRoutes[i].Entrypoints {
 			if name == ep {
-				return &s.cfg.TCPRoutes[i]
+				out = append(out, &s.cfg.TCPRoutes[i])
 			}
 		}
 	}
-	return nil
+	return out
 }
 
 func (s *Server) udpRoute(ep string) *config.UDPRoute {
@@ -107,6 +176,9 @@ func (s *Server) udpRoute(ep string) *config.UDPRoute {
 // Start binds every entrypoint and starts serving. If one cannot be bound,
 // the ones already bound are closed and the error names the entrypoint.
 func (s *Server) Start() error {
+	if s.certs != nil {
+		s.certs.Watch(certPoll)
+	}
 	lc := net.ListenConfig{KeepAliveConfig: clientKeepAlive}
 	for i, e := range s.eps {
 		var err error
@@ -129,6 +201,7 @@ func (s *Server) Start() error {
 				done.close()
 			}
 			s.wg.Wait()
+			s.stopCerts()
 			return fmt.Errorf("entrypoint %q: %w", e.cfg.Name, err)
 		}
 		s.log.Info("listening", "entrypoint", e.cfg.Name, "network", e.network(), "address", e.addr.String())
@@ -195,7 +268,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.wg.Wait()
+	s.stopCerts()
 	return errors.Join(errs...)
+}
+
+func (s *Server) stopCerts() {
+	if s.certs != nil {
+		s.certs.Close()
+	}
 }
 
 // Close closes every listener, connection and flow at once.
@@ -204,5 +284,6 @@ func (s *Server) Close() error {
 		e.close()
 	}
 	s.wg.Wait()
+	s.stopCerts()
 	return nil
 }

@@ -90,7 +90,7 @@ service "uecho" {
   backend "`+udpEchoBackend(t)+`" {}
 }
 `)
-	s := New(cfg, nil)
+	s := newServer(t, cfg)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ service "s" {
   backend "127.0.0.1:1" {}
 }
 `)
-	s := New(cfg, nil)
+	s := newServer(t, cfg)
 	err = s.Start()
 	if err == nil {
 		s.Close()
@@ -163,7 +163,7 @@ service "echo" {
   backend "`+echoBackend(t)+`" {}
 }
 `)
-	s := New(cfg, nil)
+	s := newServer(t, cfg)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -188,4 +188,13 @@ service "echo" {
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown = %v after the last connection closed", err)
 	}
+}
+
+func newServer(t *testing.T, cfg *config.Config) *Server {
+	t.Helper()
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -2,10 +2,13 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +26,9 @@ type Backend struct {
 	Addr string
 	// Weight is the balancer weight, at least 1.
 	Weight int
+
+	// tls, when set, makes connections to this backend TLS clients.
+	tls *tls.Config
 
 	active    atomic.Int64 // connections in use
 	downUntil atomic.Int64 // unix nanoseconds; skipped by the balancer until then
@@ -56,8 +62,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// NewPool builds the pool for one service. svc must be a validated service.
-func NewPool(svc *config.Service, opts Options) *Pool {
+// NewPool builds the pool for one service. svc must be a validated service;
+// the error is about files it names (a CA bundle that no longer loads).
+func NewPool(svc *config.Service, opts Options) (*Pool, error) {
 	p := &Pool{
 		name:        svc.Name,
 		kind:        svc.Balancer,
@@ -78,14 +85,52 @@ func NewPool(svc *config.Service, opts Options) *Pool {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	var base *tls.Config
 	for _, b := range svc.Backends {
 		w := b.Weight
 		if w < 1 {
 			w = 1
 		}
-		p.backends = append(p.backends, &Backend{Addr: b.Address, Weight: w})
+		be := &Backend{Addr: b.Address, Weight: w}
+		if b.TLS {
+			if base == nil {
+				var err error
+				if base, err = backendTLS(svc.TLS); err != nil {
+					return nil, fmt.Errorf("service %q: %w", svc.Name, err)
+				}
+			}
+			be.tls = base.Clone()
+			be.tls.ServerName = b.ServerName
+			if be.tls.ServerName == "" {
+				// An IP literal: crypto/tls verifies it against the
+				// certificate's IP SANs and sends no SNI.
+				be.tls.ServerName, _, _ = net.SplitHostPort(b.Address)
+			}
+		}
+		p.backends = append(p.backends, be)
 	}
-	return p
+	return p, nil
+}
+
+// backendTLS is the client configuration shared by a service's TLS
+// backends: the service's CA bundle or the system roots.
+func backendTLS(c *config.BackendTLS) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(64)}
+	if c == nil {
+		return cfg, nil
+	}
+	cfg.InsecureSkipVerify = c.InsecureSkipVerify
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate", c.CAFile)
+		}
+	}
+	return cfg, nil
 }
 
 // keepAlive is the TCP keep-alive toward backends: probe after 30s idle.
@@ -132,7 +177,7 @@ func (p *Pool) Dial(ctx context.Context, network string) (*Conn, error) {
 		tried.set(i)
 		b := p.backends[i]
 		b.active.Add(1)
-		c, err := p.dialer.DialContext(ctx, network, b.Addr)
+		c, err := p.dial(ctx, network, b)
 		if err == nil {
 			b.downUntil.Store(0)
 			return &Conn{Conn: c, Backend: b}, nil
@@ -146,6 +191,29 @@ func (p *Pool) Dial(ctx context.Context, network string) (*Conn, error) {
 		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("service %q: %w: %w", p.name, ErrNoBackend, errors.Join(errs...))
+}
+
+// dial connects to b, with a TLS handshake for a TLS backend; the
+// connect timeout bounds both.
+func (p *Pool) dial(ctx context.Context, network string, b *Backend) (net.Conn, error) {
+	if b.tls == nil {
+		return p.dialer.DialContext(ctx, network, b.Addr)
+	}
+	if p.dialer.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.dialer.Timeout)
+		defer cancel()
+	}
+	c, err := p.dialer.DialContext(ctx, network, b.Addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(c, b.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", b.Addr, err)
+	}
+	return tc, nil
 }
 
 // MarkDown makes the balancer skip b for the pool's fail timeout.

@@ -63,7 +63,7 @@ func TestBalancers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := NewPool(service(tt.kind, tt.weights...), Options{})
+			p := newPool(t, service(tt.kind, tt.weights...), Options{})
 			got := picks(p, tt.n)
 			if tt.want != "" && got != tt.want {
 				t.Fatalf("sequence = %q, want %q", got, tt.want)
@@ -81,7 +81,7 @@ func TestBalancers(t *testing.T) {
 }
 
 func TestLeastConnPrefersFewestPerWeight(t *testing.T) {
-	p := NewPool(service(config.BalancerLeastConn, 1, 1, 2), Options{})
+	p := newPool(t, service(config.BalancerLeastConn, 1, 1, 2), Options{})
 	p.backends[0].active.Store(3)
 	p.backends[1].active.Store(1)
 	p.backends[2].active.Store(3) // 1.5 per unit of weight
@@ -97,7 +97,7 @@ func TestLeastConnPrefersFewestPerWeight(t *testing.T) {
 }
 
 func TestRandomFollowsWeights(t *testing.T) {
-	p := NewPool(service(config.BalancerRandom, 3, 1), Options{})
+	p := newPool(t, service(config.BalancerRandom, 3, 1), Options{})
 	c := count(picks(p, 20000))
 	// Expected 15000/5000; the standard deviation is ~61, so ±500 cannot
 	// fail by chance in practice but catches a balancer ignoring weights.
@@ -110,7 +110,7 @@ func TestPickSkipsTriedAndDown(t *testing.T) {
 	for _, kind := range []string{config.BalancerRoundRobin, config.BalancerWeighted, config.BalancerLeastConn, config.BalancerRandom} {
 		t.Run(kind, func(t *testing.T) {
 			now := time.Now()
-			p := NewPool(service(kind, 1, 1, 1), Options{Now: func() time.Time { return now }})
+			p := newPool(t, service(kind, 1, 1, 1), Options{Now: func() time.Time { return now }})
 			p.MarkDown(p.backends[1])
 			for range 20 {
 				var tried bitset
@@ -138,7 +138,7 @@ func TestBitsetBeyond64(t *testing.T) {
 	for i := range weights {
 		weights[i] = 1
 	}
-	p := NewPool(service(config.BalancerRoundRobin, weights...), Options{})
+	p := newPool(t, service(config.BalancerRoundRobin, weights...), Options{})
 	tried := bitset{big: make([]uint64, 3)}
 	for i := range 129 {
 		tried.set(i)
@@ -189,7 +189,7 @@ func TestDialSkipsFailedBackend(t *testing.T) {
 	down := closedAddr(t)
 	svc := &config.Service{Name: "s", ConnectTimeout: time.Second, FailTimeout: time.Minute,
 		Backends: []config.Backend{{Address: down, Weight: 1}, {Address: up, Weight: 1}}}
-	p := NewPool(svc, Options{})
+	p := newPool(t, svc, Options{})
 	for range 10 {
 		c, err := p.Dial(context.Background(), "tcp")
 		if err != nil {
@@ -216,7 +216,7 @@ func TestDialSkipsFailedBackend(t *testing.T) {
 func TestDialAllDown(t *testing.T) {
 	svc := &config.Service{Name: "s", ConnectTimeout: time.Second, FailTimeout: time.Minute,
 		Backends: []config.Backend{{Address: closedAddr(t), Weight: 1}, {Address: closedAddr(t), Weight: 1}}}
-	p := NewPool(svc, Options{})
+	p := newPool(t, svc, Options{})
 	start := time.Now()
 	_, err := p.Dial(context.Background(), "tcp")
 	if !errors.Is(err, ErrNoBackend) {
@@ -239,7 +239,7 @@ func TestDialAllDown(t *testing.T) {
 }
 
 func TestDialContextCancelled(t *testing.T) {
-	p := NewPool(&config.Service{Name: "s", ConnectTimeout: time.Second, FailTimeout: time.Minute,
+	p := newPool(t, &config.Service{Name: "s", ConnectTimeout: time.Second, FailTimeout: time.Minute,
 		Backends: []config.Backend{{Address: closedAddr(t), Weight: 1}}}, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -265,7 +265,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func BenchmarkPick(b *testing.B) {
 	for _, kind := range []string{config.BalancerRoundRobin, config.BalancerWeighted, config.BalancerLeastConn, config.BalancerRandom} {
 		b.Run(kind, func(b *testing.B) {
-			p := NewPool(service(kind, 3, 2, 1, 1), Options{})
+			p := newPool(b, service(kind, 3, 2, 1, 1), Options{})
 			now := time.Now()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -276,4 +276,13 @@ func BenchmarkPick(b *testing.B) {
 			}
 		})
 	}
+}
+
+func newPool(t testing.TB, svc *config.Service, opts Options) *Pool {
+	t.Helper()
+	p, err := NewPool(svc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -126,7 +126,11 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 		stop = ch
 	}
 
-	srv := server.New(cfg, log)
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return exitRuntime
+	}
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "error", err)
 		return exitRuntime
