@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -11,10 +12,10 @@ import (
 
 // Top-level block types.
 var (
-	topBlocks = []string{"global", "log", "entrypoint", "tcp_route", "udp_route", "service"}
+	topBlocks = []string{"global", "log", "entrypoint", "tls", "tcp_route", "udp_route", "service"}
 	// laterTop are blocks of the design that later releases implement; they
 	// are refused, never silently ignored.
-	laterTop = []string{"tls", "admin", "http_route", "middleware", "quic_route"}
+	laterTop = []string{"admin", "http_route", "middleware", "quic_route"}
 )
 
 // where records, per attribute key ("address", "timeouts.idle",
@@ -48,6 +49,7 @@ type (
 		log         Log
 		lw          where
 		entrypoints []*epDecl
+		tls         tlsDecl
 		tcpRoutes   []*routeDecl
 		udpRoutes   []*routeDecl
 		services    []*serviceDecl
@@ -56,10 +58,24 @@ type (
 		Entrypoint
 		w where
 	}
+	tlsDecl struct {
+		MinVersion string
+		certs      []*certDecl
+		w          where
+	}
+	certDecl struct {
+		Certificate
+		w where
+	}
 	routeDecl struct {
 		Name        string
 		Entrypoints []string
 		Service     string
+		SNI         []string      // tcp only, normalised
+		ALPN        []string      // tcp only
+		sniAt       []Pos         // position of each SNI entry
+		alpnAt      []Pos         // position of each ALPN entry
+		TLS         string        // tcp only
 		IdleTimeout time.Duration // udp only
 		Pos         Pos
 		w           where
@@ -71,7 +87,9 @@ type (
 	}
 	backendDecl struct {
 		Backend
-		w where
+		label  string // as written, e.g. "tls://db:5432"
+		scheme string // lower case, "" for plain host:port
+		w      where
 	}
 )
 
@@ -88,7 +106,7 @@ type decoder struct {
 func newDecoder(src sources) *decoder {
 	return &decoder{
 		src:  src,
-		out:  decls{gw: newWhere(), lw: newWhere()},
+		out:  decls{gw: newWhere(), lw: newWhere(), tls: tlsDecl{w: newWhere()}},
 		seen: map[string]map[string]Pos{},
 	}
 }
@@ -116,7 +134,7 @@ func (d *decoder) first(kind, name string, p Pos, what string) bool {
 // file decodes one parsed file into d.out.
 func (d *decoder) file(name string, body *hclsyntax.Body) {
 	d.out.files = append(d.out.files, name)
-	d.ectx = scopeCtx{eval: d.src.evalContext(filepath.Dir(name))}
+	d.ectx = scopeCtx{eval: d.src.evalContext(filepath.Dir(name)), dir: filepath.Dir(name)}
 	for _, a := range attrsInOrder(body) {
 		d.errf(posOf(a.NameRange), "unsupported attribute %q at top level; settings go inside a block such as global { ... }", a.Name)
 	}
@@ -132,6 +150,10 @@ func (d *decoder) file(name string, body *hclsyntax.Body) {
 			}
 		case b.Type == "entrypoint":
 			d.entrypoint(b)
+		case b.Type == "tls":
+			if d.labels(b, "", 0) && d.first("tls", "", posOf(b.TypeRange), "tls block") {
+				d.tlsBlock(b)
+			}
 		case b.Type == "tcp_route" || b.Type == "udp_route":
 			d.route(b)
 		case b.Type == "service":
@@ -232,8 +254,6 @@ func (d *decoder) entrypoint(b *hclsyntax.Block) {
 	d.out.entrypoints = append(d.out.entrypoints, e)
 }
 
-var tlsModes = []string{"none", "passthrough", "terminate"}
-
 func (d *decoder) route(b *hclsyntax.Block) {
 	name, p, ok := d.named(b)
 	if !ok {
@@ -242,18 +262,13 @@ func (d *decoder) route(b *hclsyntax.Block) {
 	r := &routeDecl{Name: name, Pos: p, w: newWhere()}
 	s := d.scope(fmt.Sprintf("%s %q", b.Type, name), b.Body, r.w, "")
 	if b.Type == "tcp_route" {
-		s.check(schema{attrs: []string{"entrypoints", "service", "tls"}, later: []string{"sni", "alpn"}})
-		var mode string
-		if s.str("tls", &mode) {
-			at := r.w.at("tls", p)
-			switch {
-			case mode == "none":
-			case slices.Contains(tlsModes, mode):
-				d.errf(at, "%s: tls = %q is not supported yet; only \"none\" works for now", s.ctx, mode)
-			default:
-				d.errf(at, "%s: unknown tls mode %q%s", s.ctx, mode, oneOf(mode, tlsModes))
-			}
+		s.check(schema{attrs: []string{"entrypoints", "service", "sni", "alpn", "tls"}})
+		if s.str("tls", &r.TLS) && !slices.Contains(tlsModes, r.TLS) {
+			d.errf(r.w.at("tls", p), "%s: unknown tls mode %q%s", s.ctx, r.TLS, oneOf(r.TLS, tlsModes))
+			s.fail("tls")
 		}
+		r.SNI, r.sniAt = s.sniList("sni")
+		r.ALPN, r.alpnAt = s.alpnList("alpn")
 		d.out.tcpRoutes = append(d.out.tcpRoutes, r)
 	} else {
 		s.check(schema{attrs: []string{"entrypoints", "service", "idle_timeout"}})
@@ -273,8 +288,8 @@ func (d *decoder) service(b *hclsyntax.Block) {
 	s := d.scope(fmt.Sprintf("service %q", name), b.Body, sv.w, "")
 	s.check(schema{
 		attrs:  []string{"balancer", "proxy_protocol", "connect_timeout", "fail_timeout"},
-		blocks: []string{"backend"},
-		later:  []string{"health_check", "circuit_breaker", "retry", "respond", "tls"},
+		blocks: []string{"backend", "tls"},
+		later:  []string{"health_check", "circuit_breaker", "retry", "respond"},
 	})
 	s.str("balancer", &sv.Balancer)
 	s.str("proxy_protocol", &sv.ProxyProtocol)
@@ -288,11 +303,19 @@ func (d *decoder) service(b *hclsyntax.Block) {
 		if !d.labels(bb, s.ctx, 1) {
 			continue
 		}
-		be := &backendDecl{Backend: Backend{Address: bb.Labels[0], Pos: posOf(bb.LabelRanges[0])}, w: newWhere()}
-		bs := d.scope(fmt.Sprintf("%s: backend %q", s.ctx, be.Address), bb.Body, be.w, "")
+		label := bb.Labels[0]
+		be := &backendDecl{Backend: Backend{Address: label, Pos: posOf(bb.LabelRanges[0])}, label: label, w: newWhere()}
+		if scheme, rest, ok := strings.Cut(label, "://"); ok {
+			be.scheme, be.Address = strings.ToLower(scheme), rest
+			be.TLS = be.scheme == "tls"
+		}
+		bs := d.scope(fmt.Sprintf("%s: backend %q", s.ctx, label), bb.Body, be.w, "")
 		bs.check(schema{attrs: []string{"weight"}})
 		bs.integer("weight", &be.Weight)
 		sv.backends = append(sv.backends, be)
+	}
+	for _, nb := range s.nested("tls") {
+		d.backendTLS(sv, s.ctx, nb)
 	}
 	d.out.services = append(d.out.services, sv)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -17,10 +18,12 @@ import (
 // small snippets, not for pulling arbitrary data into the process.
 const maxFileFuncSize = 1 << 20
 
-// sources is where env() and file() read from; tests replace it.
+// sources is where env(), file() and checkFiles read from; tests replace
+// it.
 type sources struct {
 	lookupEnv func(string) (string, bool)
 	readFile  func(string) ([]byte, error)
+	now       func() time.Time // nil means time.Now
 }
 
 // evalContext returns the functions available in expressions of a config

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -73,7 +74,7 @@ func ParseFiles(files ...Source) (*Config, error) {
 }
 
 func osSources() sources {
-	return sources{lookupEnv: os.LookupEnv, readFile: readFileLimited}
+	return sources{lookupEnv: os.LookupEnv, readFile: readFileLimited, now: time.Now}
 }
 
 // expand turns a directory into its *.hcl files, sorted.
@@ -111,7 +112,8 @@ func fileError(p string, err error) Diagnostic {
 	return Diagnostic{Severity: SeverityError, Pos: Pos{File: p}, Message: err.Error(), Err: err}
 }
 
-// parse runs the pipeline: syntax -> decode -> defaults -> validate -> build.
+// parse runs the pipeline: syntax -> decode -> defaults -> validate ->
+// check files -> build.
 func parse(srcs []Source, env sources) (*Config, error) {
 	var (
 		diags  Diagnostics
@@ -137,6 +139,7 @@ func parse(srcs []Source, env sources) (*Config, error) {
 	applyDefaults(&d.out)
 	diags = append(diags, d.diags...)
 	diags = append(diags, validate(&d.out)...)
+	diags = append(diags, checkFiles(&d.out, env)...)
 	var errs, warns Diagnostics
 	for _, x := range diags {
 		if x.Severity == SeverityError {

@@ -14,6 +14,7 @@ type Config struct {
 	Global      Global       `json:"global"`
 	Log         Log          `json:"log"`
 	Entrypoints []Entrypoint `json:"entrypoints"`
+	TLS         TLS          `json:"tls"`
 	TCPRoutes   []TCPRoute   `json:"tcp_routes"`
 	UDPRoutes   []UDPRoute   `json:"udp_routes"`
 	Services    []Service    `json:"services"`
@@ -83,7 +84,8 @@ type ProxyProtocolIn struct {
 
 // Timeouts is the `timeouts` block of an entrypoint.
 type Timeouts struct {
-	// Handshake bounds a TLS handshake (used once TLS lands). Default 10s.
+	// Handshake bounds reading a TLS ClientHello and a TLS handshake of a
+	// terminating route. Default 10s.
 	Handshake time.Duration `json:"handshake"`
 	// ReadHeader bounds reading HTTP request headers (used once L7 lands).
 	// Default 10s.
@@ -93,12 +95,85 @@ type Timeouts struct {
 	Idle time.Duration `json:"idle"`
 }
 
+// TLS versions accepted by min_version.
+const (
+	TLSVersion12 = "1.2"
+	TLSVersion13 = "1.3"
+)
+
+// TLS is the top-level `tls` block: settings of the TLS connections
+// proxynow terminates.
+type TLS struct {
+	// MinVersion is TLSVersion12 (default) or TLSVersion13.
+	MinVersion string `json:"min_version"`
+	// Certificates are in the order written; names are unique. Never nil.
+	Certificates []Certificate `json:"certificates"`
+}
+
+// Certificate is a `certificate "name"` block of the tls block. The config
+// holds only paths: Load proved that the files loaded as a pair when it
+// ran, and the runtime loads them itself (and again when they change).
+type Certificate struct {
+	Name string `json:"name"`
+	// CertFile and KeyFile are PEM files. A relative path in the file is
+	// resolved against the directory of the config file that names it, so
+	// these are absolute when that config file was named by an absolute
+	// path, else relative to the working directory of the Load call.
+	CertFile string `json:"cert_file"`
+	KeyFile  string `json:"key_file"`
+	// Default marks the certificate served when no certificate matches the
+	// client's SNI (or it sent none). At most one certificate has it; when
+	// none has, the choice of fallback is the runtime's.
+	Default bool `json:"default"`
+	Pos     Pos  `json:"-"`
+}
+
+// TLS modes of a tcp_route.
+const (
+	// TLSNone: the route gets connections that do not start with a TLS
+	// ClientHello, as raw bytes.
+	TLSNone = "none"
+	// TLSPassthrough: the route gets TLS connections whose ClientHello
+	// matches; the bytes, ClientHello included, go to the backend as they
+	// are.
+	TLSPassthrough = "passthrough"
+	// TLSTerminate: proxynow completes the handshake with one of the
+	// configured certificates and pipes the plaintext to the backend.
+	TLSTerminate = "terminate"
+)
+
 // TCPRoute is a `tcp_route "name"` block.
+//
+// How routes on one entrypoint split its connections (Load guarantees that
+// these steps never find two routes):
+//
+//   - A connection that does not start with a TLS ClientHello goes to the
+//     route with TLS == TLSNone.
+//   - A TLS connection is matched in three tiers: the routes whose SNI
+//     lists the exact server name; then those with the wildcard "*.rest",
+//     rest being the name without its first label (a wildcard stands for
+//     exactly one label: "*.example.com" matches neither "example.com"
+//     nor "a.b.example.com"); then the routes without SNI (the TLS
+//     catch-alls). Within a tier, the client's ALPN protocols are tried in
+//     the client's order and the first that a route lists picks that
+//     route; else the tier's route without ALPN matches; else the next
+//     tier is tried. No match closes the connection.
 type TCPRoute struct {
 	Name        string   `json:"name"`
 	Entrypoints []string `json:"entrypoints"`
-	Service     string   `json:"service"`
-	Pos         Pos      `json:"-"`
+	// SNI lists server names, lower case and without a trailing dot; an
+	// entry may be a wildcard "*.example.com". Empty (nil) matches any
+	// name, and a ClientHello without SNI.
+	SNI []string `json:"sni,omitempty"`
+	// ALPN lists protocol names, compared byte for byte; the route matches
+	// when the client offers any of them. Empty (nil) matches any offer,
+	// and none.
+	ALPN []string `json:"alpn,omitempty"`
+	// TLS is TLSNone, TLSPassthrough or TLSTerminate. Default:
+	// TLSPassthrough when sni or alpn is written, else TLSNone.
+	TLS     string `json:"tls"`
+	Service string `json:"service"`
+	Pos     Pos    `json:"-"`
 }
 
 // UDPRoute is a `udp_route "name"` block.
@@ -133,14 +208,43 @@ type Service struct {
 	// FailTimeout is how long a backend that failed a dial is skipped.
 	// Default 10s.
 	FailTimeout time.Duration `json:"fail_timeout"`
-	Pos         Pos           `json:"-"`
+	// TLS is how to connect to the backends that have TLS set. It is
+	// non-nil exactly when the service has such a backend or a tls block
+	// was written (a warning when no backend uses it).
+	TLS *BackendTLS `json:"tls,omitempty"`
+	Pos Pos         `json:"-"`
 }
 
-// Backend is a `backend "host:port"` block inside a service.
+// Backend is a `backend "host:port"` or `backend "tls://host:port"` block
+// inside a service.
 type Backend struct {
-	Address string `json:"address"` // host:port
-	Weight  int    `json:"weight"`  // > 0; default 1
-	Pos     Pos    `json:"-"`
+	Address string `json:"address"` // host:port, without the tls:// scheme
+	// TLS is true for "tls://host:port": connections to this backend are
+	// TLS (re-encrypted), set up as the service's TLS says.
+	TLS bool `json:"tls,omitempty"`
+	// ServerName is what a TLS backend's certificate is verified against
+	// and the SNI sent: the service's tls.server_name, else the host of
+	// Address. It is empty when the host is an IP address and no
+	// server_name is set: then no SNI is sent and the certificate must
+	// name the IP (crypto/tls does that when tls.Config.ServerName holds
+	// the IP). Always empty for a plain backend.
+	ServerName string `json:"server_name,omitempty"`
+	Weight     int    `json:"weight"` // > 0; default 1
+	Pos        Pos    `json:"-"`
+}
+
+// BackendTLS is the `tls` block of a service.
+type BackendTLS struct {
+	// ServerName overrides the name each TLS backend is verified against
+	// (see Backend.ServerName, which holds the result); "" when not set.
+	// Lower case, without a trailing dot.
+	ServerName string `json:"server_name,omitempty"`
+	// CAFile is a PEM bundle of the roots that verify the backends'
+	// certificates, its path resolved like Certificate.CertFile; "" means
+	// the system roots. Load proved that it held a certificate.
+	CAFile string `json:"ca_file,omitempty"`
+	// InsecureSkipVerify turns off verifying the backends' certificates.
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
 }
 
 // Entrypoint returns the entrypoint named name, or nil.

@@ -24,6 +24,7 @@ const (
 	DefaultConnectTimeout       = 5 * time.Second
 	DefaultFailTimeout          = 10 * time.Second
 	DefaultWeight               = 1
+	DefaultTLSMinVersion        = TLSVersion12
 )
 
 var (
@@ -67,6 +68,18 @@ func applyDefaults(c *decls) {
 		setDur(e.w, "timeouts.read_header", &e.Timeouts.ReadHeader, DefaultReadHeaderTimeout)
 		setDur(e.w, "timeouts.idle", &e.Timeouts.Idle, DefaultIdleTimeout)
 	}
+	if !c.tls.w.has("min_version") {
+		c.tls.MinVersion = DefaultTLSMinVersion
+	}
+	for _, r := range c.tcpRoutes {
+		switch {
+		case r.w.has("tls"):
+		case r.w.has("sni") || r.w.has("alpn"):
+			r.TLS = TLSPassthrough
+		default:
+			r.TLS = TLSNone
+		}
+	}
 	for _, r := range c.udpRoutes {
 		setDur(r.w, "idle_timeout", &r.IdleTimeout, DefaultUDPIdleTimeout)
 	}
@@ -80,11 +93,18 @@ func applyDefaults(c *decls) {
 			if !b.w.has("weight") {
 				b.Weight = DefaultWeight
 			}
+			if b.TLS {
+				if s.TLS == nil {
+					s.TLS = &BackendTLS{}
+				}
+				b.ServerName = backendServerName(s.TLS, b.Address)
+			}
 		}
 	}
 }
 
-// validator checks decoded declarations. It is pure: no I/O, no clock.
+// validator checks decoded declarations. It is pure: no I/O, no clock
+// (checkFiles does what needs them).
 type validator struct {
 	c     *decls
 	diags Diagnostics
@@ -133,15 +153,17 @@ func validate(c *decls) Diagnostics {
 	v.enum("log", c.lw, "level", c.log.Level, logLevels)
 	v.enum("log", c.lw, "format", c.log.Format, logFormats)
 	v.entrypoints()
+	v.tls()
 	v.services()
 	for _, r := range c.tcpRoutes {
 		v.route("tcp_route", NetworkTCP, r)
+		v.routeTLS(r)
 	}
 	for _, r := range c.udpRoutes {
 		v.route("udp_route", NetworkUDP, r)
 	}
-	v.catchAll("tcp_route", c.tcpRoutes)
-	v.catchAll("udp_route", c.udpRoutes)
+	v.tcpOverlaps()
+	v.udpOverlaps()
 	v.udpProxyProtocol()
 	for _, e := range c.entrypoints {
 		if !v.usedEP[e.Name] {
@@ -226,12 +248,17 @@ func (v *validator) services() {
 		}
 		seen := map[string]*backendDecl{}
 		for _, b := range s.backends {
-			bctx := fmt.Sprintf("%s: backend %q", ctx, b.Address)
+			bctx := fmt.Sprintf("%s: backend %q", ctx, b.label)
 			if b.w.ok("weight") && b.Weight <= 0 {
 				v.errf(b.w.pos["weight"], "%s: weight must be greater than 0, got %d", bctx, b.Weight)
 			}
-			if strings.Contains(b.Address, "://") {
-				v.errf(b.Pos, "%s: backend URLs are not supported yet; use host:port", bctx)
+			switch {
+			case b.scheme == "" || b.scheme == "tls":
+			case slices.Contains(laterSchemes, b.scheme):
+				v.errf(b.Pos, "%s: %s:// backends are not supported yet; use host:port, or tls://host:port to connect with TLS", bctx, b.scheme)
+				continue
+			default:
+				v.errf(b.Pos, "%s: unknown scheme %q; use host:port, or tls://host:port to connect with TLS", bctx, b.scheme)
 				continue
 			}
 			hp, err := parseAddress(b.Address)
@@ -253,6 +280,7 @@ func (v *validator) services() {
 			}
 			seen[k] = b
 		}
+		v.serviceTLS(ctx, s)
 	}
 }
 
@@ -304,12 +332,11 @@ func (v *validator) route(kind, network string, r *routeDecl) {
 	}
 }
 
-// catchAll reports a second route claiming an entrypoint that already has
-// a catch-all route of the same kind: only one of them could ever match.
-// Every tcp_route is a catch-all until SNI/ALPN matching lands.
-func (v *validator) catchAll(kind string, routes []*routeDecl) {
+// udpOverlaps reports a second udp_route on one entrypoint: a udp_route
+// takes every datagram of its entrypoints, so only one could ever match.
+func (v *validator) udpOverlaps() {
 	owner := map[string]*routeDecl{}
-	for _, r := range routes {
+	for _, r := range v.c.udpRoutes {
 		if !r.w.ok("entrypoints") {
 			continue
 		}
@@ -318,13 +345,9 @@ func (v *validator) catchAll(kind string, routes []*routeDecl) {
 				continue
 			}
 			if prev := owner[name]; prev != nil {
-				what := "catch-all " + kind
-				if kind == "udp_route" {
-					what = kind
-				}
 				v.errf(r.w.at(fmt.Sprintf("entrypoints.%d", i), r.w.pos["entrypoints"]),
-					"%s %q: entrypoint %q already has %s %q (%s); only one can match, remove one or use another entrypoint",
-					kind, r.Name, name, what, prev.Name, prev.Pos)
+					"udp_route %q: entrypoint %q already has udp_route %q (%s); only one can match, remove one or use another entrypoint",
+					r.Name, name, prev.Name, prev.Pos)
 				continue
 			}
 			owner[name] = r
@@ -353,6 +376,7 @@ func build(c *decls, warnings Diagnostics) *Config {
 		Global:      c.global,
 		Log:         c.log,
 		Entrypoints: []Entrypoint{},
+		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}},
 		TCPRoutes:   []TCPRoute{},
 		UDPRoutes:   []UDPRoute{},
 		Services:    []Service{},
@@ -361,8 +385,13 @@ func build(c *decls, warnings Diagnostics) *Config {
 	for _, e := range c.entrypoints {
 		cfg.Entrypoints = append(cfg.Entrypoints, e.Entrypoint)
 	}
+	for _, cd := range c.tls.certs {
+		cfg.TLS.Certificates = append(cfg.TLS.Certificates, cd.Certificate)
+	}
 	for _, r := range c.tcpRoutes {
-		cfg.TCPRoutes = append(cfg.TCPRoutes, TCPRoute{Name: r.Name, Entrypoints: r.Entrypoints, Service: r.Service, Pos: r.Pos})
+		cfg.TCPRoutes = append(cfg.TCPRoutes, TCPRoute{
+			Name: r.Name, Entrypoints: r.Entrypoints, SNI: r.SNI, ALPN: r.ALPN, TLS: r.TLS, Service: r.Service, Pos: r.Pos,
+		})
 	}
 	for _, r := range c.udpRoutes {
 		cfg.UDPRoutes = append(cfg.UDPRoutes, UDPRoute{Name: r.Name, Entrypoints: r.Entrypoints, Service: r.Service, IdleTimeout: r.IdleTimeout, Pos: r.Pos})

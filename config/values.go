@@ -15,7 +15,12 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
-type scopeCtx struct{ eval *hcl.EvalContext }
+// scopeCtx is the state of the file being decoded: the functions of its
+// expressions and its directory, against which relative paths resolve.
+type scopeCtx struct {
+	eval *hcl.EvalContext
+	dir  string
+}
 
 // scope decodes the attributes of one block body. ctx prefixes messages
 // ("entrypoint \"web\": timeouts"); key prefixes the keys recorded in w.

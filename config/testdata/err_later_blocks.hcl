@@ -1,5 +1,6 @@
 tls {
   min_version = "1.2"
+  acme "le" {}
 }
 admin {
   address = "127.0.0.1:9901"

@@ -15,5 +15,4 @@ service "app" {
   respond {
     status = 200
   }
-  tls {}
 }
