@@ -43,7 +43,7 @@ func (d *decoder) tlsBlock(b *hclsyntax.Block) {
 			continue
 		}
 		name, p := cb.Labels[0], posOf(cb.LabelRanges[0])
-		if !d.first("certificate", name, p, fmt.Sprintf("tls: certificate %q", name)) {
+		if !d.first("certificate", name, p, fmt.Sprintf("certificate %q", name)) {
 			continue
 		}
 		c := &certDecl{Certificate: Certificate{Name: name, Pos: p}, w: newWhere()}

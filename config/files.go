@@ -24,21 +24,22 @@ func checkFiles(c *decls, src sources) Diagnostics {
 	errf := func(p Pos, format string, args ...any) {
 		ds = append(ds, Diagnostic{Severity: SeverityError, Pos: p, Message: fmt.Sprintf(format, args...)})
 	}
-	read := func(ctx string, w where, key, path string) ([]byte, bool) {
+	// read reads the file of attribute name, recorded in w under key.
+	read := func(ctx string, w where, key, name, path string) ([]byte, bool) {
 		if !w.ok(key) || path == "" {
 			return nil, false
 		}
 		b, err := readPEMFile(src, path)
 		if err != nil {
-			errf(w.pos[key], "%s: %s %q: %s", ctx, key, path, err)
+			errf(w.pos[key], "%s: %s %q: %s", ctx, name, path, err)
 			return nil, false
 		}
 		return b, true
 	}
 	for _, cd := range c.tls.certs {
 		ctx := fmt.Sprintf("tls: certificate %q", cd.Name)
-		certPEM, okCert := read(ctx, cd.w, "cert_file", cd.CertFile)
-		keyPEM, okKey := read(ctx, cd.w, "key_file", cd.KeyFile)
+		certPEM, okCert := read(ctx, cd.w, "cert_file", "cert_file", cd.CertFile)
+		keyPEM, okKey := read(ctx, cd.w, "key_file", "key_file", cd.KeyFile)
 		if !okCert || !okKey {
 			continue
 		}
@@ -61,7 +62,7 @@ func checkFiles(c *decls, src sources) Diagnostics {
 			continue
 		}
 		ctx := fmt.Sprintf("service %q: tls", s.Name)
-		b, ok := read(ctx, s.w, "tls.ca_file", s.TLS.CAFile)
+		b, ok := read(ctx, s.w, "tls.ca_file", "ca_file", s.TLS.CAFile)
 		if ok && !x509.NewCertPool().AppendCertsFromPEM(b) {
 			errf(s.w.pos["tls.ca_file"], "%s: ca_file %q holds no PEM certificate", ctx, s.TLS.CAFile)
 		}
@@ -75,11 +76,15 @@ func readPEMFile(src sources, path string) ([]byte, error) {
 	b, err := src.readFile(path)
 	if err != nil {
 		var pe *os.PathError
-		if errors.As(err, &pe) {
+		switch {
+		case errors.Is(err, errNotRegular):
+			return nil, errNotRegular
+		case errors.As(err, &pe):
 			// The path is already in the message; do not say it twice.
 			return nil, fmt.Errorf("cannot %s: %w", pe.Op, pe.Err)
+		default:
+			return nil, err
 		}
-		return nil, err
 	}
 	if len(b) > maxFileFuncSize {
 		return nil, fmt.Errorf("file is larger than %d bytes", maxFileFuncSize)

@@ -18,6 +18,9 @@ import (
 // small snippets, not for pulling arbitrary data into the process.
 const maxFileFuncSize = 1 << 20
 
+// errNotRegular refuses devices, FIFOs and directories as files to read.
+var errNotRegular = errors.New("not a regular file")
+
 // sources is where env(), file() and checkFiles read from; tests replace
 // it.
 type sources struct {
@@ -107,7 +110,7 @@ func readFileLimited(p string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", p)
+		return nil, fmt.Errorf("%s is %w", p, errNotRegular)
 	}
 	return io.ReadAll(io.LimitReader(f, maxFileFuncSize+1))
 }

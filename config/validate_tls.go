@@ -30,8 +30,9 @@ func (v *validator) tls() {
 	if t.w.ok("min_version") && slices.Contains(insecureTLSVersions, t.MinVersion) {
 		v.errf(t.w.pos["min_version"], "tls: min_version %q: TLS 1.0 and 1.1 are insecure and not supported; use %q or %q",
 			t.MinVersion, TLSVersion12, TLSVersion13)
-	} else {
-		v.enum("tls", t.w, "min_version", t.MinVersion, tlsVersions)
+	} else if t.w.ok("min_version") && !slices.Contains(tlsVersions, t.MinVersion) {
+		// No "did you mean": "1.4" is as near to "1.2" as to "1.3".
+		v.errf(t.w.pos["min_version"], "tls: unknown min_version %q; use %q or %q", t.MinVersion, TLSVersion12, TLSVersion13)
 	}
 	var def *certDecl
 	for _, c := range t.certs {

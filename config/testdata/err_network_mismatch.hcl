@@ -14,3 +14,8 @@ udp_route "u" {
 service "app" {
   backend "127.0.0.1:9000" {}
 }
+tcp_route "tls_on_udp" {
+  entrypoints = ["dns"]
+  sni         = ["db.example.com"]
+  service     = "app"
+}

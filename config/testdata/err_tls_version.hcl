@@ -1,0 +1,3 @@
+tls {
+  min_version = "1.4"
+}
