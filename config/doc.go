@@ -10,20 +10,28 @@
 //     block label and says what to write instead, with a "did you mean"
 //     suggestion where a name is close to a known one.
 //   - Nothing is silently ignored: unknown blocks and attributes are errors,
-//     and the parts of the design that later releases implement (tls,
-//     admin, http_route, middleware, quic_route, http3, SNI routing, health
-//     checks, ...) are refused with a "not supported yet" error.
+//     and the parts of the design that later releases implement (acme,
+//     admin, http_route, middleware, quic_route, http3, http:// backends,
+//     health checks, ...) are refused with a "not supported yet" error.
 //   - Every default is applied: a Config's fields hold the values the
 //     runtime uses, never a zero meaning "default". Defaults are documented
 //     on the types and exported as Default* constants.
 //   - Names of entrypoints, routes and services are global across all
 //     files of one load; every reference in a returned Config resolves.
 //   - The only I/O is reading the configuration files, the files named by
-//     file() and the environment read by env(). Runtime packages read the
-//     plain types in this package and never import the HCL library.
+//     file(), the environment read by env(), and the certificate, key and
+//     CA files that the tls blocks name: Load proves that they load (and
+//     warns about an expired certificate), then keeps only their paths,
+//     for the runtime loads and reloads them itself. A relative path in a
+//     config file is relative to that file's directory. Runtime packages
+//     read the plain types in this package and never import the HCL
+//     library.
+//   - TCP routes on one entrypoint never overlap: TCPRoute documents how
+//     SNI and ALPN pick a route, and Load refuses two routes that those
+//     rules could not tell apart.
 //   - A returned Config is never modified by this package again; callers
 //     must treat it, including its slices, as read-only.
 //
 // The pipeline is parse (hclsyntax) -> decode against an explicit schema
-// -> apply defaults -> pure validation -> build.
+// -> apply defaults -> pure validation -> check the named files -> build.
 package config

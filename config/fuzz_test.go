@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -54,6 +55,19 @@ func FuzzParse(f *testing.F) {
 			if cfg.Service(r.Service) == nil {
 				t.Fatalf("tcp_route %q names unknown service", r.Name)
 			}
+			switch {
+			case r.TLS == TLSTerminate && len(cfg.TLS.Certificates) == 0:
+				t.Fatalf("tcp_route %q terminates TLS without a certificate", r.Name)
+			case r.TLS == TLSNone && (r.SNI != nil || r.ALPN != nil):
+				t.Fatalf("tcp_route %q matches sni/alpn without TLS", r.Name)
+			case r.TLS != TLSNone && r.TLS != TLSPassthrough && r.TLS != TLSTerminate:
+				t.Fatalf("tcp_route %q has tls %q", r.Name, r.TLS)
+			}
+			for _, n := range r.SNI {
+				if n == "" || n != strings.ToLower(n) || strings.HasSuffix(n, ".") || strings.Contains(n[1:], "*") {
+					t.Fatalf("tcp_route %q has SNI %q", r.Name, n)
+				}
+			}
 		}
 		for _, r := range cfg.UDPRoutes {
 			for _, e := range r.Entrypoints {
@@ -65,6 +79,11 @@ func FuzzParse(f *testing.F) {
 		for _, s := range cfg.Services {
 			if len(s.Backends) == 0 {
 				t.Fatalf("service %q has no backend", s.Name)
+			}
+			for _, b := range s.Backends {
+				if strings.Contains(b.Address, "://") || b.TLS && s.TLS == nil {
+					t.Fatalf("service %q: bad backend %+v", s.Name, b)
+				}
 			}
 		}
 		if _, err := json.Marshal(cfg); err != nil {
