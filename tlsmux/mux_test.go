@@ -135,7 +135,7 @@ func newFixture(t testing.TB) *fixture {
 	f.addr, f.mux = startMux(t, Options{
 		Entrypoint:       "e",
 		Certs:            certs,
-		HandshakeTimeout: 300 * time.Millisecond,
+		HandshakeTimeout: 10 * time.Second, // generous: 60 handshakes at once under -race on 2 cores
 		Routes: []Route{
 			{Name: "a", SNI: []string{"a.test"}, Mode: Passthrough, Handler: proxyTo(t, tlsBackend(t, f.backendCA, "a.test", "a:"))},
 			{Name: "a-custom", SNI: []string{"a.test"}, ALPN: []string{"x-custom"}, Mode: Passthrough,
