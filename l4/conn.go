@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync"
 )
 
 // Handler serves one accepted TCP connection. ServeTCP owns c: it must close
@@ -40,7 +41,26 @@ type Conn struct {
 	// refuseProxyHeader is set on a PROXY-protocol entrypoint for peers that
 	// are not trusted: a PROXY header from them ends the connection.
 	refuseProxyHeader bool
+
+	closeOnce sync.Once
+	done      chan struct{} // closed by Close; nil unless from a TCPServer
 }
+
+// Close closes the socket and marks the connection done.
+func (c *Conn) Close() error {
+	err := c.TCPConn.Close()
+	c.closeOnce.Do(func() {
+		if c.done != nil {
+			close(c.done)
+		}
+	})
+	return err
+}
+
+// Done is closed once Close has been called: a handler that hands the
+// connection to another owner (an HTTP server) waits on it. It is nil for
+// a Conn that a TCPServer did not accept.
+func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Read reads Prefix first, then from the socket.
 func (c *Conn) Read(b []byte) (int, error) {

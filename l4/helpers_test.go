@@ -22,7 +22,11 @@ func pool(t testing.TB, addrs ...string) *upstream.Pool {
 	for _, a := range addrs {
 		svc.Backends = append(svc.Backends, config.Backend{Address: a, Weight: 1})
 	}
-	return upstream.NewPool(svc, upstream.Options{})
+	p, err := upstream.NewPool(svc, upstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // backend runs serve for every connection accepted on a loopback listener

@@ -102,6 +102,7 @@ func (t *tunnel) run() (up, down int64, err error) {
 	t.finish(t.backend, client, err)
 	wg.Wait()
 	client.Close()
+	t.client.Close()
 	t.backend.Close()
 	return up, down, errors.Join(err, downErr)
 }

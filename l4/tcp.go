@@ -113,6 +113,7 @@ func (s *TCPServer) accept(tc *net.TCPConn) {
 		Entrypoint: s.Entrypoint,
 		Client:     addrPort(tc.RemoteAddr()),
 		Dest:       addrPort(tc.LocalAddr()),
+		done:       make(chan struct{}),
 	}
 	s.mu.Lock()
 	if s.shutdown {
@@ -206,6 +207,6 @@ func (s *TCPServer) closeConns() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		c.TCPConn.Close()
+		c.Close()
 	}
 }

@@ -25,7 +25,13 @@ type Options struct {
 	// HandshakeTimeout bounds the peek and, when terminating, the
 	// handshake; default 10s.
 	HandshakeTimeout time.Duration
-	Logger           *slog.Logger
+	// Fallback, when set, takes TLS connections that no route claims: the
+	// Mux terminates them with Certs, advertising FallbackALPN, and hands
+	// the decrypted stream on (the entrypoint's HTTP server). Without it
+	// such connections get an unrecognized_name alert.
+	Fallback     l4.Handler
+	FallbackALPN []string
+	Logger       *slog.Logger
 }
 
 // Mux is the l4.Handler of a TCP entrypoint with TLS-aware routes.
@@ -33,7 +39,8 @@ type Mux struct {
 	entrypoint string
 	table      *table
 	certs      *CertStore
-	configs    map[*Route]*tls.Config // per Terminate route
+	configs    map[*Route]*tls.Config // per Terminate route, and the fallback
+	fallback   *Route
 	timeout    time.Duration
 	log        *slog.Logger
 	stats      Stats
@@ -68,6 +75,11 @@ func New(o Options) (*Mux, error) {
 	minVersion := o.MinVersion
 	if minVersion == 0 {
 		minVersion = tls.VersionTLS12
+	}
+	if o.Fallback != nil {
+		m.fallback = &Route{Name: "", ALPN: o.FallbackALPN, Mode: Terminate, Handler: o.Fallback}
+		o.Routes = append(o.Routes[:len(o.Routes):len(o.Routes)], *m.fallback)
+		m.fallback = &o.Routes[len(o.Routes)-1]
 	}
 	for i := range o.Routes {
 		r := &o.Routes[i]
@@ -133,6 +145,9 @@ func (m *Mux) ServeTCP(ctx context.Context, c *l4.Conn) {
 		return
 	}
 	r := m.table.match(&hello)
+	if r == nil {
+		r = m.fallback
+	}
 	if r == nil {
 		m.stats.NoRoute.Add(1)
 		m.log.Debug("connection closed: no route for server name", "entrypoint", m.entrypoint,

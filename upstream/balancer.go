@@ -11,7 +11,8 @@ import (
 // backend in tried, and returns a backend marked down only when allowDown.
 func (p *Pool) pick(tried *bitset, now time.Time, allowDown bool) int {
 	ok := func(i int) bool {
-		return !tried.has(i) && (allowDown || !p.backends[i].Down(now))
+		b := p.backends[i]
+		return !tried.has(i) && b.Healthy() && (allowDown || !b.Down(now))
 	}
 	switch p.kind {
 	case config.BalancerWeighted:

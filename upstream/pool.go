@@ -6,9 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,13 +29,38 @@ type Backend struct {
 	// Weight is the balancer weight, at least 1.
 	Weight int
 
-	// tls, when set, makes connections to this backend TLS clients.
-	tls *tls.Config
+	// Scheme is the backend's config.Scheme* ("" for plain TCP).
+	Scheme string
+	// TLS, when set, makes connections to this backend TLS clients.
+	TLS *tls.Config
+
+	id      string // stable identifier for sticky cookies
+	idHash  uint64 // for rendezvous hashing
+	healthy atomic.Bool
 
 	active    atomic.Int64 // connections in use
 	downUntil atomic.Int64 // unix nanoseconds; skipped by the balancer until then
 	current   int          // smooth weighted round robin state, guarded by Pool.mu
 }
+
+func newBackend(addr string, weight int) *Backend {
+	b := &Backend{Addr: addr, Weight: weight}
+	h := fnv.New64a()
+	h.Write([]byte(addr))
+	b.idHash = h.Sum64()
+	b.id = strconv.FormatUint(b.idHash, 36)
+	b.healthy.Store(true)
+	return b
+}
+
+// ID identifies the backend stably across restarts (sticky cookies).
+func (b *Backend) ID() string { return b.id }
+
+// Healthy reports the active health check's verdict (true without checks).
+func (b *Backend) Healthy() bool { return b.healthy.Load() }
+
+// SetHealthy records an active health check's verdict.
+func (b *Backend) SetHealthy(ok bool) { b.healthy.Store(ok) }
 
 // Active is the number of connections to this backend in use now.
 func (b *Backend) Active() int64 { return b.active.Load() }
@@ -91,7 +118,8 @@ func NewPool(svc *config.Service, opts Options) (*Pool, error) {
 		if w < 1 {
 			w = 1
 		}
-		be := &Backend{Addr: b.Address, Weight: w}
+		be := newBackend(b.Address, w)
+		be.Scheme = b.Scheme
 		if b.TLS {
 			if base == nil {
 				var err error
@@ -99,12 +127,12 @@ func NewPool(svc *config.Service, opts Options) (*Pool, error) {
 					return nil, fmt.Errorf("service %q: %w", svc.Name, err)
 				}
 			}
-			be.tls = base.Clone()
-			be.tls.ServerName = b.ServerName
-			if be.tls.ServerName == "" {
+			be.TLS = base.Clone()
+			be.TLS.ServerName = b.ServerName
+			if be.TLS.ServerName == "" {
 				// An IP literal: crypto/tls verifies it against the
 				// certificate's IP SANs and sends no SNI.
-				be.tls.ServerName, _, _ = net.SplitHostPort(b.Address)
+				be.TLS.ServerName, _, _ = net.SplitHostPort(b.Address)
 			}
 		}
 		p.backends = append(p.backends, be)
@@ -196,7 +224,7 @@ func (p *Pool) Dial(ctx context.Context, network string) (*Conn, error) {
 // dial connects to b, with a TLS handshake for a TLS backend; the
 // connect timeout bounds both.
 func (p *Pool) dial(ctx context.Context, network string, b *Backend) (net.Conn, error) {
-	if b.tls == nil {
+	if b.TLS == nil {
 		return p.dialer.DialContext(ctx, network, b.Addr)
 	}
 	if p.dialer.Timeout > 0 {
@@ -208,7 +236,7 @@ func (p *Pool) dial(ctx context.Context, network string, b *Backend) (net.Conn, 
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(c, b.tls)
+	tc := tls.Client(c, b.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("TLS handshake with %s: %w", b.Addr, err)

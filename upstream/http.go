@@ -1,0 +1,158 @@
+package upstream
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/proxynow/proxynow/config"
+)
+
+// ErrNoHealthy is returned by Pick when every backend not yet tried is
+// failing its health check.
+var ErrNoHealthy = errors.New("no healthy backend")
+
+// Key is what a request offers the balancer.
+type Key struct {
+	// Hash is the request's hash for the hash balancer (the caller hashes
+	// the configured hash_key: client IP, path, host, a header or cookie).
+	Hash uint64
+	// Sticky is the backend ID from the request's sticky cookie, if any.
+	Sticky string
+}
+
+// Tried is the set of backends one request has tried; the zero value is
+// empty and does not allocate for pools of up to 64 backends.
+type Tried struct{ set bitset }
+
+func (t *Tried) add(p *Pool, i int) {
+	if t.set.big == nil && len(p.backends) > 64 {
+		t.set.big = make([]uint64, (len(p.backends)+63)/64)
+	}
+	t.set.set(i)
+}
+
+// Pick chooses the backend for one HTTP attempt and counts it in flight;
+// the caller calls Done when the attempt ends. A sticky key naming an
+// eligible backend wins; otherwise the service's balancer decides. Backends
+// failing active health checks are never chosen; backends marked down by a
+// recent failure only when nothing else is left.
+func (p *Pool) Pick(k *Key, tried *Tried) (*Backend, error) {
+	now := p.now()
+	i := -1
+	if k != nil && k.Sticky != "" {
+		i = p.pickSticky(k.Sticky, &tried.set, now)
+	}
+	if i < 0 {
+		i = p.pickHTTP(k, &tried.set, now, false)
+	}
+	if i < 0 {
+		i = p.pickHTTP(k, &tried.set, now, true)
+	}
+	if i < 0 {
+		return nil, ErrNoHealthy
+	}
+	tried.add(p, i)
+	b := p.backends[i]
+	b.active.Add(1)
+	return b, nil
+}
+
+// Done ends an attempt that Pick started.
+func (p *Pool) Done(b *Backend) { b.active.Add(-1) }
+
+func (p *Pool) pickSticky(id string, tried *bitset, now time.Time) int {
+	for i, b := range p.backends {
+		if b.id == id {
+			if !tried.has(i) && b.Healthy() && !b.Down(now) {
+				return i
+			}
+			return -1
+		}
+	}
+	return -1
+}
+
+func (p *Pool) pickHTTP(k *Key, tried *bitset, now time.Time, allowDown bool) int {
+	ok := func(i int) bool {
+		b := p.backends[i]
+		return !tried.has(i) && b.Healthy() && (allowDown || !b.Down(now))
+	}
+	switch p.kind {
+	case config.BalancerP2C:
+		return p.pickP2C(ok)
+	case config.BalancerHash:
+		var h uint64
+		if k != nil {
+			h = k.Hash
+		}
+		return p.pickRendezvous(h, ok)
+	}
+	return p.pick(tried, now, allowDown)
+}
+
+// pickP2C is the power of two choices: of two random eligible backends, the
+// one with fewer requests in flight per unit of weight.
+func (p *Pool) pickP2C(ok func(int) bool) int {
+	n := len(p.backends)
+	a, b := -1, -1
+	// Random probes first; a scan when eligible backends are scarce.
+	for range 2 * n {
+		i := rand.IntN(n)
+		if !ok(i) || i == a {
+			continue
+		}
+		if a < 0 {
+			a = i
+			continue
+		}
+		b = i
+		break
+	}
+	if a < 0 {
+		for i := range n {
+			if ok(i) {
+				a = i
+				break
+			}
+		}
+		return a
+	}
+	if b < 0 {
+		return a
+	}
+	ba, bb := p.backends[a], p.backends[b]
+	if ba.active.Load()*int64(bb.Weight) <= bb.active.Load()*int64(ba.Weight) {
+		return a
+	}
+	return b
+}
+
+// pickRendezvous is highest-random-weight hashing: each backend scores
+// mix(key, backend); the highest eligible score wins. Removing one of n
+// backends moves only the keys it owned (1/n of them), and weights scale
+// the score (weighted rendezvous: -w/ln(u)).
+func (p *Pool) pickRendezvous(key uint64, ok func(int) bool) int {
+	best, bestScore := -1, 0.0
+	for i, b := range p.backends {
+		if !ok(i) {
+			continue
+		}
+		h := mix64(key ^ b.idHash)
+		// u in (0,1): 53 random bits, never 0.
+		u := (float64(h>>11) + 0.5) / (1 << 53)
+		score := float64(b.Weight) / -math.Log(u)
+		if best < 0 || score > bestScore {
+			best, bestScore = i, score
+		}
+	}
+	return best
+}
+
+// mix64 is SplitMix64's finaliser: a cheap, well-spread 64-bit mix.
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
