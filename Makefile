@@ -34,3 +34,14 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# Side-by-side comparison with nginx (stream) and HAProxy on this machine:
+# every scenario, every installed peer, a Markdown table on stdout and the
+# raw figures in bin/bench-compare.json. Peers that are not installed are
+# skipped (Debian: nginx libnginx-mod-stream haproxy). BENCHFLAGS passes
+# more flags, e.g. BENCHFLAGS="-rounds 5 -pprof /tmp/prof".
+BENCHFLAGS ?=
+.PHONY: bench-compare
+bench-compare:
+	@mkdir -p bin
+	$(GO) run ./integration/bench -json bin/bench-compare.json $(BENCHFLAGS)

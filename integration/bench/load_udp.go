@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// udpLoad echoes size-byte datagrams over o.flows client sockets (each a
+// flow in the proxy), each keeping at most o.window datagrams in flight.
+// A flow that hears nothing for udpTimeout counts its window as lost and
+// starts over; the final loss figure is sent minus answered after a drain.
+func udpLoad(size int) func(backend, string, time.Duration, options, *meter) (sample, error) {
+	return func(_ backend, addr string, d time.Duration, o options, m *meter) (sample, error) {
+		raddr, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return sample{}, err
+		}
+		conns := make([]*net.UDPConn, 0, o.flows)
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for range o.flows {
+			c, err := net.DialUDP("udp", nil, raddr)
+			if err != nil {
+				return sample{}, err
+			}
+			_ = c.SetReadBuffer(1 << 20)
+			conns = append(conns, c)
+		}
+		results := make([]udpFlow, len(conns))
+		var wg sync.WaitGroup
+		m.begin()
+		deadline := m.t0.Add(d)
+		for i, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = runUDPFlow(c, size, o.window, deadline)
+			}()
+		}
+		wg.Wait()
+		m.end()
+		s := sample{hist: newHistogram()}
+		for _, r := range results {
+			s.Work += float64(r.inWindow)
+			s.Sent += r.sent
+			s.Lost += r.sent - r.received
+			s.Errors += r.errors
+			s.hist.merge(r.hist)
+		}
+		m.fill(&s)
+		// The window ends at the deadline, not after the drain.
+		s.Seconds = d.Seconds()
+		s.finishLatency()
+		if s.Work == 0 {
+			return s, fmt.Errorf("no datagram came back through %s", addr)
+		}
+		return s, nil
+	}
+}
+
+const udpTimeout = 50 * time.Millisecond
+
+type udpFlow struct {
+	sent, received, inWindow, errors int64
+	hist                             *histogram
+}
+
+func runUDPFlow(c *net.UDPConn, size, window int, deadline time.Time) udpFlow {
+	f := udpFlow{hist: newHistogram()}
+	out := make([]byte, max(size, 16))[:size]
+	in := make([]byte, 65536)
+	var seq uint64
+	inflight := 0
+	for i := 0; i < 1<<30; i++ {
+		now := time.Now()
+		if !now.Before(deadline) {
+			break
+		}
+		for inflight < window {
+			seq++
+			if size >= 16 {
+				binary.LittleEndian.PutUint64(out[0:], seq)
+				binary.LittleEndian.PutUint64(out[8:], uint64(time.Now().UnixNano()))
+			}
+			if _, err := c.Write(out); err != nil {
+				f.errors++ // e.g. ECONNREFUSED from an earlier ICMP
+				break
+			}
+			f.sent++
+			inflight++
+		}
+		_ = c.SetReadDeadline(now.Add(udpTimeout))
+		n, err := c.Read(in)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				inflight = 0 // those are lost; late answers still count below
+			} else {
+				f.errors++
+			}
+			continue
+		}
+		f.received++
+		f.inWindow++
+		inflight = max(inflight-1, 0)
+		if n >= 16 {
+			sent := int64(binary.LittleEndian.Uint64(in[8:]))
+			f.hist.record(time.Duration(time.Now().UnixNano() - sent))
+		}
+	}
+	// Drain what is still in flight, bounded by count and time.
+	for j := int64(0); j < f.sent-f.received; j++ {
+		_ = c.SetReadDeadline(time.Now().Add(2 * udpTimeout))
+		if _, err := c.Read(in); err != nil {
+			break
+		}
+		f.received++
+	}
+	return f
+}

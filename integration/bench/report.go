@@ -1,0 +1,295 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// report is everything one run measured; it is the JSON written by -json.
+type report struct {
+	Started   time.Time         `json:"started"`
+	Machine   map[string]string `json:"machine"`
+	Settings  map[string]any    `json:"settings"`
+	Skipped   map[string]string `json:"skipped,omitempty"` // target -> why
+	Scenarios []*scenarioResult `json:"scenarios"`
+}
+
+type scenarioResult struct {
+	Name    string          `json:"name"`
+	Title   string          `json:"title"`
+	Unit    string          `json:"unit"`
+	CPUUnit string          `json:"cpu_unit"`
+	PerCPU  bool            `json:"headline_per_cpu"`
+	Error   string          `json:"error,omitempty"`
+	Targets []*targetResult `json:"targets"`
+	sc      *scenario
+}
+
+// spread is the median and range of one figure over the rounds.
+type spread struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+}
+
+func spreadOf(v []float64) spread {
+	if len(v) == 0 {
+		return spread{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return spread{Median: m, Min: s[0], Max: s[len(s)-1]}
+}
+
+type targetResult struct {
+	Target string   `json:"target"`
+	Error  string   `json:"error,omitempty"`
+	Rounds []sample `json:"rounds"`
+	// Throughput is work per second in the scenario's unit.
+	Throughput spread `json:"throughput"`
+	// CPUPerUnit is the target's CPU seconds per unit of work times the
+	// scenario's cpuScale (e.g. µs per handshake); WorkPerCPU is work per
+	// CPU-second; Cores is CPU seconds per second. Zero for direct.
+	CPUPerUnit spread  `json:"cpu_per_unit"`
+	WorkPerCPU spread  `json:"work_per_cpu_second"`
+	Cores      spread  `json:"cores"`
+	P50ms      float64 `json:"p50_ms,omitempty"` // closed loop, median over rounds
+	P99ms      float64 `json:"p99_ms,omitempty"`
+	LossPct    float64 `json:"loss_pct,omitempty"`
+	Errors     int64   `json:"errors,omitempty"`
+	PeakRSS    int64   `json:"peak_rss_bytes,omitempty"`
+	OpenLoop   *sample `json:"open_loop,omitempty"`
+}
+
+func (tr *targetResult) summarize(sc *scenario) {
+	var thr, cpu, per, cores, p50, p99 []float64
+	var sent, lost int64
+	for _, s := range tr.Rounds {
+		thr = append(thr, s.Work/s.Seconds/sc.scale)
+		if s.CPU > 0 && s.Work > 0 {
+			cpu = append(cpu, s.CPU/s.Work*sc.cpuScale)
+			per = append(per, s.Work/s.CPU)
+			cores = append(cores, s.CPU/s.Seconds)
+		}
+		if s.hist != nil && s.hist.n > 0 {
+			p50 = append(p50, s.P50ms)
+			p99 = append(p99, s.P99ms)
+		}
+		sent += s.Sent
+		lost += s.Lost
+		tr.Errors += s.Errors
+	}
+	tr.Throughput, tr.CPUPerUnit, tr.WorkPerCPU, tr.Cores = spreadOf(thr), spreadOf(cpu), spreadOf(per), spreadOf(cores)
+	tr.P50ms, tr.P99ms = spreadOf(p50).Median, spreadOf(p99).Median
+	if sent > 0 {
+		tr.LossPct = 100 * float64(lost) / float64(sent)
+	}
+}
+
+// headline is the figure the ratios compare: work per second, or work per
+// CPU-second for scenarios about efficiency. Zero when not measured.
+func (tr *targetResult) headline(perCPU bool) float64 {
+	if perCPU {
+		return tr.WorkPerCPU.Median
+	}
+	return tr.Throughput.Median
+}
+
+// halfSlowestPeak is the open-loop rate: half the lowest median throughput
+// (work per second) among the proxies measured.
+func (sr *scenarioResult) halfSlowestPeak() float64 {
+	lo := 0.0
+	for _, tr := range sr.Targets {
+		if tr.Target == directName || tr.Error != "" || tr.Throughput.Median == 0 {
+			continue
+		}
+		if v := tr.Throughput.Median * sr.sc.scale; lo == 0 || v < lo {
+			lo = v
+		}
+	}
+	return lo / 2
+}
+
+func newReport(c *config) *report {
+	r := &report{
+		Started: time.Now().UTC(),
+		Machine: map[string]string{
+			"cpus":   fmt.Sprint(runtime.NumCPU()),
+			"go":     runtime.Version(),
+			"kernel": firstLine("uname", "-r"),
+		},
+		Settings: map[string]any{
+			"duration": c.duration.String(), "warmup": c.warmup.String(), "rounds": c.rounds,
+			"tcp_conns": c.opts.conns, "udp_flows": c.opts.flows, "udp_window": c.opts.window,
+			"tls_workers": c.opts.workers, "short": c.short,
+		},
+		Skipped: map[string]string{},
+	}
+	for _, name := range c.targets {
+		switch name {
+		case "nginx":
+			r.Machine["nginx"] = firstLine("nginx", "-v")
+		case "haproxy":
+			r.Machine["haproxy"] = firstLine("haproxy", "-v")
+		}
+	}
+	if root, err := moduleRoot(); err == nil {
+		cmd := exec.Command("git", "describe", "--always", "--dirty")
+		cmd.Dir = root
+		if out, err := cmd.Output(); err == nil {
+			r.Machine["proxynow"] = strings.TrimSpace(string(out))
+		}
+	}
+	return r
+}
+
+func firstLine(name string, args ...string) string {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil && len(out) == 0 {
+		return ""
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}
+
+func (r *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func (r *report) markdown(w io.Writer) {
+	fmt.Fprintf(w, "## proxynow side-by-side benchmark\n\n")
+	fmt.Fprintf(w, "%s; %s CPUs; kernel %s; %s", r.Started.Format(time.RFC3339), r.Machine["cpus"], r.Machine["kernel"], r.Machine["go"])
+	for _, k := range []string{"proxynow", "nginx", "haproxy"} {
+		if v := r.Machine[k]; v != "" {
+			fmt.Fprintf(w, "; %s: %s", k, v)
+		}
+	}
+	fmt.Fprintf(w, "\n\nEach target: one core's worth (GOMAXPROCS=1, worker_processes 1, nbthread 1). %v rounds of %v per target, alternating, after a %v warm-up; median (min–max over rounds). CPU is the target's processes only (utime+stime); peak RSS is VmHWM summed over them, measured after warm-up.\n",
+		r.Settings["rounds"], r.Settings["duration"], r.Settings["warmup"])
+	for name, why := range r.Skipped {
+		fmt.Fprintf(w, "\nSkipped %s: %s\n", name, why)
+	}
+	for _, sr := range r.Scenarios {
+		sr.markdown(w)
+	}
+}
+
+func fmtSpread(s spread, prec int) string {
+	if s.Median == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.*f (%.*f–%.*f)", prec, s.Median, prec, s.Min, prec, s.Max)
+}
+
+func precFor(v float64) int {
+	switch {
+	case v >= 100:
+		return 0
+	case v >= 10:
+		return 1
+	default:
+		return 2
+	}
+}
+
+func (sr *scenarioResult) markdown(w io.Writer) {
+	fmt.Fprintf(w, "\n### %s\n\n", sr.Title)
+	if sr.Error != "" {
+		fmt.Fprintf(w, "Not run: %s\n", sr.Error)
+		return
+	}
+	var ok []*targetResult
+	for _, tr := range sr.Targets {
+		if tr.Error == "" && len(tr.Rounds) > 0 {
+			ok = append(ok, tr)
+		}
+	}
+	headline := sr.Unit
+	if sr.PerCPU {
+		headline = "work per CPU-second"
+	}
+	fmt.Fprintf(w, "Ratios compare %s (row ÷ column).\n\n", headline)
+	cols := []string{"target", sr.Unit, sr.CPUUnit}
+	if sr.PerCPU {
+		cols = append(cols, "per CPU-s")
+	}
+	cols = append(cols, "cores used")
+	if sr.sc.latency {
+		cols = append(cols, "p50 ms", "p99 ms")
+	}
+	if sr.sc.kind == kindUDP {
+		cols = append(cols, "loss")
+	}
+	cols = append(cols, "peak RSS MiB")
+	for _, o := range ok {
+		cols = append(cols, "vs "+o.Target)
+	}
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
+	for _, tr := range ok {
+		row := []string{tr.Target, fmtSpread(tr.Throughput, precFor(tr.Throughput.Median)), fmtSpread(tr.CPUPerUnit, precFor(tr.CPUPerUnit.Median))}
+		if sr.PerCPU {
+			row = append(row, fmtSpread(tr.WorkPerCPU, 0))
+		}
+		row = append(row, fmtSpread(tr.Cores, 2))
+		if sr.sc.latency {
+			row = append(row, fmt.Sprintf("%.3f", tr.P50ms), fmt.Sprintf("%.3f", tr.P99ms))
+		}
+		if sr.sc.kind == kindUDP {
+			row = append(row, fmt.Sprintf("%.3f%%", tr.LossPct))
+		}
+		if tr.PeakRSS > 0 {
+			row = append(row, fmt.Sprintf("%.1f", float64(tr.PeakRSS)/(1<<20)))
+		} else {
+			row = append(row, "–")
+		}
+		for _, o := range ok {
+			a, b := tr.headline(sr.PerCPU), o.headline(sr.PerCPU)
+			switch {
+			case o == tr:
+				row = append(row, "—")
+			case a == 0 || b == 0:
+				row = append(row, "–")
+			default:
+				row = append(row, fmt.Sprintf("%.2f×", a/b))
+			}
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+	}
+	var open []*targetResult
+	for _, tr := range ok {
+		if tr.OpenLoop != nil {
+			open = append(open, tr)
+		}
+	}
+	if len(open) > 0 {
+		fmt.Fprintf(w, "\nOpen loop at %.0f/s (half the slowest proxy's median), latency from each request's scheduled start:\n\n", open[0].OpenLoop.Rate)
+		fmt.Fprintf(w, "| target | completed/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|\n")
+		for _, tr := range open {
+			s := tr.OpenLoop
+			fmt.Fprintf(w, "| %s | %.0f | %.3f | %.3f | %d |\n", tr.Target, s.Work/s.Seconds, s.P50ms, s.P99ms, s.Errors)
+		}
+	}
+	for _, tr := range sr.Targets {
+		if tr.Error != "" {
+			fmt.Fprintf(w, "\n%s failed: %s\n", tr.Target, tr.Error)
+		}
+		if tr.Errors > 0 {
+			fmt.Fprintf(w, "\n%s: %d failed operations during measured rounds\n", tr.Target, tr.Errors)
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// A scenario is one workload run against every target that supports its
+// route kind. HTTP scenarios (issue 9's 1, 2, 3, 5, 8, 9) are added to
+// scenarios with a new routeKind and a load function when L7 lands.
+type scenario struct {
+	name  string // flag value, e.g. "tcp-bulk"
+	title string // table heading
+	kind  routeKind
+
+	// unit and scale: throughput is shown as work/scale per second in unit.
+	unit  string
+	scale float64
+	// cpuUnit and cpuScale: CPU seconds per work unit times cpuScale.
+	cpuUnit  string
+	cpuScale float64
+	// perCPU: the headline (and the ratios) is work per CPU-second of the
+	// target rather than work per second.
+	perCPU bool
+	// latency: p50/p99 are meaningful and shown.
+	latency bool
+
+	newBackend func() (backend, error)
+	// load drives addr for d, calling m.begin once steady and m.end when the
+	// measured window closes.
+	load func(b backend, addr string, d time.Duration, o options, m *meter) (sample, error)
+	// openLoop, when set, drives addr at a fixed rate for d and measures
+	// latency from each request's intended start (no coordinated omission).
+	openLoop func(addr string, rate float64, d time.Duration, o options) (sample, error)
+}
+
+// backend is the scenario's server, shared by its targets one at a time.
+type backend interface {
+	addr() string
+	close()
+}
+
+// sample is one measured run of one target.
+type sample struct {
+	Work    float64 `json:"work"`    // bytes, datagrams or handshakes
+	Seconds float64 `json:"seconds"` // wall-clock length of the window
+	CPU     float64 `json:"cpu_seconds,omitempty"`
+	Errors  int64   `json:"errors,omitempty"`
+	Sent    int64   `json:"sent,omitempty"` // UDP: datagrams sent
+	Lost    int64   `json:"lost,omitempty"` // UDP: sent and never answered
+	P50ms   float64 `json:"p50_ms,omitempty"`
+	P99ms   float64 `json:"p99_ms,omitempty"`
+	Rate    float64 `json:"rate,omitempty"` // open loop: the offered rate per second
+	hist    *histogram
+}
+
+func (s *sample) finishLatency() {
+	if s.hist != nil && s.hist.n > 0 {
+		s.P50ms = float64(s.hist.quantile(0.50)) / 1e6
+		s.P99ms = float64(s.hist.quantile(0.99)) / 1e6
+	}
+}
+
+// meter brackets the measured window: wall-clock time and the target's CPU.
+type meter struct {
+	pid        int // 0: direct, no CPU to measure
+	t0, t1     time.Time
+	cpu0, cpu1 cpuSample
+}
+
+func (m *meter) begin() {
+	if m.pid != 0 {
+		m.cpu0 = sampleCPU(m.pid)
+	}
+	m.t0 = time.Now()
+}
+
+func (m *meter) end() {
+	m.t1 = time.Now()
+	if m.pid != 0 {
+		m.cpu1 = sampleCPU(m.pid)
+	}
+}
+
+func (m *meter) fill(s *sample) {
+	s.Seconds = m.t1.Sub(m.t0).Seconds()
+	if m.pid != 0 {
+		s.CPU = cpuSeconds(m.cpu0, m.cpu1)
+	}
+}
+
+// options are the load shape, the same for every target.
+type options struct {
+	conns   int // TCP bulk: parallel connections
+	flows   int // UDP: client sockets, each a flow
+	window  int // UDP: datagrams in flight per flow
+	workers int // TLS: concurrent handshaking clients
+}
+
+var scenarios = []*scenario{
+	{
+		name: "tcp-bulk", title: "6. TCP bulk throughput", kind: kindTCP,
+		unit: "MB/s", scale: 1e6, cpuUnit: "CPU ms/GB", cpuScale: 1e3 * 1e9,
+		newBackend: func() (backend, error) { return startTCPBackend(false) },
+		load:       loadTCPBulk,
+	},
+	{
+		name: "udp-64", title: "7. UDP echo, 64 B datagrams", kind: kindUDP,
+		unit: "kpkt/s", scale: 1e3, cpuUnit: "CPU µs/pkt", cpuScale: 1e6, latency: true,
+		newBackend: func() (backend, error) { return startUDPEcho(2) },
+		load:       udpLoad(64),
+	},
+	{
+		name: "udp-1200", title: "7. UDP echo, 1200 B datagrams", kind: kindUDP,
+		unit: "kpkt/s", scale: 1e3, cpuUnit: "CPU µs/pkt", cpuScale: 1e6, latency: true,
+		newBackend: func() (backend, error) { return startUDPEcho(2) },
+		load:       udpLoad(1200),
+	},
+	{
+		name: "tls-handshake", title: "4. TLS 1.3 handshakes, ECDSA P-256, one echo per connection", kind: kindTLSTerminate,
+		unit: "hs/s", scale: 1, cpuUnit: "CPU µs/hs", cpuScale: 1e6, perCPU: true, latency: true,
+		newBackend: func() (backend, error) { return startTCPBackend(true) },
+		load:       loadTLS,
+		openLoop:   openLoopTLS,
+	},
+}
+
+func scenarioNames() string {
+	var names []string
+	for _, s := range scenarios {
+		names = append(names, s.name)
+	}
+	return strings.Join(names, ",")
+}
+
+func scenarioByName(name string) (*scenario, error) {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown scenario %q (have %s)", name, scenarioNames())
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// routeKind is what a scenario asks every target to proxy. HTTP kinds join
+// here when proxynow's L7 lands; a target that does not know a kind says so
+// through supports and is skipped for that scenario.
+type routeKind string
+
+const (
+	kindTCP          routeKind = "tcp"           // plain TCP to a TCP backend
+	kindUDP          routeKind = "udp"           // UDP datagrams to a UDP backend
+	kindTLSTerminate routeKind = "tls-terminate" // TLS 1.3 terminated, plaintext to a TCP backend
+)
+
+// route is one listener of a target and where it forwards.
+type route struct {
+	Kind    routeKind
+	Listen  string // 127.0.0.1:PORT
+	Backend string // 127.0.0.1:PORT
+}
+
+// env is what every target's start needs.
+type env struct {
+	dir      string // temp dir: configs, logs, binaries
+	proxynow string // the built proxynow binary
+	cert     certFiles
+}
+
+// target is one proxy under test (or "direct", the backend itself).
+type target interface {
+	name() string
+	// check says why the target cannot run on this machine; nil if it can.
+	check() error
+	supports(k routeKind) bool
+	// start launches the target proxying r from a config generated into
+	// dir and returns once it answers on r.Listen. Direct returns nil.
+	start(e *env, dir string, r route) (*proc, error)
+}
+
+// directName is the target that bypasses every proxy.
+const directName = "direct"
+
+var allTargets = []target{proxynowTarget{}, nginxTarget{}, haproxyTarget{}, directTarget{}}
+
+func readiness(p *proc, r route) error {
+	probe := tcpProbe(r.Listen)
+	if r.Kind == kindUDP {
+		probe = udpEchoProbe(r.Listen)
+	}
+	if err := p.waitReady(15*time.Second, probe); err != nil {
+		p.stop()
+		return err
+	}
+	return nil
+}
+
+func render(dir, name, text string, data any) (string, error) {
+	t, err := template.New(name).Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	if err := t.Execute(&sb, data); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	return path, os.WriteFile(path, []byte(sb.String()), 0o644)
+}
+
+type tmplData struct {
+	R    route
+	UDP  bool
+	TLS  bool
+	Cert certFiles
+	Dir  string
+}
+
+func data(e *env, dir string, r route) tmplData {
+	return tmplData{R: r, UDP: r.Kind == kindUDP, TLS: r.Kind == kindTLSTerminate, Cert: e.cert, Dir: dir}
+}
+
+// ---------------------------------------------------------------------------
+// proxynow
+
+type proxynowTarget struct{}
+
+func (proxynowTarget) name() string { return "proxynow" }
+func (proxynowTarget) check() error { return nil }
+func (proxynowTarget) supports(k routeKind) bool {
+	return k == kindTCP || k == kindUDP || k == kindTLSTerminate
+}
+
+// Logging at "error": proxynow has no access log; this keeps per-connection
+// debug and info lines out, as access logs are off for every target.
+const proxynowConf = `log {
+  level = "error"
+}
+entrypoint "bench" {
+  address = "{{.R.Listen}}"
+{{- if .UDP}}
+  network   = "udp"
+  max_flows = 8000
+{{- else}}
+  max_connections = 8000
+{{- end}}
+}
+{{- if .TLS}}
+tls {
+  min_version = "1.3"
+  certificate "bench" {
+    cert_file = "{{.Cert.Cert}}"
+    key_file  = "{{.Cert.Key}}"
+    default   = true
+  }
+}
+{{- end}}
+{{if .UDP}}udp_route{{else}}tcp_route{{end}} "bench" {
+  entrypoints = ["bench"]
+  service     = "backend"
+{{- if .TLS}}
+  tls         = "terminate"
+{{- end}}
+}
+service "backend" {
+  backend "{{.R.Backend}}" {}
+}
+`
+
+func (t proxynowTarget) start(e *env, dir string, r route) (*proc, error) {
+	return startProxynow(e.proxynow, dir, r, e, "proxynow", nil)
+}
+
+// startProxynow runs bin (the plain build, or the profiling one) with one
+// core's worth of Go scheduler.
+func startProxynow(bin, dir string, r route, e *env, name string, extraEnv []string) (*proc, error) {
+	conf, err := render(dir, name+".hcl", proxynowConf, data(e, dir, r))
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc(dir, name, append([]string{"GOMAXPROCS=1"}, extraEnv...), bin, "run", "-config", conf)
+	if err != nil {
+		return nil, err
+	}
+	return p, readiness(p, r)
+}
+
+// ---------------------------------------------------------------------------
+// nginx (stream module)
+
+type nginxTarget struct{}
+
+const nginxStreamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+func (nginxTarget) name() string { return "nginx" }
+func (nginxTarget) check() error {
+	if _, err := exec.LookPath("nginx"); err != nil {
+		return errors.New("nginx not installed (Debian: apt-get install nginx libnginx-mod-stream)")
+	}
+	if _, err := os.Stat(nginxStreamModule); err != nil {
+		return errors.New("nginx stream module missing (Debian: apt-get install libnginx-mod-stream)")
+	}
+	return nil
+}
+func (nginxTarget) supports(k routeKind) bool {
+	return k == kindTCP || k == kindUDP || k == kindTLSTerminate
+}
+
+// One worker, no access log (the stream module logs only when told to),
+// TLS 1.3 only, no session cache (the clients never resume). Session
+// tickets stay at their default, as they do for the other targets.
+const nginxConf = `daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid {{.Dir}}/nginx.pid;
+error_log {{.Dir}}/nginx-error.log warn;
+load_module ` + nginxStreamModule + `;
+events {
+  worker_connections 8000;
+}
+stream {
+  access_log off;
+  server {
+    listen {{.R.Listen}}{{if .UDP}} udp{{end}}{{if .TLS}} ssl{{end}};
+    proxy_pass {{.R.Backend}};
+    proxy_connect_timeout 5s;
+    proxy_timeout 30s;
+{{- if .TLS}}
+    ssl_certificate     {{.Cert.Cert}};
+    ssl_certificate_key {{.Cert.Key}};
+    ssl_protocols TLSv1.3;
+    ssl_session_cache off;
+{{- end}}
+  }
+}
+`
+
+func (nginxTarget) start(e *env, dir string, r route) (*proc, error) {
+	conf, err := render(dir, "nginx.conf", nginxConf, data(e, dir, r))
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc(dir, "nginx", nil, "nginx", "-p", dir, "-e", filepath.Join(dir, "nginx-error.log"), "-c", conf)
+	if err != nil {
+		return nil, err
+	}
+	return p, readiness(p, r)
+}
+
+// ---------------------------------------------------------------------------
+// HAProxy (mode tcp; no UDP proxying in HAProxy)
+
+type haproxyTarget struct{}
+
+func (haproxyTarget) name() string { return "haproxy" }
+func (haproxyTarget) check() error {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		return errors.New("haproxy not installed (Debian: apt-get install haproxy)")
+	}
+	return nil
+}
+func (haproxyTarget) supports(k routeKind) bool { return k == kindTCP || k == kindTLSTerminate }
+
+// haproxySplice is whether this haproxy was built with splice support; the
+// config asks for it only then.
+func haproxySplice() bool {
+	out, err := exec.Command("haproxy", "-vv").CombinedOutput()
+	return err == nil && strings.Contains(string(out), "+LINUX_SPLICE")
+}
+
+// One thread, no log (no "log" line anywhere), TLS 1.3 only.
+const haproxyConf = `global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+{{- if .Splice}}
+  option splice-auto
+{{- end}}
+frontend bench
+  bind {{.R.Listen}}{{if .TLS}} ssl crt {{.Cert.Combined}} ssl-min-ver TLSv1.3{{end}}
+  default_backend backend
+backend backend
+  server s1 {{.R.Backend}}
+`
+
+func (haproxyTarget) start(e *env, dir string, r route) (*proc, error) {
+	d := struct {
+		tmplData
+		Splice bool
+	}{data(e, dir, r), haproxySplice()}
+	conf, err := render(dir, "haproxy.cfg", haproxyConf, d)
+	if err != nil {
+		return nil, err
+	}
+	// -db: stay in the foreground, no master process.
+	p, err := startProc(dir, "haproxy", nil, "haproxy", "-db", "-f", conf)
+	if err != nil {
+		return nil, err
+	}
+	return p, readiness(p, r)
+}
+
+// ---------------------------------------------------------------------------
+// direct: the client talks to the backend itself
+
+type directTarget struct{}
+
+func (directTarget) name() string                             { return directName }
+func (directTarget) check() error                             { return nil }
+func (directTarget) supports(k routeKind) bool                { return k == kindTCP || k == kindUDP }
+func (directTarget) start(*env, string, route) (*proc, error) { return nil, nil }
+
+func targetByName(name string) (target, error) {
+	for _, t := range allTargets {
+		if t.name() == name {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown target %q", name)
+}
