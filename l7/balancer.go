@@ -1,0 +1,249 @@
+package l7
+
+import (
+	"errors"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/proxynow/proxynow/config"
+	"github.com/proxynow/proxynow/upstream"
+)
+
+// balancer is the ReverseProxy's http.RoundTripper: per attempt it asks the
+// service's breaker, picks a backend from the pool, and sends the request
+// over that backend's pooled transport.
+type balancer struct {
+	service    string
+	pool       *upstream.Pool
+	breaker    *upstream.Breaker
+	hashKey    string
+	sticky     *config.Sticky
+	attempts   int
+	perTry     time.Duration
+	transports map[*upstream.Backend]*http.Transport
+	log        *slog.Logger
+}
+
+func newBalancer(svc *config.Service, pool *upstream.Pool, log *slog.Logger) *balancer {
+	b := &balancer{
+		service:    svc.Name,
+		pool:       pool,
+		breaker:    pool.Breaker(),
+		hashKey:    svc.HTTP.HashKey,
+		sticky:     svc.HTTP.Sticky,
+		attempts:   1,
+		transports: map[*upstream.Backend]*http.Transport{},
+		log:        log,
+	}
+	if svc.Balancer != config.BalancerHash {
+		b.hashKey = ""
+	}
+	if r := svc.HTTP.Retry; r != nil {
+		b.attempts, b.perTry = max(r.Attempts, 1), r.PerTryTimeout
+	}
+	for _, be := range pool.Backends() {
+		b.transports[be] = newTransport(svc, be)
+	}
+	return b
+}
+
+// newTransport is the keep-alive pool toward one backend. Compression is
+// off so bodies pass through as the backend encoded them.
+func newTransport(svc *config.Service, be *upstream.Backend) *http.Transport {
+	d := &net.Dialer{Timeout: svc.ConnectTimeout, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 15 * time.Second, Count: 4}}
+	t := &http.Transport{
+		DialContext:           d.DialContext,
+		MaxIdleConnsPerHost:   svc.HTTP.MaxIdleConnsPerBackend,
+		IdleConnTimeout:       svc.HTTP.IdleConnTimeout,
+		ResponseHeaderTimeout: svc.HTTP.ResponseHeaderTimeout,
+		TLSHandshakeTimeout:   svc.ConnectTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		WriteBufferSize:       32 << 10,
+		ReadBufferSize:        32 << 10,
+	}
+	var protos http.Protocols
+	switch be.Scheme {
+	case config.SchemeH2C:
+		protos.SetUnencryptedHTTP2(true)
+	case config.SchemeHTTPS:
+		t.TLSClientConfig = be.TLS.Clone()
+		protos.SetHTTP1(true)
+		protos.SetHTTP2(true)
+	default:
+		protos.SetHTTP1(true)
+	}
+	t.Protocols = &protos
+	return t
+}
+
+func (b *balancer) closeIdle() {
+	for _, t := range b.transports {
+		t.CloseIdleConnections()
+	}
+}
+
+// errNoAttempt is returned when a request made no attempt at all.
+var errNoAttempt = errors.New("no attempt made")
+
+func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
+	ri := infoFrom(req.Context())
+	key := upstream.Key{Hash: b.hash(req, ri)}
+	if b.sticky != nil {
+		if c, err := req.Cookie(b.sticky.Cookie); err == nil {
+			key.Sticky = c.Value
+		}
+	}
+	attempts := 1
+	if b.attempts > 1 && replayable(req) {
+		attempts = b.attempts
+	}
+	var tried upstream.Tried
+	err := errNoAttempt
+	for try := range attempts {
+		var resp *http.Response
+		var retry bool
+		resp, retry, err = b.attempt(req, try, &key, &tried, ri)
+		if err == nil {
+			return resp, nil
+		}
+		if !retry {
+			break
+		}
+		b.log.Debug("retrying on another backend", "service", b.service, "attempt", try+1, "error", err)
+	}
+	return nil, err
+}
+
+// attempt makes one try; retry says whether another try may follow.
+func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried *upstream.Tried, ri *reqInfo) (*http.Response, bool, error) {
+	var done func(bool)
+	if b.breaker != nil {
+		var err error
+		if done, err = b.breaker.Allow(); err != nil {
+			return nil, false, err
+		}
+	}
+	be, err := b.pool.Pick(key, tried)
+	if err != nil {
+		if done != nil {
+			done(true) // not the backends' failure
+		}
+		return nil, false, err
+	}
+	out := req
+	if try > 0 {
+		out = req.Clone(req.Context())
+		if req.GetBody != nil {
+			if out.Body, err = req.GetBody(); err != nil {
+				b.pool.Done(be)
+				return nil, false, err
+			}
+		}
+	}
+	out.URL.Host = be.Addr
+	out.URL.Scheme = "http"
+	if be.Scheme == config.SchemeHTTPS {
+		out.URL.Scheme = "https"
+	}
+	if ri != nil {
+		ri.backend = be.Addr
+	}
+	resp, err := b.transports[be].RoundTrip(out)
+	if err != nil {
+		b.pool.Done(be)
+		if done != nil {
+			done(false)
+		}
+		if isDialError(err) {
+			b.pool.MarkDown(be)
+		}
+		// Retry only what cannot have reached a backend's application
+		// twice: any request whose connection was never made, and safe
+		// methods whatever happened (replayable() checked the rest).
+		return nil, isDialError(err) || safeMethod(req.Method), err
+	}
+	if done != nil {
+		done(!b.breaker.IsFailureStatus(resp.StatusCode))
+	}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { b.pool.Done(be) }}
+	if b.sticky != nil && key.Sticky != be.ID() {
+		setStickyCookie(resp, b.sticky, be.ID())
+	}
+	return resp, false, nil
+}
+
+// modifyResponse is ReverseProxy's hook; nothing to change for now beyond
+// what attempt did.
+func (b *balancer) modifyResponse(*http.Response) error { return nil }
+
+func (b *balancer) hash(req *http.Request, ri *reqInfo) uint64 {
+	switch k := b.hashKey; {
+	case k == "":
+		return 0
+	case k == config.HashPath:
+		return maphash.String(hashSeed, req.URL.Path)
+	case k == config.HashHost:
+		return maphash.String(hashSeed, strings.ToLower(req.Host))
+	case strings.HasPrefix(k, "header:"):
+		return maphash.String(hashSeed, req.Header.Get(k[len("header:"):]))
+	case strings.HasPrefix(k, "cookie:"):
+		if c, err := req.Cookie(k[len("cookie:"):]); err == nil {
+			return maphash.String(hashSeed, c.Value)
+		}
+		return 0
+	default: // client_ip
+		if ri != nil {
+			a := ri.client.As16()
+			return maphash.Bytes(hashSeed, a[:])
+		}
+		return 0
+	}
+}
+
+func setStickyCookie(resp *http.Response, s *config.Sticky, id string) {
+	c := &http.Cookie{Name: s.Cookie, Value: id, Path: "/", Secure: s.Secure, HttpOnly: s.HTTPOnly, SameSite: http.SameSiteLaxMode}
+	if s.MaxAge > 0 {
+		c.MaxAge = int(s.MaxAge / time.Second)
+	}
+	resp.Header.Add("Set-Cookie", c.String())
+}
+
+// replayable reports whether a request may be sent again: its body can be
+// re-read (none, or GetBody set).
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil || req.ContentLength == 0
+}
+
+func safeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// releaseBody ends a backend's in-flight count when the response body is
+// closed (ReverseProxy always closes it).
+type releaseBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (r *releaseBody) Close() error {
+	err := r.ReadCloser.Close()
+	r.once.Do(r.release)
+	return err
+}

@@ -1,0 +1,139 @@
+package l7
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// reqInfo is what the entry handler learns about a request once; the
+// proxy reads it. One allocation per request, in the request's context.
+type reqInfo struct {
+	peer       netip.Addr // the connection's peer (after the PROXY protocol)
+	client     netip.Addr // the client: peer, or from trusted forwarding headers
+	trusted    bool       // peer is a trusted proxy: keep and append its forwarding headers
+	requestID  string
+	entrypoint string
+	route      string
+	backend    string // set by the proxy: the backend that answered
+}
+
+type infoKey struct{}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	ri, _ := ctx.Value(infoKey{}).(*reqInfo)
+	return ri
+}
+
+// Entry is the http.Handler of one entrypoint: it resolves the client
+// address, assigns a request id, and routes.
+type Entry struct {
+	entrypoint string
+	router     *Router
+	trusted    []netip.Prefix
+	log        *slog.Logger
+}
+
+// NewEntry builds an entrypoint's handler. Trusted are the peers whose
+// X-Forwarded-For, Forwarded and X-Request-Id headers are believed.
+func NewEntry(entrypoint string, router *Router, trusted []netip.Prefix, log *slog.Logger) *Entry {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Entry{entrypoint: entrypoint, router: router, trusted: trusted, log: log}
+}
+
+func (e *Entry) isTrusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range e.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ri := &reqInfo{entrypoint: e.entrypoint}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		ri.peer = ap.Addr().Unmap()
+	}
+	ri.client = ri.peer
+	if ri.trusted = e.isTrusted(ri.peer); ri.trusted {
+		ri.client = e.clientFromXFF(r.Header["X-Forwarded-For"], ri.peer)
+		if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
+			ri.requestID = id
+		}
+	}
+	if ri.requestID == "" {
+		ri.requestID = newRequestID()
+	}
+	w.Header()["X-Request-Id"] = []string{ri.requestID}
+
+	route := e.router.Match(r, hostOnly(r.Host), ri.client)
+	if route == nil {
+		writeError(w, http.StatusNotFound)
+		return
+	}
+	ri.route = route.Config.Name
+	route.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
+}
+
+// clientFromXFF walks X-Forwarded-For from the right, skipping trusted
+// proxies: the first address that is not one of ours is the client (the
+// left part of the header is whatever the client wrote, so it is not
+// believed).
+func (e *Entry) clientFromXFF(values []string, peer netip.Addr) netip.Addr {
+	client := peer
+	for i := len(values) - 1; i >= 0; i-- {
+		v := values[i]
+		for v != "" {
+			j := strings.LastIndexByte(v, ',')
+			part := strings.TrimSpace(v[j+1:])
+			v = v[:max(j, 0)]
+			if j < 0 {
+				v = ""
+			}
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return client
+			}
+			client = a.Unmap()
+			if !e.isTrusted(client) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+// validRequestID accepts ids of visible ASCII up to 128 bytes, so a peer's
+// id cannot inject anything into logs or headers.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	return string(strconv.AppendUint(b[:0], rand.Uint64(), 16))
+}
+
+// hostOnly strips a port from a Host header value ("[::1]:80" -> "[::1]").
+func hostOnly(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		return host[:i]
+	}
+	return host
+}

@@ -1,0 +1,70 @@
+package l7
+
+import (
+	"context"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ServerOptions configure the HTTP server of one entrypoint.
+type ServerOptions struct {
+	Entrypoint string
+	Handler    http.Handler
+	// ReadHeaderTimeout bounds reading a request's headers; IdleTimeout
+	// closes keep-alive connections idle this long; WriteTimeout (0: none)
+	// bounds writing a whole response.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	WriteTimeout      time.Duration
+	// MaxHeaderBytes bounds a request's header block (431 beyond).
+	MaxHeaderBytes int
+	// MaxConcurrentStreams is HTTP/2's per-connection stream limit.
+	MaxConcurrentStreams int
+	Logger               *slog.Logger
+}
+
+// Server serves HTTP/1.1, HTTP/2 over TLS (by ALPN, on *tls.Conn
+// connections) and HTTP/2 with prior knowledge (h2c) on plaintext
+// connections. An h2c Upgrade from HTTP/1.1 is never honoured.
+type Server struct {
+	srv *http.Server
+}
+
+// NewServer builds the server; Serve runs it.
+func NewServer(o ServerOptions) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           o.Handler,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		WriteTimeout:      o.WriteTimeout,
+		MaxHeaderBytes:    o.MaxHeaderBytes,
+		Protocols:         &protos,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: o.MaxConcurrentStreams,
+			MaxReadFrameSize:     1 << 20,
+		},
+		ErrorLog: log.New(slogWriter{o.Logger.With("entrypoint", o.Entrypoint)}, "", 0),
+	}
+	return &Server{srv: srv}
+}
+
+// Serve accepts connections from ln until Shutdown or Close; it returns
+// http.ErrServerClosed then.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting, closes idle connections, sends HTTP/2 GOAWAY,
+// and waits for in-flight requests until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// Close closes every connection at once.
+func (s *Server) Close() error { return s.srv.Close() }
