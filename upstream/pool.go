@@ -80,6 +80,12 @@ type Pool struct {
 
 	rr atomic.Uint64 // round robin and tie-break cursor
 	mu sync.Mutex    // weighted balancer state
+
+	breaker  *Breaker            // nil without a circuit_breaker block
+	health   *config.HealthCheck // nil without a health_check block; defaults filled in
+	hcMu     sync.Mutex          // guards hc and hcClosed
+	hc       *healthChecker      // running health checks, nil until StartHealthChecks
+	hcClosed bool
 }
 
 // Options are the parts of a Pool that are not in the configuration.
@@ -137,7 +143,30 @@ func NewPool(svc *config.Service, opts Options) (*Pool, error) {
 		}
 		p.backends = append(p.backends, be)
 	}
+	if hc := svc.HTTP.HealthCheck; hc != nil {
+		p.health = healthDefaults(*hc)
+	}
+	if cb := svc.HTTP.CircuitBreaker; cb != nil {
+		p.breaker = NewBreaker(svc.Name, cb, p.log)
+	}
 	return p, nil
+}
+
+// Breaker is the service's circuit breaker, nil when the service has no
+// circuit_breaker block.
+func (p *Pool) Breaker() *Breaker { return p.breaker }
+
+// Close stops the pool's health checks and waits for their goroutine. It is
+// idempotent, safe when checks never started, and afterwards
+// StartHealthChecks does nothing. Dial and Pick keep working.
+func (p *Pool) Close() {
+	p.hcMu.Lock()
+	p.hcClosed = true
+	c := p.hc
+	p.hcMu.Unlock()
+	if c != nil {
+		c.stop()
+	}
 }
 
 // backendTLS is the client configuration shared by a service's TLS
