@@ -159,7 +159,8 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 	if err != nil {
 		b.pool.Done(be)
 		if done != nil {
-			done(false)
+			// A client that went away is not the backend's failure.
+			done(req.Context().Err() != nil)
 		}
 		if isDialError(err) {
 			b.pool.MarkDown(be)

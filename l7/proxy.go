@@ -154,7 +154,8 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	code, retryAfter := statusFor(err)
 	if retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(max(retryAfter.Round(time.Second), time.Second)/time.Second)))
+		secs := int((retryAfter + time.Second - 1) / time.Second) // round up
+		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	}
 	lvl := slog.LevelWarn
 	if code == http.StatusServiceUnavailable {

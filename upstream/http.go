@@ -95,30 +95,11 @@ func (p *Pool) pickHTTP(k *Key, tried *bitset, now time.Time, allowDown bool) in
 // pickP2C is the power of two choices: of two random eligible backends, the
 // one with fewer requests in flight per unit of weight.
 func (p *Pool) pickP2C(ok func(int) bool) int {
-	n := len(p.backends)
-	a, b := -1, -1
-	// Random probes first; a scan when eligible backends are scarce.
-	for range 2 * n {
-		i := rand.IntN(n)
-		if !ok(i) || i == a {
-			continue
-		}
-		if a < 0 {
-			a = i
-			continue
-		}
-		b = i
-		break
-	}
+	a := p.randomEligible(ok, -1)
 	if a < 0 {
-		for i := range n {
-			if ok(i) {
-				a = i
-				break
-			}
-		}
-		return a
+		return -1
 	}
+	b := p.randomEligible(ok, a)
 	if b < 0 {
 		return a
 	}
@@ -127,6 +108,25 @@ func (p *Pool) pickP2C(ok func(int) bool) int {
 		return a
 	}
 	return b
+}
+
+// randomEligible returns a random eligible backend other than not: a few
+// random probes, then a scan from a random start so that a scarce eligible
+// backend is still found.
+func (p *Pool) randomEligible(ok func(int) bool, not int) int {
+	n := len(p.backends)
+	for range 4 {
+		if i := rand.IntN(n); i != not && ok(i) {
+			return i
+		}
+	}
+	start := rand.IntN(n)
+	for k := range n {
+		if i := (start + k) % n; i != not && ok(i) {
+			return i
+		}
+	}
+	return -1
 }
 
 // pickRendezvous is highest-random-weight hashing: each backend scores
