@@ -12,10 +12,10 @@ import (
 
 // Top-level block types.
 var (
-	topBlocks = []string{"global", "log", "entrypoint", "tls", "tcp_route", "udp_route", "service"}
+	topBlocks = []string{"global", "log", "entrypoint", "tls", "tcp_route", "udp_route", "http_route", "service"}
 	// laterTop are blocks of the design that later releases implement; they
 	// are refused, never silently ignored.
-	laterTop = []string{"admin", "http_route", "middleware", "quic_route"}
+	laterTop = []string{"admin", "middleware", "quic_route"}
 )
 
 // where records, per attribute key ("address", "timeouts.idle",
@@ -52,6 +52,7 @@ type (
 		tls         tlsDecl
 		tcpRoutes   []*routeDecl
 		udpRoutes   []*routeDecl
+		httpRoutes  []*httpRouteDecl
 		services    []*serviceDecl
 	}
 	epDecl struct {
@@ -156,6 +157,8 @@ func (d *decoder) file(name string, body *hclsyntax.Body) {
 			}
 		case b.Type == "tcp_route" || b.Type == "udp_route":
 			d.route(b)
+		case b.Type == "http_route":
+			d.httpRoute(b)
 		case b.Type == "service":
 			d.service(b)
 		case slices.Contains(laterTop, b.Type):
@@ -224,8 +227,8 @@ func (d *decoder) entrypoint(b *hclsyntax.Block) {
 	e := &epDecl{Entrypoint: Entrypoint{Name: name, Pos: p}, w: newWhere()}
 	s := d.scope(fmt.Sprintf("entrypoint %q", name), b.Body, e.w, "")
 	s.check(schema{
-		attrs:  []string{"address", "network", "max_connections", "max_flows", "http3"},
-		blocks: []string{"proxy_protocol", "timeouts"},
+		attrs:  []string{"address", "network", "max_connections", "max_flows", "http3", "max_header_bytes", "trusted_proxies"},
+		blocks: []string{"proxy_protocol", "timeouts", "http2"},
 	})
 	s.str("address", &e.Address)
 	s.str("network", &e.Network)
@@ -246,11 +249,13 @@ func (d *decoder) entrypoint(b *hclsyntax.Block) {
 	}
 	for _, nb := range s.nested("timeouts") {
 		ns := d.scope(s.ctx+": timeouts", nb.Body, e.w, "timeouts.")
-		ns.check(schema{attrs: []string{"handshake", "read_header", "idle"}})
+		ns.check(schema{attrs: []string{"handshake", "read_header", "idle", "write"}})
 		ns.duration("handshake", &e.Timeouts.Handshake)
 		ns.duration("read_header", &e.Timeouts.ReadHeader)
 		ns.duration("idle", &e.Timeouts.Idle)
+		ns.duration("write", &e.HTTP.WriteTimeout)
 	}
+	d.entrypointHTTP(e, s)
 	d.out.entrypoints = append(d.out.entrypoints, e)
 }
 
@@ -287,9 +292,9 @@ func (d *decoder) service(b *hclsyntax.Block) {
 	sv := &serviceDecl{Service: Service{Name: name, Pos: p}, w: newWhere()}
 	s := d.scope(fmt.Sprintf("service %q", name), b.Body, sv.w, "")
 	s.check(schema{
-		attrs:  []string{"balancer", "proxy_protocol", "connect_timeout", "fail_timeout"},
-		blocks: []string{"backend", "tls"},
-		later:  []string{"health_check", "circuit_breaker", "retry", "respond"},
+		attrs:  append([]string{"balancer", "proxy_protocol", "connect_timeout", "fail_timeout"}, httpServiceAttrs...),
+		blocks: append([]string{"backend", "tls", "respond"}, httpServiceBlocks...),
+		later:  []string{"fallback"},
 	})
 	s.str("balancer", &sv.Balancer)
 	s.str("proxy_protocol", &sv.ProxyProtocol)
@@ -307,7 +312,8 @@ func (d *decoder) service(b *hclsyntax.Block) {
 		be := &backendDecl{Backend: Backend{Address: label, Pos: posOf(bb.LabelRanges[0])}, label: label, w: newWhere()}
 		if scheme, rest, ok := strings.Cut(label, "://"); ok {
 			be.scheme, be.Address = strings.ToLower(scheme), rest
-			be.TLS = be.scheme == "tls"
+			be.Scheme = be.scheme
+			be.TLS = be.scheme == SchemeTLS || be.scheme == SchemeHTTPS
 		}
 		bs := d.scope(fmt.Sprintf("%s: backend %q", s.ctx, label), bb.Body, be.w, "")
 		bs.check(schema{attrs: []string{"weight"}})
@@ -317,5 +323,6 @@ func (d *decoder) service(b *hclsyntax.Block) {
 	for _, nb := range s.nested("tls") {
 		d.backendTLS(sv, s.ctx, nb)
 	}
+	d.serviceHTTP(sv, s)
 	d.out.services = append(d.out.services, sv)
 }

@@ -18,7 +18,7 @@ var (
 	insecureTLSVersions = []string{"1.0", "1.1"}
 	// laterSchemes are backend URL schemes of the design that a later
 	// release implements.
-	laterSchemes = []string{"http", "https", "h2c", "h3"}
+	laterSchemes = []string{"h3"}
 )
 
 // path resolves a file name written in the config against the directory of

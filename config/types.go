@@ -16,6 +16,7 @@ type Config struct {
 	Entrypoints []Entrypoint `json:"entrypoints"`
 	TLS         TLS          `json:"tls"`
 	TCPRoutes   []TCPRoute   `json:"tcp_routes"`
+	HTTPRoutes  []HTTPRoute  `json:"http_routes"`
 	UDPRoutes   []UDPRoute   `json:"udp_routes"`
 	Services    []Service    `json:"services"`
 	// Warnings are diagnostics that did not stop the load.
@@ -71,7 +72,10 @@ type Entrypoint struct {
 	// MaxFlows caps UDP flows; datagrams that would open another are
 	// dropped. Default 10000. UDP only.
 	MaxFlows int `json:"max_flows"`
-	Pos      Pos `json:"-"`
+	// HTTP holds the HTTP settings, used when http_routes name this
+	// entrypoint.
+	HTTP HTTPSettings `json:"http"`
+	Pos  Pos          `json:"-"`
 }
 
 // ProxyProtocolIn is the `proxy_protocol` block of an entrypoint.
@@ -212,7 +216,12 @@ type Service struct {
 	// non-nil exactly when the service has such a backend or a tls block
 	// was written (a warning when no backend uses it).
 	TLS *BackendTLS `json:"tls,omitempty"`
-	Pos Pos         `json:"-"`
+	// HTTP holds the settings only HTTP services use.
+	HTTP HTTPService `json:"http"`
+	// Respond, when set, makes this a built-in service answering every
+	// request itself; it then has no backends.
+	Respond *Respond `json:"respond,omitempty"`
+	Pos     Pos      `json:"-"`
 }
 
 // Backend is a `backend "host:port"` or `backend "tls://host:port"` block
@@ -222,6 +231,9 @@ type Backend struct {
 	// TLS is true for "tls://host:port": connections to this backend are
 	// TLS (re-encrypted), set up as the service's TLS says.
 	TLS bool `json:"tls,omitempty"`
+	// Scheme is the label's scheme: SchemeTCP, SchemeTLS, SchemeHTTP,
+	// SchemeHTTPS or SchemeH2C. TLS is true for SchemeTLS and SchemeHTTPS.
+	Scheme string `json:"scheme,omitempty"`
 	// ServerName is what a TLS backend's certificate is verified against
 	// and the SNI sent: the service's tls.server_name, else the host of
 	// Address. It is empty when the host is an IP address and no

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"slices"
@@ -28,12 +29,12 @@ const (
 )
 
 var (
-	logLevels      = []string{"debug", "info", "warn", "error"}
-	logFormats     = []string{"text", "json"}
-	networks       = []string{NetworkTCP, NetworkUDP}
-	balancers      = []string{BalancerRoundRobin, BalancerWeighted, BalancerLeastConn, BalancerRandom}
-	laterBalancers = []string{"p2c", "hash"}
-	ppVersions     = []string{"v1", "v2"}
+	logLevels     = []string{"debug", "info", "warn", "error"}
+	logFormats    = []string{"text", "json"}
+	networks      = []string{NetworkTCP, NetworkUDP}
+	balancers     = []string{BalancerRoundRobin, BalancerWeighted, BalancerLeastConn, BalancerRandom, BalancerP2C, BalancerHash}
+	httpBalancers = []string{BalancerP2C, BalancerHash}
+	ppVersions    = []string{"v1", "v2"}
 )
 
 // applyDefaults fills every attribute that was not written. A written zero
@@ -84,6 +85,9 @@ func applyDefaults(c *decls) {
 		setDur(r.w, "idle_timeout", &r.IdleTimeout, DefaultUDPIdleTimeout)
 	}
 	for _, s := range c.services {
+		if s.w.has("respond") {
+			continue // no backends: every backend setting stays zero
+		}
 		if !s.w.has("balancer") {
 			s.Balancer = BalancerRoundRobin
 		}
@@ -101,6 +105,7 @@ func applyDefaults(c *decls) {
 			}
 		}
 	}
+	applyHTTPDefaults(c)
 }
 
 // validator checks decoded declarations. It is pure: no I/O, no clock
@@ -162,7 +167,11 @@ func validate(c *decls) Diagnostics {
 	for _, r := range c.udpRoutes {
 		v.route("udp_route", NetworkUDP, r)
 	}
+	for _, r := range c.httpRoutes {
+		v.httpRoute(r)
+	}
 	v.tcpOverlaps()
+	v.httpOverlaps()
 	v.udpOverlaps()
 	v.udpProxyProtocol()
 	for _, e := range c.entrypoints {
@@ -226,6 +235,7 @@ func (v *validator) entrypoints() {
 		v.positive(ctx+": timeouts", e.w, "timeouts.handshake", e.Timeouts.Handshake, false)
 		v.positive(ctx+": timeouts", e.w, "timeouts.read_header", e.Timeouts.ReadHeader, false)
 		v.positive(ctx+": timeouts", e.w, "timeouts.idle", e.Timeouts.Idle, false)
+		v.entrypointHTTP(ctx, e)
 	}
 }
 
@@ -233,36 +243,38 @@ func (v *validator) services() {
 	for _, s := range v.c.services {
 		v.svcs[s.Name] = s
 		ctx := fmt.Sprintf("service %q", s.Name)
-		if s.w.ok("balancer") && slices.Contains(laterBalancers, s.Balancer) {
-			v.errf(s.w.pos["balancer"], "%s: balancer %q is not supported yet; use one of %s", ctx, s.Balancer, strings.Join(balancers, ", "))
-		} else {
-			v.enum(ctx, s.w, "balancer", s.Balancer, balancers)
-		}
+		v.enum(ctx, s.w, "balancer", s.Balancer, balancers)
 		if s.ProxyProtocol != "" {
 			v.enum(ctx, s.w, "proxy_protocol", s.ProxyProtocol, ppVersions)
 		}
 		v.positive(ctx, s.w, "connect_timeout", s.ConnectTimeout, false)
 		v.positive(ctx, s.w, "fail_timeout", s.FailTimeout, false)
-		if len(s.backends) == 0 && !s.w.has("backend") {
-			v.errf(s.Pos, "%s has no backend; add backend \"host:port\" {}", ctx)
+		if len(s.backends) == 0 && !s.w.has("backend") && !s.w.has("respond") {
+			v.errf(s.Pos, "%s has no backend; add backend \"host:port\" {}, or a respond block", ctx)
 		}
 		seen := map[string]*backendDecl{}
+		var layerOf [3]*backendDecl // the first backend of each layer
 		for _, b := range s.backends {
 			bctx := fmt.Sprintf("%s: backend %q", ctx, b.label)
 			if b.w.ok("weight") && b.Weight <= 0 {
 				v.errf(b.w.pos["weight"], "%s: weight must be greater than 0, got %d", bctx, b.Weight)
 			}
-			switch {
-			case b.scheme == "" || b.scheme == "tls":
-			case slices.Contains(laterSchemes, b.scheme):
-				v.errf(b.Pos, "%s: %s:// backends are not supported yet; use host:port, or tls://host:port to connect with TLS", bctx, b.scheme)
+			if !v.backendScheme(bctx, b) {
 				continue
-			default:
-				v.errf(b.Pos, "%s: unknown scheme %q; use host:port, or tls://host:port to connect with TLS", bctx, b.scheme)
-				continue
+			}
+			l := schemeLayer(b.scheme)
+			if other := layerOf[layerL4+layerHTTP-l]; other != nil && layerOf[l] == nil {
+				v.errf(b.Pos, "%s: a service's backends are all L4 (host:port, tls://) or all HTTP (http://, https://, h2c://), and backend %q (%s) is not %s; use another service",
+					bctx, other.label, other.Pos, map[int]string{layerL4: "L4", layerHTTP: "HTTP"}[l])
+			}
+			if layerOf[l] == nil {
+				layerOf[l] = b
 			}
 			hp, err := parseAddress(b.Address)
 			switch {
+			case err != nil && strings.Contains(b.label, "://") && strings.HasSuffix(err.Error(), "missing port in address"):
+				v.errf(b.Pos, "%s: missing port; write %q (a URL's port is not inferred)", bctx, b.label+cmp.Or(urlPort[b.scheme], ":PORT"))
+				continue
 			case err != nil:
 				v.errf(b.Pos, "%s: %v", bctx, err)
 				continue
@@ -281,6 +293,7 @@ func (v *validator) services() {
 			seen[k] = b
 		}
 		v.serviceTLS(ctx, s)
+		v.serviceHTTP(ctx, s)
 	}
 }
 
@@ -309,7 +322,7 @@ func (v *validator) route(kind, network string, r *routeDecl) {
 			}
 			v.usedEP[name] = true
 			if slices.Contains(networks, e.Network) && e.Network != network {
-				v.errf(at, "%s: entrypoint %q is a %s entrypoint; a %s needs one with network = %q", ctx, name, e.Network, kind, network)
+				v.errf(at, "%s: entrypoint %q is a %s entrypoint; %s needs one with network = %q", ctx, name, e.Network, article(kind), network)
 			}
 		}
 	}
@@ -326,6 +339,7 @@ func (v *validator) route(kind, network string, r *routeDecl) {
 			break
 		}
 		v.usedSvc[r.Service] = true
+		v.routeLayer(ctx, kind, r)
 	}
 	if kind == "udp_route" {
 		v.positive(ctx, r.w, "idle_timeout", r.IdleTimeout, false)
@@ -378,6 +392,7 @@ func build(c *decls, warnings Diagnostics) *Config {
 		Entrypoints: []Entrypoint{},
 		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}},
 		TCPRoutes:   []TCPRoute{},
+		HTTPRoutes:  []HTTPRoute{},
 		UDPRoutes:   []UDPRoute{},
 		Services:    []Service{},
 		Warnings:    warnings,
@@ -396,8 +411,14 @@ func build(c *decls, warnings Diagnostics) *Config {
 	for _, r := range c.udpRoutes {
 		cfg.UDPRoutes = append(cfg.UDPRoutes, UDPRoute{Name: r.Name, Entrypoints: r.Entrypoints, Service: r.Service, IdleTimeout: r.IdleTimeout, Pos: r.Pos})
 	}
+	for _, r := range c.httpRoutes {
+		cfg.HTTPRoutes = append(cfg.HTTPRoutes, buildHTTPRoute(r))
+	}
 	for _, s := range c.services {
 		svc := s.Service
+		if svc.Balancer != BalancerHash {
+			svc.HTTP.HashKey = "" // warned about
+		}
 		svc.Backends = []Backend{}
 		for _, b := range s.backends {
 			svc.Backends = append(svc.Backends, b.Backend)

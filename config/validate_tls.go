@@ -182,11 +182,11 @@ func (v *validator) tlsOverlaps(r *routeDecl, ep string, epAt Pos, owners map[st
 
 // serviceTLS checks the tls block of a service.
 func (v *validator) serviceTLS(ctx string, s *serviceDecl) {
-	if !s.w.has("tls") || s.TLS == nil {
+	if !s.w.has("tls") || s.TLS == nil || s.w.has("respond") {
 		return
 	}
 	if !slices.ContainsFunc(s.backends, func(b *backendDecl) bool { return b.TLS }) {
-		v.warnf(s.w.pos["tls"], "%s: the tls block applies to tls:// backends only and this service has none; write backend \"tls://host:port\" or remove the block", ctx)
+		v.warnf(s.w.pos["tls"], "%s: the tls block applies to tls:// and https:// backends only and this service has none; write backend \"tls://host:port\" or \"https://host:port\", or remove the block", ctx)
 	}
 	if s.w.ok("tls.ca_file") && s.TLS.CAFile == "" {
 		v.errf(s.w.pos["tls.ca_file"], "%s: tls: ca_file must not be empty; leave it out to use the system roots", ctx)

@@ -5,8 +5,9 @@ tls {
 admin {
   address = "127.0.0.1:9901"
 }
-http_route "api" {
-  service = "api"
+entrypoint "web" {
+  address = ":8080"
+  http3   = true
 }
 middleware "limit" {}
 quic_route "legacy" {}

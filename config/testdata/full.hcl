@@ -107,3 +107,98 @@ service "legacy" {
     insecure_skip_verify = true
   }
 }
+
+entrypoint "http" {
+  address          = "0.0.0.0:8000"
+  max_header_bytes = 32768
+  trusted_proxies  = ["10.0.0.0/8", "192.0.2.1"]
+  http2 {
+    max_concurrent_streams = 100
+  }
+  timeouts {
+    write = "1m"
+  }
+}
+
+http_route "api" {
+  entrypoints = ["http", "websecure"]
+  hosts       = ["API.Example.com.", "*.api.example.com", "192.0.2.7"]
+  path_prefix = "/v1/"
+  methods     = ["get", "POST"]
+  headers     = { "x-canary" = "1" }
+  query       = { "debug" = "true" }
+  client_ip   = ["10.0.0.0/8"]
+  priority    = 10
+  middlewares = []
+  service     = "api"
+}
+
+http_route "exact" {
+  entrypoints = ["http"]
+  path        = "/healthz"
+  service     = "hello"
+}
+
+http_route "users" {
+  entrypoints = ["http"]
+  path_regex  = "^/u/[0-9]+$"
+  priority    = -1
+  service     = "grpc"
+}
+
+service "api" {
+  balancer                   = "hash"
+  hash_key                   = "header:x-user"
+  pass_host                  = false
+  response_header_timeout    = "15s"
+  idle_conn_timeout          = "1m"
+  max_idle_conns_per_backend = 64
+  flush_interval             = "100ms"
+  backend "http://127.0.0.1:9101" {
+    weight = 3
+  }
+  backend "https://api.internal:8443" {}
+  tls {
+    ca_file = "certs/ca.pem"
+  }
+  sticky {
+    cookie    = "srv"
+    max_age   = "1h"
+    secure    = true
+    http_only = true
+  }
+  health_check {
+    path            = "/healthz?full=1"
+    method          = "head"
+    host            = "api.internal"
+    interval        = "10s"
+    timeout         = "3s"
+    expect_status   = "200-299"
+    unhealthy_after = 3
+    healthy_after   = 2
+  }
+  circuit_breaker {
+    failure_ratio  = 0.25
+    min_requests   = 10
+    interval       = "20s"
+    open_timeout   = "1m"
+    failure_status = 503
+  }
+  retry {
+    attempts        = 3
+    per_try_timeout = "2s"
+  }
+}
+
+service "grpc" {
+  balancer = "p2c"
+  backend "h2c://127.0.0.1:50051" {}
+}
+
+service "hello" {
+  respond {
+    status  = 418
+    body    = "short and stout\n"
+    headers = { "content-type" = "text/plain; charset=utf-8" }
+  }
+}
