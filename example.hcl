@@ -1,18 +1,20 @@
-# example.hcl — proxynow's TCP and UDP layer on loopback.
+# example.hcl — proxynow on loopback, runnable with no other setup.
 #
 #   make run                      # or: proxynow run -config example.hcl
+#   curl http://127.0.0.1:8080/   # answered by proxynow itself
 #
-# Two hops show the PROXY protocol end to end: "edge" (port 8080) forwards
-# each connection to the "internal" entrypoint (port 8081) with a PROXY v2
-# header, and "internal" trusts loopback, reads that header and forwards to
-# your application on port 9000 knowing the real client address.
-# Start any TCP server on 127.0.0.1:9000 to see bytes flow, for example
+# HTTP (port 8080): "/" is answered by a built-in respond service; "/app/"
+# is proxied to your application on 127.0.0.1:9000 (a 502 until one runs:
 #   python3 -m http.server --bind 127.0.0.1 9000
-# then  curl http://127.0.0.1:8080/
-# Without one, proxynow still runs: each connection is closed at once and
-# the log says no backend answered.
+# then  curl http://127.0.0.1:8080/app/ ). h2c works too:
+#   curl --http2-prior-knowledge http://127.0.0.1:8080/
 #
-# UDP: port 5300 relays datagrams to a DNS server on 127.0.0.1:5301, e.g.
+# TCP (port 8081): each connection goes with a PROXY v2 header to the
+# "internal" entrypoint (port 8082), which trusts loopback, reads that header
+# and forwards to a TCP server on 127.0.0.1:9001 knowing the real client
+# address. Without a server there, connections are closed and logged.
+#
+# UDP (port 5300): datagrams are relayed to a DNS server on 5301, e.g.
 #   dnsmasq --no-daemon -C /dev/null --port=5301 --listen-address=127.0.0.1 \
 #           --bind-interfaces --address=/example.test/127.0.0.42
 #   dig @127.0.0.1 -p 5300 example.test
@@ -26,8 +28,17 @@ log {
   format = "text"
 }
 
-entrypoint "edge" {
-  address         = "127.0.0.1:8080"
+entrypoint "web" {
+  address          = "127.0.0.1:8080"
+  max_header_bytes = 65536
+  timeouts {
+    read_header = "10s"
+    idle        = "2m"
+  }
+}
+
+entrypoint "tcp" {
+  address         = "127.0.0.1:8081"
   max_connections = 10000
   timeouts {
     idle = "5m"
@@ -35,7 +46,7 @@ entrypoint "edge" {
 }
 
 entrypoint "internal" {
-  address = "127.0.0.1:8081"
+  address = "127.0.0.1:8082"
   proxy_protocol {
     trusted = ["127.0.0.0/8"]
     timeout = "5s"
@@ -48,14 +59,43 @@ entrypoint "dns" {
   max_flows = 10000
 }
 
-tcp_route "edge" {
-  entrypoints = ["edge"]
+http_route "hello" {
+  entrypoints = ["web"]
+  path_prefix = "/"
+  service     = "hello"
+}
+
+http_route "app" {
+  entrypoints = ["web"]
+  path_prefix = "/app/"
+  methods     = ["GET", "HEAD", "POST"]
+  service     = "app"
+}
+
+service "hello" {
+  respond {
+    status  = 200
+    body    = "hello from proxynow\n"
+    headers = { "Cache-Control" = "no-store" }
+  }
+}
+
+service "app" {
+  balancer = "round_robin"
+  backend "http://127.0.0.1:9000" {}
+  retry {
+    attempts = 2
+  }
+}
+
+tcp_route "tcp" {
+  entrypoints = ["tcp"]
   service     = "internal"
 }
 
-tcp_route "app" {
+tcp_route "internal" {
   entrypoints = ["internal"]
-  service     = "app"
+  service     = "tcp-app"
 }
 
 udp_route "dns" {
@@ -66,14 +106,13 @@ udp_route "dns" {
 
 service "internal" {
   proxy_protocol = "v2"
-  backend "127.0.0.1:8081" {}
+  backend "127.0.0.1:8082" {}
 }
 
-service "app" {
-  balancer        = "round_robin"
+service "tcp-app" {
   connect_timeout = "5s"
   fail_timeout    = "10s"
-  backend "127.0.0.1:9000" {}
+  backend "127.0.0.1:9001" {}
 }
 
 service "dns" {

@@ -107,12 +107,16 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	var tried upstream.Tried
 	err := errNoAttempt
 	for try := range attempts {
-		var resp *http.Response
-		var retry bool
-		resp, retry, err = b.attempt(req, try, &key, &tried, ri)
-		if err == nil {
+		resp, retry, aerr := b.attempt(req, try, &key, &tried, ri)
+		if aerr == nil {
 			return resp, nil
 		}
+		if try > 0 && errors.Is(aerr, upstream.ErrNoHealthy) {
+			// Every backend has been tried: the client gets the last
+			// backend's failure, not "no backend".
+			break
+		}
+		err = aerr
 		if !retry {
 			break
 		}

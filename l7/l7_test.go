@@ -339,3 +339,12 @@ func listenFunc(t *testing.T, f func(net.Conn)) string {
 	t.Cleanup(func() { ln.Close(); <-done })
 	return ln.Addr().String()
 }
+
+func TestRetryExhaustedKeepsBackendError(t *testing.T) {
+	svc := svcFor("http://" + closedAddr(t))
+	svc.HTTP.Retry = &config.Retry{Attempts: 3}
+	f := newFront(t, svc)
+	if resp, body := get(t, f.url+"/", nil); resp.StatusCode != 502 {
+		t.Fatalf("status %d %q, want 502 for an unreachable backend", resp.StatusCode, body)
+	}
+}
