@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l4"
+	"github.com/proxynow/proxynow/l7"
 	"github.com/proxynow/proxynow/tlsmux"
 	"github.com/proxynow/proxynow/upstream"
 )
@@ -22,8 +24,11 @@ type Server struct {
 	log   *slog.Logger
 	pools map[string]*upstream.Pool
 	certs *tlsmux.CertStore // nil without certificates
-	eps   []*entrypoint
-	wg    sync.WaitGroup
+	// services are the handlers of HTTP services, shared by every route.
+	services map[string]http.Handler
+	proxies  []*l7.Proxy
+	eps      []*entrypoint
+	wg       sync.WaitGroup
 }
 
 // certPoll is how often certificate files are checked for changes.
@@ -34,7 +39,8 @@ type entrypoint struct {
 	cfg  *config.Entrypoint
 	tcp  *l4.TCPServer
 	udp  *l4.UDPServer
-	addr net.Addr // bound address, set by Start
+	http *httpEntry // nil without http_routes
+	addr net.Addr   // bound address, set by Start
 }
 
 // New compiles cfg into servers and pools and loads certificates; it binds
@@ -44,14 +50,23 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, pools: make(map[string]*upstream.Pool)}
+	s := &Server{cfg: cfg, log: log, pools: make(map[string]*upstream.Pool), services: make(map[string]http.Handler)}
 	for i := range cfg.Services {
 		svc := &cfg.Services[i]
+		if svc.Respond != nil {
+			s.services[svc.Name] = l7.NewRespond(svc.Respond)
+			continue
+		}
 		p, err := upstream.NewPool(svc, upstream.Options{Logger: log})
 		if err != nil {
 			return nil, err
 		}
 		s.pools[svc.Name] = p
+		if isHTTP(svc) {
+			px := l7.NewProxy(svc, p, log)
+			s.services[svc.Name] = px
+			s.proxies = append(s.proxies, px)
+		}
 	}
 	if len(cfg.TLS.Certificates) > 0 {
 		var srcs []tlsmux.CertSource
@@ -92,6 +107,25 @@ func (s *Server) build(ep *config.Entrypoint) (*entrypoint, error) {
 		e.tcp.ProxyProtocol = &l4.ProxyProtocolIn{Trusted: pp.Trusted, Timeout: pp.Timeout}
 	}
 	routes := s.tcpRoutes(ep.Name)
+	if hr := s.httpRoutes(ep.Name); len(hr) > 0 {
+		h, err := s.buildHTTP(ep, hr)
+		if err != nil {
+			return nil, err
+		}
+		e.http = h
+		if len(routes) == 0 && s.certs == nil {
+			e.tcp.Handler = handoff{h.ln}
+			return e, nil
+		}
+		// Peek: TLS routes first, then TLS for HTTP (terminated with the
+		// certificates, ALPN h2 or http/1.1), plaintext to HTTP.
+		mux, err := s.mux(ep, routes, h)
+		if err != nil {
+			return nil, err
+		}
+		e.tcp.Handler = mux
+		return e, nil
+	}
 	switch {
 	case len(routes) == 0:
 		e.tcp.Handler = l4.HandlerFunc(func(_ context.Context, c *l4.Conn) {
@@ -102,13 +136,24 @@ func (s *Server) build(ep *config.Entrypoint) (*entrypoint, error) {
 		// A plain catch-all: no peeking, so server-first protocols work.
 		e.tcp.Handler = s.proxy(ep, routes[0])
 	default:
-		mux, err := s.mux(ep, routes)
+		mux, err := s.mux(ep, routes, nil)
 		if err != nil {
 			return nil, err
 		}
 		e.tcp.Handler = mux
 	}
 	return e, nil
+}
+
+// isHTTP reports whether a service speaks HTTP to its backends.
+func isHTTP(svc *config.Service) bool {
+	for _, b := range svc.Backends {
+		switch b.Scheme {
+		case config.SchemeHTTP, config.SchemeHTTPS, config.SchemeH2C:
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) proxy(ep *config.Entrypoint, r *config.TCPRoute) *l4.Proxy {
@@ -130,7 +175,7 @@ var tlsModes = map[string]tlsmux.Mode{
 
 var tlsVersions = map[string]uint16{config.TLSVersion12: tls.VersionTLS12, config.TLSVersion13: tls.VersionTLS13}
 
-func (s *Server) mux(ep *config.Entrypoint, routes []*config.TCPRoute) (*tlsmux.Mux, error) {
+func (s *Server) mux(ep *config.Entrypoint, routes []*config.TCPRoute, h *httpEntry) (*tlsmux.Mux, error) {
 	o := tlsmux.Options{
 		Entrypoint:       ep.Name,
 		Certs:            s.certs,
@@ -146,6 +191,13 @@ func (s *Server) mux(ep *config.Entrypoint, routes []*config.TCPRoute) (*tlsmux.
 			Mode:    tlsModes[r.TLS],
 			Handler: s.proxy(ep, r),
 		})
+	}
+	if h != nil {
+		o.Routes = append(o.Routes, tlsmux.Route{Name: "http", Mode: tlsmux.Plain, Handler: handoff{h.ln}})
+		if s.certs != nil {
+			o.Fallback = handoff{h.ln}
+			o.FallbackALPN = []string{"h2", "http/1.1"}
+		}
 	}
 	return tlsmux.New(o)
 }
@@ -179,6 +231,9 @@ func (s *Server) Start() error {
 	if s.certs != nil {
 		s.certs.Watch(certPoll)
 	}
+	for _, p := range s.pools {
+		p.StartHealthChecks()
+	}
 	lc := net.ListenConfig{KeepAliveConfig: clientKeepAlive}
 	for i, e := range s.eps {
 		var err error
@@ -193,6 +248,10 @@ func (s *Server) Start() error {
 			var ln net.Listener
 			if ln, err = lc.Listen(context.Background(), "tcp", e.cfg.Address); err == nil {
 				e.addr = ln.Addr()
+				if e.http != nil {
+					e.http.ln.addr = e.addr
+					s.serve(e, func() error { return e.http.srv.Serve(e.http.ln) })
+				}
 				s.serve(e, func() error { return e.tcp.Serve(ln.(*net.TCPListener)) })
 			}
 		}
@@ -201,7 +260,7 @@ func (s *Server) Start() error {
 				done.close()
 			}
 			s.wg.Wait()
-			s.stopCerts()
+			s.stopBackground()
 			return fmt.Errorf("entrypoint %q: %w", e.cfg.Name, err)
 		}
 		s.log.Info("listening", "entrypoint", e.cfg.Name, "network", e.network(), "address", e.addr.String())
@@ -216,7 +275,7 @@ func (s *Server) serve(e *entrypoint, serve func() error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := serve(); err != nil && !errors.Is(err, l4.ErrServerClosed) {
+		if err := serve(); err != nil && !errors.Is(err, l4.ErrServerClosed) && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("entrypoint stopped", "entrypoint", e.cfg.Name, "error", err)
 		}
 	}()
@@ -233,13 +292,32 @@ func (e *entrypoint) shutdown(ctx context.Context) error {
 	if e.udp != nil {
 		return e.udp.Shutdown(ctx)
 	}
-	return e.tcp.Shutdown(ctx)
+	if e.http == nil {
+		return e.tcp.Shutdown(ctx)
+	}
+	// The HTTP server closes idle keep-alive connections and lets requests
+	// in flight finish; l4 waits for those connections to be closed.
+	var httpErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		httpErr = e.http.srv.Shutdown(ctx)
+	}()
+	err := e.tcp.Shutdown(ctx)
+	<-done
+	e.http.srv.Close()
+	e.http.ln.Close()
+	return errors.Join(err, httpErr)
 }
 
 func (e *entrypoint) close() {
 	if e.udp != nil {
 		e.udp.Close()
 		return
+	}
+	if e.http != nil {
+		e.http.srv.Close()
+		e.http.ln.Close()
 	}
 	e.tcp.Close()
 }
@@ -268,13 +346,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.wg.Wait()
-	s.stopCerts()
+	s.stopBackground()
 	return errors.Join(errs...)
 }
 
-func (s *Server) stopCerts() {
+// stopBackground stops certificate polling and health checks and drops
+// idle backend connections.
+func (s *Server) stopBackground() {
 	if s.certs != nil {
 		s.certs.Close()
+	}
+	for _, p := range s.pools {
+		p.Close()
+	}
+	for _, px := range s.proxies {
+		px.CloseIdleConnections()
 	}
 }
 
@@ -284,6 +370,6 @@ func (s *Server) Close() error {
 		e.close()
 	}
 	s.wg.Wait()
-	s.stopCerts()
+	s.stopBackground()
 	return nil
 }
