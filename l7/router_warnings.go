@@ -2,9 +2,12 @@ package l7
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/proxynow/proxynow/config"
 )
 
 // Warnings reports routes that can never match: for every request such a
@@ -153,4 +156,18 @@ func subset[T comparable](small, big []T) bool {
 		}
 	}
 	return true
+}
+
+// RouteWarnings compiles the http_routes of one entrypoint without their
+// services and returns Router.Warnings: `proxynow validate` reports them.
+func RouteWarnings(routes []*config.HTTPRoute) ([]string, error) {
+	rs := make([]*Route, len(routes))
+	for i, r := range routes {
+		rs[i] = &Route{Config: r, Handler: http.NotFoundHandler()}
+	}
+	rt, err := NewRouter(rs)
+	if err != nil {
+		return nil, err
+	}
+	return rt.Warnings(), nil
 }

@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/proxynow/proxynow/config"
+	"github.com/proxynow/proxynow/l7"
 	"github.com/proxynow/proxynow/server"
 )
 
@@ -69,8 +71,36 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(stderr, w.Error())
 	}
+	for _, w := range routeWarnings(cfg) {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
 	fmt.Fprintf(stdout, "configuration OK: %s\n", strings.Join(cfg.Files, ", "))
 	return exitOK
+}
+
+// routeWarnings lists, per entrypoint, the http_routes that can never
+// match because another route takes all their requests.
+func routeWarnings(cfg *config.Config) []string {
+	var out []string
+	for _, ep := range cfg.Entrypoints {
+		var routes []*config.HTTPRoute
+		for i := range cfg.HTTPRoutes {
+			if slices.Contains(cfg.HTTPRoutes[i].Entrypoints, ep.Name) {
+				routes = append(routes, &cfg.HTTPRoutes[i])
+			}
+		}
+		if len(routes) == 0 {
+			continue
+		}
+		ws, err := l7.RouteWarnings(routes)
+		if err != nil {
+			out = append(out, fmt.Sprintf("entrypoint %q: %v", ep.Name, err))
+		}
+		for _, w := range ws {
+			out = append(out, fmt.Sprintf("entrypoint %q: %s", ep.Name, w))
+		}
+	}
+	return out
 }
 
 func printDiagnostics(w io.Writer, err error) {

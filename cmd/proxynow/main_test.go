@@ -37,6 +37,22 @@ service "s" {
 }
 `
 
+const shadowed = `entrypoint "web" { address = "127.0.0.1:0" }
+http_route "all" {
+  entrypoints = ["web"]
+  priority    = 100
+  service     = "s"
+}
+http_route "api" {
+  entrypoints = ["web"]
+  path_prefix = "/api/"
+  service     = "s"
+}
+service "s" {
+  respond { body = "x" }
+}
+`
+
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -71,6 +87,8 @@ func TestCommands(t *testing.T) {
 		{name: "validate good", args: []string{"validate", write(t, "good.hcl", good)}, code: exitOK, stdout: "configuration OK"},
 		{name: "validate bad", args: []string{"validate", bad}, code: exitConfig,
 			stderr: `bad\.hcl:2:3: .*"adress".*did you mean "address"`},
+		{name: "validate warns of a shadowed route", args: []string{"validate", write(t, "shadow.hcl", shadowed)}, code: exitOK,
+			stdout: "configuration OK", stderr: `http_route "api" \(.*shadow\.hcl:7:\d+\) can never match: http_route "all"`},
 		{name: "validate missing file", args: []string{"validate", "/nonexistent.hcl"}, code: exitConfig, stderr: "nonexistent"},
 		{name: "validate no file", args: []string{"validate"}, code: exitConfig, stderr: "Usage:"},
 		{name: "validate help", args: []string{"validate", "-help"}, code: exitOK, stderr: "Usage:"},
