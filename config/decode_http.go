@@ -278,8 +278,10 @@ func (s *scope) methodList(name string) []string {
 		case !isToken(str):
 			s.errf(at, "%s[%d] %q is not a method name; a method is a token such as \"GET\"", name, i, str)
 			s.w.bad[key] = true
+		case slices.Contains(out, m) && m == str:
+			s.errf(at, "%s %q is listed twice", name, str)
 		case slices.Contains(out, m):
-			s.errf(at, "%s %q is listed twice", name, m)
+			s.errf(at, "%s %q is listed twice, as %q (methods are upper-cased)", name, str, m)
 		default:
 			out = append(out, m)
 		}
@@ -296,7 +298,8 @@ type mapEntry struct {
 
 // strMap decodes a map of strings such as { "X-Canary" = "1" }. When it
 // is written literally each entry keeps its positions, else they are the
-// expression's. ok is false when the attribute is absent or failed.
+// expression's. ok is false when the attribute is absent or not a map;
+// entries that failed are reported and left out.
 func (s *scope) strMap(name string) (entries []mapEntry, ok bool) {
 	a := s.body.Attributes[name]
 	if a == nil {
@@ -331,7 +334,7 @@ func (s *scope) strMap(name string) (entries []mapEntry, ok bool) {
 			}
 			entries = append(entries, mapEntry{key: k, val: vv.AsString(), keyAt: kp, valAt: vp})
 		}
-		return entries, !s.w.bad[key]
+		return entries, true
 	}
 	v, p, ok := s.eval(name, key, a.Expr)
 	if !ok {
@@ -351,7 +354,7 @@ func (s *scope) strMap(name string) (entries []mapEntry, ok bool) {
 		}
 		entries = append(entries, mapEntry{key: k.AsString(), val: ev.AsString(), keyAt: p, valAt: p})
 	}
-	return entries, !s.w.bad[key]
+	return entries, true
 }
 
 // headerMap decodes header names and values; names are canonicalised. A
