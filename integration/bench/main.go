@@ -177,8 +177,12 @@ func compare(c *config, log io.Writer) (*report, error) {
 			if tr.Error != "" {
 				failed = append(failed, sc.name+"/"+tr.Target+": "+tr.Error)
 			}
+			for _, f := range tr.Failures {
+				failed = append(failed, sc.name+"/"+tr.Target+": "+f)
+			}
 		}
 	}
+	rep.Machine["loadavg_end"] = loadavg()
 	if c.pprofDir != "" {
 		if err := profileProxynow(c, e, log); err != nil {
 			failed = append(failed, "pprof: "+err.Error())
@@ -207,17 +211,18 @@ func moduleRoot() (string, error) {
 }
 
 // buildProxynow runs go build ./cmd/proxynow into dir, with an -overlay
-// file when overlay is set (the profiling build).
+// file when overlay is set (the profiling build). The flags match the
+// integration tests' build so that `make test` compiles proxynow once.
 func buildProxynow(dir, overlay string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "proxynow")
-	args := []string{"build", "-trimpath", "-o", bin}
+	args := []string{"build", "-o", bin}
 	if overlay != "" {
 		bin += "-pprof"
-		args = []string{"build", "-trimpath", "-overlay", overlay, "-o", bin}
+		args = []string{"build", "-overlay", overlay, "-o", bin}
 	}
 	cmd := exec.Command("go", append(args, "./cmd/proxynow")...)
 	cmd.Dir = root
@@ -233,6 +238,14 @@ type liveTarget struct {
 	p    *proc // nil for direct
 	addr string
 	res  *targetResult
+}
+
+// exited reports whether the target's process has died (never for direct).
+func (l *liveTarget) exited() (bool, error) {
+	if l.p == nil {
+		return false, nil
+	}
+	return l.p.exited()
 }
 
 func (l *liveTarget) pid() int {
@@ -297,8 +310,14 @@ func runScenario(c *config, e *env, sc *scenario, targets []target, log io.Write
 	}
 	fmt.Fprintf(log, "bench: %s: warm-up\n", sc.name)
 	for _, l := range lives {
+		// A failed warm-up is noted but not fatal: on a busy machine one
+		// window can stall; the rounds decide.
 		if _, err := measure(l, c.warmup); err != nil {
-			l.res.Error = "warm-up: " + err.Error()
+			if gone, perr := l.exited(); gone {
+				l.res.Error = perr.Error()
+				continue
+			}
+			l.res.Failures = append(l.res.Failures, "warm-up: "+err.Error())
 		}
 		if l.p != nil {
 			resetPeakRSS(l.p.pid())
@@ -311,11 +330,16 @@ func runScenario(c *config, e *env, sc *scenario, targets []target, log io.Write
 			}
 			s, err := measure(l, c.duration)
 			if err != nil {
-				l.res.Error = fmt.Sprintf("round %d: %v", round+1, err)
+				if gone, perr := l.exited(); gone {
+					l.res.Error = perr.Error()
+				} else {
+					l.res.Failures = append(l.res.Failures, fmt.Sprintf("round %d: %v", round+1, err))
+				}
+				fmt.Fprintf(log, "bench: %s round %d %-8s failed: %v\n", sc.name, round+1, l.t.name(), err)
 				continue
 			}
 			l.res.Rounds = append(l.res.Rounds, s)
-			fmt.Fprintf(log, "bench: %s round %d %-8s %10.1f %s  cpu %.2fs\n", sc.name, round+1, l.t.name(), s.Work/s.Seconds/sc.scale, sc.unit, s.CPU)
+			fmt.Fprintf(log, "bench: %s round %d %-8s %10.1f %s  cpu %.2fs  other %.2fs\n", sc.name, round+1, l.t.name(), s.Work/s.Seconds/sc.scale, sc.unit, s.CPU, s.OtherCPU)
 		}
 	}
 	for _, l := range lives {

@@ -259,3 +259,38 @@ func freePort() (int, error) {
 	}
 	return 0, errors.New("no free port")
 }
+
+// machineBusy is the machine's non-idle CPU ticks so far (/proc/stat "cpu"
+// line: everything but idle and iowait).
+func machineBusy() uint64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy uint64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseUint(v, 10, 64)
+		busy += n
+	}
+	// guest and guest_nice (fields 9, 10) are already inside user and nice.
+	if len(f) > 10 {
+		g, _ := strconv.ParseUint(f[9], 10, 64)
+		gn, _ := strconv.ParseUint(f[10], 10, 64)
+		busy -= min(busy, g+gn)
+	}
+	return busy
+}
+
+// selfTicks is the harness's own CPU ticks so far.
+func selfTicks() uint64 {
+	st, err := readStat(os.Getpid())
+	if err != nil {
+		return 0
+	}
+	return st.utime + st.stime
+}

@@ -53,9 +53,12 @@ func spreadOf(v []float64) spread {
 }
 
 type targetResult struct {
-	Target string   `json:"target"`
-	Error  string   `json:"error,omitempty"`
-	Rounds []sample `json:"rounds"`
+	Target string `json:"target"`
+	Error  string `json:"error,omitempty"` // did not start, or died
+	// Failures are windows that failed (no work got through) while the
+	// target stayed up; those rounds are left out of the figures.
+	Failures []string `json:"failures,omitempty"`
+	Rounds   []sample `json:"rounds"`
 	// Throughput is work per second in the scenario's unit.
 	Throughput spread `json:"throughput"`
 	// CPUPerUnit is the target's CPU seconds per unit of work times the
@@ -128,6 +131,8 @@ func newReport(c *config) *report {
 			"cpus":   fmt.Sprint(runtime.NumCPU()),
 			"go":     runtime.Version(),
 			"kernel": firstLine("uname", "-r"),
+			// Other work on the machine shows here and in the spreads.
+			"loadavg_start": loadavg(),
 		},
 		Settings: map[string]any{
 			"duration": c.duration.String(), "warmup": c.warmup.String(), "rounds": c.rounds,
@@ -152,6 +157,16 @@ func newReport(c *config) *report {
 		}
 	}
 	return r
+}
+
+// loadavg is the first three fields of /proc/loadavg.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 func firstLine(name string, args ...string) string {
@@ -179,6 +194,7 @@ func (r *report) markdown(w io.Writer) {
 			fmt.Fprintf(w, "; %s: %s", k, v)
 		}
 	}
+	fmt.Fprintf(w, "; load average %s at start, %s at end", r.Machine["loadavg_start"], r.Machine["loadavg_end"])
 	fmt.Fprintf(w, "\n\nEach target: one core's worth (GOMAXPROCS=1, worker_processes 1, nbthread 1). %v rounds of %v per target, alternating, after a %v warm-up; median (min–max over rounds). CPU is the target's processes only (utime+stime); peak RSS is VmHWM summed over them, measured after warm-up.\n",
 		r.Settings["rounds"], r.Settings["duration"], r.Settings["warmup"])
 	for name, why := range r.Skipped {
@@ -284,9 +300,21 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 			fmt.Fprintf(w, "| %s | %.0f | %.3f | %.3f | %d |\n", tr.Target, s.Work/s.Seconds, s.P50ms, s.P99ms, s.Errors)
 		}
 	}
+	var other []float64
+	for _, tr := range ok {
+		for _, s := range tr.Rounds {
+			other = append(other, s.OtherCPU/s.Seconds)
+		}
+	}
+	if o := spreadOf(other); len(other) > 0 {
+		fmt.Fprintf(w, "\nNoise: other processes on the machine used %.2f cores (%.2f–%.2f) during the rounds.\n", o.Median, o.Min, o.Max)
+	}
 	for _, tr := range sr.Targets {
 		if tr.Error != "" {
 			fmt.Fprintf(w, "\n%s failed: %s\n", tr.Target, tr.Error)
+		}
+		for _, f := range tr.Failures {
+			fmt.Fprintf(w, "\n%s: %s (left out)\n", tr.Target, f)
 		}
 		if tr.Errors > 0 {
 			fmt.Fprintf(w, "\n%s: %d failed operations during measured rounds\n", tr.Target, tr.Errors)

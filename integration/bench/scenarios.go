@@ -52,7 +52,10 @@ type sample struct {
 	P50ms   float64 `json:"p50_ms,omitempty"`
 	P99ms   float64 `json:"p99_ms,omitempty"`
 	Rate    float64 `json:"rate,omitempty"` // open loop: the offered rate per second
-	hist    *histogram
+	// OtherCPU is CPU seconds the rest of the machine (neither the target
+	// nor the harness) used in the window: the noise of this round.
+	OtherCPU float64 `json:"other_cpu_seconds"`
+	hist     *histogram
 }
 
 func (s *sample) finishLatency() {
@@ -67,17 +70,21 @@ type meter struct {
 	pid        int // 0: direct, no CPU to measure
 	t0, t1     time.Time
 	cpu0, cpu1 cpuSample
+	// machine-wide busy ticks and the harness's own, for OtherCPU
+	busy0, busy1, self0, self1 uint64
 }
 
 func (m *meter) begin() {
 	if m.pid != 0 {
 		m.cpu0 = sampleCPU(m.pid)
 	}
+	m.busy0, m.self0 = machineBusy(), selfTicks()
 	m.t0 = time.Now()
 }
 
 func (m *meter) end() {
 	m.t1 = time.Now()
+	m.busy1, m.self1 = machineBusy(), selfTicks()
 	if m.pid != 0 {
 		m.cpu1 = sampleCPU(m.pid)
 	}
@@ -87,6 +94,9 @@ func (m *meter) fill(s *sample) {
 	s.Seconds = m.t1.Sub(m.t0).Seconds()
 	if m.pid != 0 {
 		s.CPU = cpuSeconds(m.cpu0, m.cpu1)
+	}
+	if m.busy1 > m.busy0 {
+		s.OtherCPU = max(0, float64(m.busy1-m.busy0)/clockTicks-s.CPU-float64(m.self1-m.self0)/clockTicks)
 	}
 }
 

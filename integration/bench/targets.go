@@ -109,9 +109,9 @@ entrypoint "bench" {
   address = "{{.R.Listen}}"
 {{- if .UDP}}
   network   = "udp"
-  max_flows = 8000
+  max_flows = 4000
 {{- else}}
-  max_connections = 8000
+  max_connections = 4000
 {{- end}}
 }
 {{- if .TLS}}
@@ -241,7 +241,7 @@ func haproxySplice() bool {
 // One thread, no log (no "log" line anywhere), TLS 1.3 only.
 const haproxyConf = `global
   nbthread 1
-  maxconn 8000
+  maxconn 4000
 defaults
   mode tcp
   timeout connect 5s
