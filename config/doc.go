@@ -11,11 +11,21 @@
 //     suggestion where a name is close to a known one.
 //   - Nothing is silently ignored: unknown blocks and attributes are errors,
 //     and the parts of the design that later releases implement (acme,
-//     admin, http_route, middleware, quic_route, http3, http:// backends,
-//     health checks, ...) are refused with a "not supported yet" error.
+//     admin, middleware blocks and an http_route's middlewares, quic_route,
+//     http3, h3:// backends, ...) are refused with a "not supported yet"
+//     error.
 //   - Every default is applied: a Config's fields hold the values the
 //     runtime uses, never a zero meaning "default". Defaults are documented
-//     on the types and exported as Default* constants.
+//     on the types and exported as Default* constants. Settings that do
+//     not apply stay zero: HTTPSettings on a UDP entrypoint, HTTPService
+//     on an L4 service, and every backend setting (Balancer,
+//     ConnectTimeout, FailTimeout, TLS, HTTP) on a respond service.
+//   - Every service is of one layer. An L4 service has host:port and
+//     tls:// backends and serves tcp_routes and udp_routes; an HTTP
+//     service has http://, https:// and h2c:// backends, or a respond
+//     block and no backend, and serves http_routes. The HTTP-only
+//     settings (p2c and hash balancers, hash_key, sticky, health_check,
+//     circuit_breaker, retry, ...) are refused on an L4 service.
 //   - Names of entrypoints, routes and services are global across all
 //     files of one load; every reference in a returned Config resolves.
 //   - The only I/O is reading the configuration files, the files named by
@@ -28,7 +38,10 @@
 //     library.
 //   - TCP routes on one entrypoint never overlap: TCPRoute documents how
 //     SNI and ALPN pick a route, and Load refuses two routes that those
-//     rules could not tell apart.
+//     rules could not tell apart. An entrypoint with http_routes has no
+//     tcp_route with tls = "none" (HTTP takes its connections that are
+//     not TLS), and no two http_routes on it have the same matchers and
+//     priority.
 //   - A returned Config is never modified by this package again; callers
 //     must treat it, including its slices, as read-only.
 //

@@ -217,6 +217,9 @@ func (v *validator) serviceHTTP(ctx string, s *serviceDecl) {
 	case layer != layerHTTP:
 		return
 	}
+	if w.has("proxy_protocol") {
+		v.errf(w.pos["proxy_protocol"], "%s: proxy_protocol toward HTTP backends is not supported yet; remove it", ctx)
+	}
 	h := &s.HTTP
 	if w.ok("hash_key") {
 		v.hashKey(ctx, s)

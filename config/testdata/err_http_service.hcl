@@ -99,3 +99,12 @@ http_route "k2" {
   path        = "/k2"
   service     = "keys2"
 }
+service "pp" {
+  proxy_protocol = "v2"
+  backend "https://127.0.0.1:9443" {}
+}
+http_route "pp" {
+  entrypoints = ["web"]
+  path        = "/pp"
+  service     = "pp"
+}
