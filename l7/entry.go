@@ -74,6 +74,13 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header()["X-Request-Id"] = []string{ri.requestID}
 
+	if r.Method == http.MethodConnect {
+		// A reverse proxy does not open tunnels: a CONNECT forwarded to a
+		// backend would leave its pooled connection in an unknown state.
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		writeError(w, http.StatusMethodNotAllowed)
+		return
+	}
 	route := e.router.Match(r, hostOnly(r.Host), ri.client)
 	if route == nil {
 		writeError(w, http.StatusNotFound)

@@ -348,3 +348,13 @@ func TestRetryExhaustedKeepsBackendError(t *testing.T) {
 		t.Fatalf("status %d %q, want 502 for an unreachable backend", resp.StatusCode, body)
 	}
 }
+
+func TestConnectRefused(t *testing.T) {
+	router, _ := NewRouter([]*Route{{Config: &config.HTTPRoute{Name: "r", Service: "s"}, Handler: NewRespond(&config.Respond{Body: "x"})}})
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("CONNECT", "http://example.com:443", nil)
+	NewEntry("web", router, nil, nil).ServeHTTP(rec, req)
+	if rec.Code != 405 {
+		t.Fatalf("CONNECT got %d, want 405", rec.Code)
+	}
+}
