@@ -184,9 +184,15 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 	return resp, false, nil
 }
 
-// modifyResponse is ReverseProxy's hook; nothing to change for now beyond
-// what attempt did.
-func (b *balancer) modifyResponse(*http.Response) error { return nil }
+// modifyResponse is ReverseProxy's hook, run after it removed the
+// response's hop-by-hop headers: an upgrade the backend refused closes the
+// client connection, which must not go on as HTTP/1 after upgrade bytes.
+func (b *balancer) modifyResponse(resp *http.Response) error {
+	if resp.StatusCode != http.StatusSwitchingProtocols && resp.Request != nil && isUpgrade(resp.Request) {
+		resp.Header.Set("Connection", "close")
+	}
+	return nil
+}
 
 func (b *balancer) hash(req *http.Request, ri *reqInfo) uint64 {
 	switch k := b.hashKey; {

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // reqInfo is what the entry handler learns about a request once; the
@@ -74,6 +76,13 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header()["X-Request-Id"] = []string{ri.requestID}
 
+	if isUpgrade(r) {
+		if _, proxied := e.handlerFor(r, ri); !proxied {
+			// Nothing here will switch protocols: the connection must not
+			// go on as HTTP/1 after the client's upgrade bytes.
+			w.Header().Set("Connection", "close")
+		}
+	}
 	if r.Method == http.MethodConnect {
 		// A reverse proxy does not open tunnels: a CONNECT forwarded to a
 		// backend would leave its pooled connection in an unknown state.
@@ -81,13 +90,29 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed)
 		return
 	}
-	route := e.router.Match(r, hostOnly(r.Host), ri.client)
+	route, _ := e.handlerFor(r, ri)
 	if route == nil {
 		writeError(w, http.StatusNotFound)
 		return
 	}
 	ri.route = route.Config.Name
 	route.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
+}
+
+// handlerFor routes r; proxied says whether the route proxies to backends
+// (which may switch protocols).
+func (e *Entry) handlerFor(r *http.Request, ri *reqInfo) (*Route, bool) {
+	route := e.router.Match(r, hostOnly(r.Host), ri.client)
+	if route == nil {
+		return nil, false
+	}
+	_, proxied := route.Handler.(*Proxy)
+	return route, proxied
+}
+
+// isUpgrade reports a request asking to switch protocols (RFC 9110 §7.8).
+func isUpgrade(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
 }
 
 // clientFromXFF walks X-Forwarded-For from the right, skipping trusted

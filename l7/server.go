@@ -30,7 +30,8 @@ type ServerOptions struct {
 // connections) and HTTP/2 with prior knowledge (h2c) on plaintext
 // connections. An h2c Upgrade from HTTP/1.1 is never honoured.
 type Server struct {
-	srv *http.Server
+	srv     *http.Server
+	maxHead int
 }
 
 // NewServer builds the server; Serve runs it.
@@ -55,12 +56,18 @@ func NewServer(o ServerOptions) *Server {
 		},
 		ErrorLog: log.New(slogWriter{o.Logger.With("entrypoint", o.Entrypoint)}, "", 0),
 	}
-	return &Server{srv: srv}
+	// The guard holds a request head until it is whole; it must allow more
+	// than net/http so that net/http, not the guard, answers 431.
+	return &Server{srv: srv, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192)}
 }
 
 // Serve accepts connections from ln until Shutdown or Close; it returns
-// http.ErrServerClosed then.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+// http.ErrServerClosed then. HTTP/1 connections go through the request
+// hygiene guard (GuardListener): a malformed or ambiguous request gets 400
+// and its connection is closed before net/http sees it.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(NewGuardListener(ln, GuardOptions{MaxHead: s.maxHead}))
+}
 
 // Shutdown stops accepting, closes idle connections, sends HTTP/2 GOAWAY,
 // and waits for in-flight requests until ctx is done.
