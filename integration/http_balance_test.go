@@ -241,7 +241,10 @@ service "hash" {
 			t.Errorf("%d keys owned by a backend that was not removed moved (e.g. %v): consistent hashing must only move the removed backend's keys",
 				movedFromRemaining, examples)
 		}
-		if kept*3 < hashKeys*2*9/10 { // 2/3 of the keys, minus sampling noise
+		// The removed backend owned about 1/3 of the keys (binomial, sd ≈ 8
+		// of 300), so about 2/3 stay; 55% is 4 sd below that. The exact
+		// property is the check above: no key of a remaining backend moves.
+		if kept*100 < hashKeys*55 {
 			t.Errorf("kept %d of %d keys, want about 2/3 or more", kept, hashKeys)
 		}
 	})
