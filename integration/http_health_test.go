@@ -219,3 +219,42 @@ service "svc" {
 		waitLog(t, p, time.Second, `"circuit breaker closed"`)
 	})
 }
+
+// TestHTTPNoHealthyBackend: when every backend fails its health checks the
+// client gets 503 at once, not a request to a known-bad backend.
+func TestHTTPNoHealthyBackend(t *testing.T) {
+	sick := startHTTPBackend(t, "sick")
+	sick.status.Store(500)
+	p := startProxy(t, hcl(`
+entrypoint "web" {
+  address = "127.0.0.1:0"
+}
+http_route "all" {
+  entrypoints = ["web"]
+  service     = "svc"
+}
+service "svc" {
+  backend "http://%s" {}
+  health_check {
+    path            = "/health"
+    interval        = "100ms"
+    timeout         = "50ms"
+    unhealthy_after = 1
+  }
+}
+`, sick.addr))
+	waitLog(t, p, 5*time.Second, `"backend unhealthy"`, sick.addr)
+	c := newH1Client(t)
+	r := mustDo(t, c, "http://"+p.addr("web"), reqSpec{path: "/x"})
+	if r.status != http.StatusServiceUnavailable || r.body != "503 Service Unavailable\n" {
+		t.Errorf("got %d %q, want 503 %q", r.status, r.body, "503 Service Unavailable\n")
+	}
+	if r.header.Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id")
+	}
+	for _, s := range sick.requests() {
+		if s.URI == "/x" {
+			t.Errorf("the unhealthy backend got the client's request")
+		}
+	}
+}
