@@ -2,13 +2,13 @@ package l7
 
 import (
 	"errors"
-	"hash/maphash"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/proxynow/proxynow/config"
@@ -100,13 +100,17 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 			key.Sticky = c.Value
 		}
 	}
-	attempts := 1
-	if b.attempts > 1 && replayable(req) {
-		attempts = b.attempts
+	var body *onceBody
+	if b.attempts > 1 && !replayable(req) {
+		// The body can be sent once. Until a byte of it is read, a try that
+		// failed to connect can hand it to the next try: the transport
+		// closing it after a failed try must not end it.
+		body = &onceBody{ReadCloser: req.Body}
+		req.Body = body
 	}
 	var tried upstream.Tried
 	err := errNoAttempt
-	for try := range attempts {
+	for try := range b.attempts {
 		resp, retry, aerr := b.attempt(req, try, &key, &tried, ri)
 		if aerr == nil {
 			return resp, nil
@@ -117,7 +121,7 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 			break
 		}
 		err = aerr
-		if !retry {
+		if !retry || body != nil && body.read.Load() > 0 {
 			break
 		}
 		b.log.Debug("retrying on another backend", "service", b.service, "attempt", try+1, "error", err)
@@ -144,7 +148,7 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 	out := req
 	if try > 0 {
 		out = req.Clone(req.Context())
-		if req.GetBody != nil {
+		if req.GetBody != nil && req.Body != http.NoBody && req.Body != nil {
 			if out.Body, err = req.GetBody(); err != nil {
 				b.pool.Done(be)
 				return nil, false, err
@@ -171,8 +175,8 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 		}
 		// Retry only what cannot have reached a backend's application
 		// twice: any request whose connection was never made, and safe
-		// methods whatever happened (replayable() checked the rest).
-		return nil, isDialError(err) || safeMethod(req.Method), err
+		// methods with a replayable body whatever happened.
+		return nil, isDialError(err) || safeMethod(req.Method) && replayable(req), err
 	}
 	if done != nil {
 		done(!b.breaker.IsFailureStatus(resp.StatusCode))
@@ -199,23 +203,35 @@ func (b *balancer) hash(req *http.Request, ri *reqInfo) uint64 {
 	case k == "":
 		return 0
 	case k == config.HashPath:
-		return maphash.String(hashSeed, req.URL.Path)
+		return fnv64(req.URL.Path)
 	case k == config.HashHost:
-		return maphash.String(hashSeed, strings.ToLower(req.Host))
+		return fnv64(strings.ToLower(req.Host))
 	case strings.HasPrefix(k, "header:"):
-		return maphash.String(hashSeed, req.Header.Get(k[len("header:"):]))
+		return fnv64(req.Header.Get(k[len("header:"):]))
 	case strings.HasPrefix(k, "cookie:"):
 		if c, err := req.Cookie(k[len("cookie:"):]); err == nil {
-			return maphash.String(hashSeed, c.Value)
+			return fnv64(c.Value)
 		}
 		return 0
 	default: // client_ip
 		if ri != nil {
 			a := ri.client.As16()
-			return maphash.Bytes(hashSeed, a[:])
+			return fnv64(string(a[:]))
 		}
 		return 0
 	}
+}
+
+// fnv64 is FNV-1a: a fixed function, so every proxynow process (and every
+// restart) maps a key to the same backend, unlike a per-process seeded
+// hash.
+func fnv64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 func setStickyCookie(resp *http.Response, s *config.Sticky, id string) {
@@ -225,6 +241,21 @@ func setStickyCookie(resp *http.Response, s *config.Sticky, id string) {
 	}
 	resp.Header.Add("Set-Cookie", c.String())
 }
+
+// onceBody is a request body that can be offered to several tries until
+// one of them reads from it; closing is left to the server that owns it.
+type onceBody struct {
+	io.ReadCloser
+	read atomic.Int64
+}
+
+func (b *onceBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.read.Add(int64(n))
+	return n, err
+}
+
+func (b *onceBody) Close() error { return nil }
 
 // replayable reports whether a request may be sent again: its body can be
 // re-read (none, or GetBody set).

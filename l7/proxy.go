@@ -3,7 +3,6 @@ package l7
 import (
 	"context"
 	"errors"
-	"hash/maphash"
 	"log"
 	"log/slog"
 	"net/http"
@@ -186,5 +185,3 @@ func (w slogWriter) Write(b []byte) (int, error) {
 	w.log.Warn(strings.TrimSpace(string(b)))
 	return len(b), nil
 }
-
-var hashSeed = maphash.MakeSeed()
