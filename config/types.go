@@ -17,6 +17,7 @@ type Config struct {
 	TLS         TLS          `json:"tls"`
 	TCPRoutes   []TCPRoute   `json:"tcp_routes"`
 	HTTPRoutes  []HTTPRoute  `json:"http_routes"`
+	Middlewares []Middleware `json:"middlewares"`
 	UDPRoutes   []UDPRoute   `json:"udp_routes"`
 	Services    []Service    `json:"services"`
 	// Warnings are diagnostics that did not stop the load.

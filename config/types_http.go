@@ -21,6 +21,9 @@ type HTTPSettings struct {
 	// WriteTimeout bounds writing a whole response; 0 (default) means no
 	// bound, so long downloads and streams are not cut.
 	WriteTimeout time.Duration `json:"write_timeout"`
+	// Middlewares (entrypoint attribute `middlewares`) run for every
+	// request on this entrypoint, before the route's own.
+	Middlewares []string `json:"middlewares,omitempty"`
 }
 
 // HTTPRoute is an `http_route "name"` block.
