@@ -106,8 +106,20 @@ func (e *Entry) handlerFor(r *http.Request, ri *reqInfo) (*Route, bool) {
 	if route == nil {
 		return nil, false
 	}
-	_, proxied := route.Handler.(*Proxy)
-	return route, proxied
+	return route, route.Upgrades
+}
+
+// ClientIP is the request's client address as the entry handler resolved
+// it (after the PROXY protocol and trusted forwarding headers); for a
+// request that did not pass through an Entry, the peer address.
+func ClientIP(r *http.Request) netip.Addr {
+	if ri := infoFrom(r.Context()); ri != nil {
+		return ri.client
+	}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // isUpgrade reports a request asking to switch protocols (RFC 9110 §7.8).

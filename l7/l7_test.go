@@ -49,7 +49,7 @@ func newFront(t *testing.T, svc *config.Service, trusted ...string) *front {
 	t.Cleanup(pool.Close)
 	px := NewProxy(svc, pool, nil)
 	t.Cleanup(px.CloseIdleConnections)
-	route := &Route{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: px}
+	route := &Route{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: px, Upgrades: true}
 	router, err := NewRouter([]*Route{route})
 	if err != nil {
 		t.Fatal(err)

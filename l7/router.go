@@ -19,6 +19,9 @@ import (
 type Route struct {
 	Config  *config.HTTPRoute
 	Handler http.Handler
+	// Upgrades says the handler may switch protocols (it proxies to
+	// backends, which may answer an Upgrade with 101).
+	Upgrades bool
 }
 
 // Router picks the route for a request. It is immutable once built and

@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/http"
 	"sync"
 
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/l7"
+	"github.com/proxynow/proxynow/l7/middleware"
 )
 
 // connListener is the net.Listener an entrypoint's HTTP server accepts
@@ -84,7 +87,12 @@ type httpEntry struct {
 func (s *Server) buildHTTP(ep *config.Entrypoint, routes []*config.HTTPRoute) (*httpEntry, error) {
 	var rs []*l7.Route
 	for _, r := range routes {
-		rs = append(rs, &l7.Route{Config: r, Handler: s.services[r.Service]})
+		h, err := s.routeHandler(ep, r)
+		if err != nil {
+			return nil, err
+		}
+		_, proxied := s.services[r.Service].(*l7.Proxy)
+		rs = append(rs, &l7.Route{Config: r, Handler: h, Upgrades: proxied})
 	}
 	router, err := l7.NewRouter(rs)
 	if err != nil {
@@ -105,6 +113,48 @@ func (s *Server) buildHTTP(ep *config.Entrypoint, routes []*config.HTTPRoute) (*
 		Logger:               s.log,
 	})
 	return h, nil
+}
+
+// routeHandler is the route's service wrapped in the entrypoint's
+// middlewares, then the route's own, folded once here.
+func (s *Server) routeHandler(ep *config.Entrypoint, r *config.HTTPRoute) (http.Handler, error) {
+	names := append(append([]string(nil), ep.HTTP.Middlewares...), r.Middlewares...)
+	if len(names) == 0 {
+		return s.services[r.Service], nil
+	}
+	mws := make([]middleware.Middleware, len(names))
+	for i, name := range names {
+		mw, err := s.middleware(name)
+		if err != nil {
+			return nil, fmt.Errorf("http_route %q: %w", r.Name, err)
+		}
+		mws[i] = mw
+	}
+	return middleware.Chain(mws...)(s.services[r.Service]), nil
+}
+
+// middleware builds a named middleware once and shares it among routes, so
+// that state such as a rate limit's buckets is per middleware, not per
+// route.
+func (s *Server) middleware(name string) (middleware.Middleware, error) {
+	if mw, ok := s.mws[name]; ok {
+		return mw, nil
+	}
+	for i := range s.cfg.Middlewares {
+		if m := &s.cfg.Middlewares[i]; m.Name == name {
+			mw, err := middleware.Build(m, middleware.Env{
+				ClientIP: l7.ClientIP,
+				Service:  func(n string) http.Handler { return s.services[n] },
+				Logger:   s.log,
+			})
+			if err != nil {
+				return nil, err
+			}
+			s.mws[name] = mw
+			return mw, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown middleware %q", name)
 }
 
 func (s *Server) httpRoutes(ep string) []*config.HTTPRoute {

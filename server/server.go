@@ -14,6 +14,7 @@ import (
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/l7"
+	"github.com/proxynow/proxynow/l7/middleware"
 	"github.com/proxynow/proxynow/tlsmux"
 	"github.com/proxynow/proxynow/upstream"
 )
@@ -27,6 +28,7 @@ type Server struct {
 	// services are the handlers of HTTP services, shared by every route.
 	services map[string]http.Handler
 	proxies  []*l7.Proxy
+	mws      map[string]middleware.Middleware // built once per name
 	eps      []*entrypoint
 	wg       sync.WaitGroup
 }
@@ -50,7 +52,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, pools: make(map[string]*upstream.Pool), services: make(map[string]http.Handler)}
+	s := &Server{cfg: cfg, log: log, pools: make(map[string]*upstream.Pool), services: make(map[string]http.Handler),
+		mws: make(map[string]middleware.Middleware)}
 	for i := range cfg.Services {
 		svc := &cfg.Services[i]
 		if svc.Respond != nil {
