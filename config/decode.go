@@ -12,10 +12,10 @@ import (
 
 // Top-level block types.
 var (
-	topBlocks = []string{"global", "log", "entrypoint", "tls", "tcp_route", "udp_route", "http_route", "service"}
+	topBlocks = []string{"global", "log", "entrypoint", "tls", "tcp_route", "udp_route", "http_route", "middleware", "service"}
 	// laterTop are blocks of the design that later releases implement; they
 	// are refused, never silently ignored.
-	laterTop = []string{"admin", "middleware", "quic_route"}
+	laterTop = []string{"admin", "quic_route"}
 )
 
 // where records, per attribute key ("address", "timeouts.idle",
@@ -53,6 +53,7 @@ type (
 		tcpRoutes   []*routeDecl
 		udpRoutes   []*routeDecl
 		httpRoutes  []*httpRouteDecl
+		middlewares []*mwDecl
 		services    []*serviceDecl
 	}
 	epDecl struct {
@@ -159,6 +160,8 @@ func (d *decoder) file(name string, body *hclsyntax.Body) {
 			d.route(b)
 		case b.Type == "http_route":
 			d.httpRoute(b)
+		case b.Type == "middleware":
+			d.middleware(b)
 		case b.Type == "service":
 			d.service(b)
 		case slices.Contains(laterTop, b.Type):
@@ -227,7 +230,7 @@ func (d *decoder) entrypoint(b *hclsyntax.Block) {
 	e := &epDecl{Entrypoint: Entrypoint{Name: name, Pos: p}, w: newWhere()}
 	s := d.scope(fmt.Sprintf("entrypoint %q", name), b.Body, e.w, "")
 	s.check(schema{
-		attrs:  []string{"address", "network", "max_connections", "max_flows", "http3", "max_header_bytes", "trusted_proxies"},
+		attrs:  []string{"address", "network", "max_connections", "max_flows", "http3", "max_header_bytes", "trusted_proxies", "middlewares"},
 		blocks: []string{"proxy_protocol", "timeouts", "http2"},
 	})
 	s.str("address", &e.Address)

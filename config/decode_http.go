@@ -25,7 +25,7 @@ var (
 	httpRouteMatchers = []string{"hosts", "path", "path_prefix", "path_regex", "methods", "headers", "query", "client_ip"}
 	// httpEntrypointKeys are the HTTP settings of an entrypoint, as
 	// recorded in its where.
-	httpEntrypointKeys = []string{"max_header_bytes", "trusted_proxies", "http2", "timeouts.write"}
+	httpEntrypointKeys = []string{"max_header_bytes", "trusted_proxies", "http2", "timeouts.write", "middlewares"}
 )
 
 // httpRouteDecl is a decoded http_route: the common route fields, and in m
@@ -40,6 +40,7 @@ type httpRouteDecl struct {
 func (d *decoder) entrypointHTTP(e *epDecl, s *scope) {
 	s.integer("max_header_bytes", &e.HTTP.MaxHeaderBytes)
 	e.HTTP.TrustedProxies = s.cidrs("trusted_proxies")
+	e.HTTP.Middlewares = s.strList("middlewares")
 	for _, nb := range s.nested("http2") {
 		e.w.pos["http2"] = posOf(nb.TypeRange)
 		ns := d.scope(s.ctx+": http2", nb.Body, e.w, "http2.")

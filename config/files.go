@@ -14,7 +14,9 @@ import (
 // validation that reads files other than the configuration and those of
 // file(), and the one that reads the clock. What it parses is dropped: a
 // Config holds paths, and the runtime loads the files itself (and again
-// when they change). Values that already failed are skipped.
+// when they change). The exception is a basic_auth users_file: its lines
+// are checked and merged into BasicAuth.Users, so the runtime never reads
+// it. Values that already failed are skipped.
 func checkFiles(c *decls, src sources) Diagnostics {
 	now := time.Now
 	if src.now != nil {
@@ -67,11 +69,12 @@ func checkFiles(c *decls, src sources) Diagnostics {
 			errf(s.w.pos["tls.ca_file"], "%s: ca_file %q holds no PEM certificate", ctx, s.TLS.CAFile)
 		}
 	}
+	checkUsersFiles(c, src, errf)
 	return ds
 }
 
-// readPEMFile reads a certificate, key or CA file: a regular file of at
-// most maxFileFuncSize bytes.
+// readPEMFile reads a certificate, key, CA or users file: a regular file
+// of at most maxFileFuncSize bytes.
 func readPEMFile(src sources, path string) ([]byte, error) {
 	b, err := src.readFile(path)
 	if err != nil {

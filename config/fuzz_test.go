@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -92,6 +93,16 @@ func FuzzParse(f *testing.F) {
 			if e.Network == NetworkTCP && (e.HTTP.MaxHeaderBytes < 1024 || e.HTTP.MaxConcurrentStreams < 1 || e.HTTP.WriteTimeout < 0) {
 				t.Fatalf("entrypoint %q: bad HTTP settings %+v", e.Name, e.HTTP)
 			}
+			if e.Network == NetworkUDP && e.HTTP.Middlewares != nil {
+				t.Fatalf("udp entrypoint %q has middlewares", e.Name)
+			}
+			checkMiddlewareNames(t, cfg, "entrypoint "+e.Name, e.HTTP.Middlewares)
+		}
+		if cfg.Middlewares == nil {
+			t.Fatal("Config.Middlewares is nil")
+		}
+		for _, m := range cfg.Middlewares {
+			checkMiddleware(t, cfg, m)
 		}
 		if _, err := json.Marshal(cfg); err != nil {
 			t.Fatal(err)
@@ -125,9 +136,10 @@ func checkHTTPRoute(t *testing.T, cfg *Config, r HTTPRoute) {
 		t.Fatalf("http_route %q has %d path matchers", r.Name, paths)
 	case r.Path != "" && r.Path[0] != '/', r.PathPrefix != "" && r.PathPrefix[0] != '/':
 		t.Fatalf("http_route %q has a path without a leading slash", r.Name)
-	case len(r.Middlewares) > 0:
-		t.Fatalf("http_route %q has middlewares", r.Name)
+	case r.Middlewares != nil && len(r.Middlewares) == 0:
+		t.Fatalf("http_route %q has an empty, non-nil middlewares list", r.Name)
 	}
+	checkMiddlewareNames(t, cfg, "http_route "+r.Name, r.Middlewares)
 	if r.PathRegex != "" {
 		if _, err := regexp.Compile(r.PathRegex); err != nil {
 			t.Fatalf("http_route %q: path_regex does not compile: %v", r.Name, err)
@@ -185,5 +197,99 @@ func checkService(t *testing.T, s Service) {
 		t.Fatalf("service %q has bad circuit_breaker %+v", s.Name, h.CircuitBreaker)
 	case h.Retry != nil && h.Retry.Attempts < 1:
 		t.Fatalf("service %q has bad retry %+v", s.Name, h.Retry)
+	}
+}
+
+// checkMiddlewareNames checks that a middlewares list names existing
+// middlewares, each once.
+func checkMiddlewareNames(t *testing.T, cfg *Config, owner string, names []string) {
+	t.Helper()
+	for i, n := range names {
+		found := false
+		for _, m := range cfg.Middlewares {
+			found = found || m.Name == n
+		}
+		if !found || slices.Index(names, n) < i {
+			t.Fatalf("%s: middleware %q is unknown or listed twice", owner, n)
+		}
+	}
+}
+
+// checkMiddleware checks the invariants of a loaded middleware: exactly
+// the pointer of its kind is set, and the values the runtime relies on.
+func checkMiddleware(t *testing.T, cfg *Config, m Middleware) {
+	t.Helper()
+	v := reflect.ValueOf(m)
+	set := 0
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.Kind() != reflect.Pointer || f.IsNil() {
+			continue
+		}
+		set++
+		if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ","); tag != m.Kind {
+			t.Fatalf("middleware %q of kind %q has %s set", m.Name, m.Kind, tag)
+		}
+	}
+	if set != 1 {
+		t.Fatalf("middleware %q has %d kinds set", m.Name, set)
+	}
+	switch {
+	case m.RateLimit != nil && (m.RateLimit.Average < 1 || m.RateLimit.Burst < 1 || m.RateLimit.Period <= 0 || m.RateLimit.MaxKeys < 1 || m.RateLimit.Key == ""):
+		t.Fatalf("middleware %q: bad rate_limit %+v", m.Name, m.RateLimit)
+	case m.InFlight != nil && (m.InFlight.Max < 1 || m.InFlight.Key == ""):
+		t.Fatalf("middleware %q: bad in_flight %+v", m.Name, m.InFlight)
+	case m.BasicAuth != nil && (len(m.BasicAuth.Users) == 0 || m.BasicAuth.Realm == ""):
+		t.Fatalf("middleware %q: bad basic_auth %+v", m.Name, m.BasicAuth)
+	case m.ForwardAuth != nil && (m.ForwardAuth.Timeout <= 0 || !strings.HasPrefix(m.ForwardAuth.Address, "http")):
+		t.Fatalf("middleware %q: bad forward_auth %+v", m.Name, m.ForwardAuth)
+	case m.Compress != nil && (len(m.Compress.Encodings) == 0 || len(m.Compress.Types) == 0 || m.Compress.MinLength < 0):
+		t.Fatalf("middleware %q: bad compress %+v", m.Name, m.Compress)
+	case m.RedirectScheme != nil && (m.RedirectScheme.Scheme != "http" && m.RedirectScheme.Scheme != "https" || m.RedirectScheme.Port < 0 || m.RedirectScheme.Port > 65535):
+		t.Fatalf("middleware %q: bad redirect_scheme %+v", m.Name, m.RedirectScheme)
+	case m.IPAllow != nil && (len(m.IPAllow.CIDRs) == 0 || m.IPAllow.Depth < 0), m.IPDeny != nil && (len(m.IPDeny.CIDRs) == 0 || m.IPDeny.Depth != 0):
+		t.Fatalf("middleware %q: bad ip filter", m.Name)
+	case m.MaxBody != nil && m.MaxBody.Bytes <= 0:
+		t.Fatalf("middleware %q: bad max_body %+v", m.Name, m.MaxBody)
+	}
+	var res []string
+	if m.RedirectRegex != nil {
+		res = append(res, m.RedirectRegex.Regex)
+	}
+	if m.ReplacePathRegex != nil {
+		res = append(res, m.ReplacePathRegex.Regex)
+	}
+	for _, re := range res {
+		if _, err := regexp.Compile(re); err != nil {
+			t.Fatalf("middleware %q: regex does not compile: %v", m.Name, err)
+		}
+	}
+	if h := m.Headers; h != nil {
+		if h.CORS != nil && (len(h.CORS.AllowOrigins) == 0 || h.CORS.AllowCredentials && slices.Contains(h.CORS.AllowOrigins, "*")) {
+			t.Fatalf("middleware %q: bad cors %+v", m.Name, h.CORS)
+		}
+		if h.HSTS != nil && h.HSTS.MaxAge <= 0 {
+			t.Fatalf("middleware %q: bad hsts %+v", m.Name, h.HSTS)
+		}
+		for _, ops := range []HeaderOps{h.Request, h.Response} {
+			for _, mp := range []map[string]string{ops.Set, ops.Add} {
+				for k, v := range mp {
+					if k != textproto.CanonicalMIMEHeaderKey(k) || !isToken(k) || strings.ContainsAny(v, "\r\n\x00") {
+						t.Fatalf("middleware %q: header %q: %q", m.Name, k, v)
+					}
+				}
+			}
+		}
+	}
+	if ep := m.ErrorPages; ep != nil {
+		s := cfg.Service(ep.Service)
+		if s == nil || !isHTTPService(s) || len(ep.Statuses) == 0 || !strings.HasPrefix(ep.Path, "/") {
+			t.Fatalf("middleware %q: bad error_pages %+v", m.Name, ep)
+		}
+		for _, r := range ep.Statuses {
+			if r.Lo < 400 || r.Hi > 599 || r.Lo > r.Hi {
+				t.Fatalf("middleware %q: bad status range %+v", m.Name, r)
+			}
+		}
 	}
 }

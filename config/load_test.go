@@ -153,9 +153,6 @@ func TestFullSetsEveryField(t *testing.T) {
 	walk(reflect.ValueOf(cfg).Elem(), set, all)
 	allowedZero := map[string]bool{
 		"Config.Warnings": true,
-		// A non-empty middlewares list is refused until middleware blocks
-		// land.
-		"HTTPRoute.Middlewares": true,
 	}
 	for f := range all {
 		if !set[f] && !allowedZero[f] {

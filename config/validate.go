@@ -106,6 +106,7 @@ func applyDefaults(c *decls) {
 		}
 	}
 	applyHTTPDefaults(c)
+	applyMiddlewareDefaults(c)
 }
 
 // validator checks decoded declarations. It is pure: no I/O, no clock
@@ -115,8 +116,9 @@ type validator struct {
 	diags Diagnostics
 	eps   map[string]*epDecl
 	svcs  map[string]*serviceDecl
+	mws   map[string]*mwDecl
 	// used names, for the unused warnings
-	usedEP, usedSvc map[string]bool
+	usedEP, usedSvc, usedMW map[string]bool
 }
 
 func (v *validator) errf(p Pos, format string, args ...any) {
@@ -153,6 +155,10 @@ func validate(c *decls) Diagnostics {
 	v := &validator{
 		c: c, eps: map[string]*epDecl{}, svcs: map[string]*serviceDecl{},
 		usedEP: map[string]bool{}, usedSvc: map[string]bool{},
+		mws: map[string]*mwDecl{}, usedMW: map[string]bool{},
+	}
+	for _, m := range c.middlewares {
+		v.mws[m.Name] = m
 	}
 	v.positive("global", c.gw, "grace_period", c.global.GracePeriod, true)
 	v.enum("log", c.lw, "level", c.log.Level, logLevels)
@@ -160,6 +166,7 @@ func validate(c *decls) Diagnostics {
 	v.entrypoints()
 	v.tls()
 	v.services()
+	v.middlewares()
 	for _, r := range c.tcpRoutes {
 		v.route("tcp_route", NetworkTCP, r)
 		v.routeTLS(r)
@@ -182,6 +189,11 @@ func validate(c *decls) Diagnostics {
 	for _, s := range c.services {
 		if !v.usedSvc[s.Name] {
 			v.warnf(s.Pos, "service %q is not used by any route", s.Name)
+		}
+	}
+	for _, m := range c.middlewares {
+		if !v.usedMW[m.Name] {
+			v.warnf(m.Pos, "middleware %q is not used by any route or entrypoint", m.Name)
 		}
 	}
 	return v.diags
@@ -394,12 +406,17 @@ func build(c *decls, warnings Diagnostics) *Config {
 		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}},
 		TCPRoutes:   []TCPRoute{},
 		HTTPRoutes:  []HTTPRoute{},
+		Middlewares: buildMiddlewares(c),
 		UDPRoutes:   []UDPRoute{},
 		Services:    []Service{},
 		Warnings:    warnings,
 	}
 	for _, e := range c.entrypoints {
-		cfg.Entrypoints = append(cfg.Entrypoints, e.Entrypoint)
+		ep := e.Entrypoint
+		if len(ep.HTTP.Middlewares) == 0 {
+			ep.HTTP.Middlewares = nil
+		}
+		cfg.Entrypoints = append(cfg.Entrypoints, ep)
 	}
 	for _, cd := range c.tls.certs {
 		cfg.TLS.Certificates = append(cfg.TLS.Certificates, cd.Certificate)

@@ -173,6 +173,7 @@ func (v *validator) entrypointHTTP(ctx string, e *epDecl) {
 	v.between(ctx, e.w, "max_header_bytes", e.HTTP.MaxHeaderBytes, minMaxHeaderBytes, maxMaxHeaderBytes)
 	v.between(ctx+": http2", e.w, "http2.max_concurrent_streams", e.HTTP.MaxConcurrentStreams, 1, maxMaxConcurrentStreams)
 	v.positive(ctx+": timeouts", e.w, "timeouts.write", e.HTTP.WriteTimeout, true)
+	v.middlewareRefs(ctx, e.w, e.HTTP.Middlewares)
 }
 
 // between reports a written whole number outside lo..hi; hi 0 means no
@@ -342,9 +343,7 @@ func (v *validator) httpRoute(r *httpRouteDecl) {
 			v.errf(w.pos["path_regex"], "%s: path_regex %q: %s", ctx, m.PathRegex, sentence(err.Error()))
 		}
 	}
-	if w.ok("middlewares") && len(m.Middlewares) > 0 {
-		v.errf(w.pos["middlewares"], "%s: middlewares are not supported yet; remove them", ctx)
-	}
+	v.routeMiddlewares(ctx, r)
 }
 
 // httpOverlaps reports an http_route that matches exactly the same

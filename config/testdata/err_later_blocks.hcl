@@ -9,5 +9,4 @@ entrypoint "web" {
   address = ":8080"
   http3   = true
 }
-middleware "limit" {}
 quic_route "legacy" {}

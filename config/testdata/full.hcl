@@ -118,6 +118,7 @@ entrypoint "http" {
   timeouts {
     write = "1m"
   }
+  middlewares = ["blocklist", "hdrs"]
 }
 
 http_route "api" {
@@ -129,13 +130,14 @@ http_route "api" {
   query       = { "debug" = "true" }
   client_ip   = ["10.0.0.0/8"]
   priority    = 10
-  middlewares = []
+  middlewares = ["to_https", "old_site", "office", "limit", "conc", "auth", "fwd", "strip", "add", "small", "gzip", "pages"]
   service     = "api"
 }
 
 http_route "exact" {
   entrypoints = ["http"]
   path        = "/healthz"
+  middlewares = ["replace"]
   service     = "hello"
 }
 
@@ -143,6 +145,7 @@ http_route "users" {
   entrypoints = ["http"]
   path_regex  = "^/u/[0-9]+$"
   priority    = -1
+  middlewares = ["rewrite", "auth_min"]
   service     = "grpc"
 }
 
@@ -200,5 +203,156 @@ service "hello" {
     status  = 418
     body    = "short and stout\n"
     headers = { "content-type" = "text/plain; charset=utf-8" }
+  }
+}
+
+middleware "limit" {
+  rate_limit {
+    average  = 100
+    burst    = 200
+    period   = "1m"
+    key      = "header:x-api-key"
+    max_keys = 5000
+  }
+}
+
+middleware "conc" {
+  in_flight {
+    max = 10
+    key = "host"
+  }
+}
+
+middleware "auth" {
+  basic_auth {
+    users = [
+      "alice:$2a$04$sC1EV4HTYkVejmN2S4n6iuc3jjXPSS5o7IeIvcteXiFWvL3M4OUjC",
+      "bob:$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA",
+    ]
+    users_file   = "users.htpasswd"
+    realm        = "staff"
+    strip_header = false
+    header_field = "x-auth-user"
+  }
+}
+
+middleware "auth_min" {
+  basic_auth {
+    users = ["alice:$2b$04$sC1EV4HTYkVejmN2S4n6iuc3jjXPSS5o7IeIvcteXiFWvL3M4OUjC"]
+  }
+}
+
+middleware "fwd" {
+  forward_auth {
+    address              = "https://auth.internal:9000/verify"
+    trust_forward_header = true
+    request_headers      = ["cookie", "authorization"]
+    response_headers     = ["x-user", "x-user-groups"]
+    timeout              = "2s"
+  }
+}
+
+middleware "hdrs" {
+  headers {
+    request {
+      set    = { "x-env" = "prod" }
+      add    = { "x-trace" = "1" }
+      remove = ["x-debug"]
+    }
+    response {
+      set    = { "cache-control" = "no-store" }
+      add    = { "x-served-by" = "proxynow" }
+      remove = ["server"]
+    }
+    cors {
+      allow_origins     = ["https://App.example.com", "http://localhost:3000"]
+      allow_methods     = ["get", "POST"]
+      allow_headers     = ["content-type"]
+      expose_headers    = ["x-request-id"]
+      allow_credentials = true
+      max_age           = "10m"
+    }
+    hsts {
+      max_age            = "17520h"
+      include_subdomains = true
+      preload            = true
+    }
+    security = true
+  }
+}
+
+middleware "gzip" {
+  compress {
+    encodings  = ["gzip", "zstd"]
+    min_length = 256
+    types      = ["text/", "Application/JSON"]
+  }
+}
+
+middleware "to_https" {
+  redirect_scheme {
+    scheme    = "https"
+    port      = 8443
+    permanent = true
+  }
+}
+
+middleware "old_site" {
+  redirect_regex {
+    regex       = "^https?://old\\.example\\.com/(.*)$"
+    replacement = "https://example.com/$${1}"
+    permanent   = true
+  }
+}
+
+middleware "strip" {
+  strip_prefix {
+    prefixes = ["/api", "/v1"]
+  }
+}
+
+middleware "add" {
+  add_prefix {
+    prefix = "/backend"
+  }
+}
+
+middleware "replace" {
+  replace_path {
+    path = "/index.html"
+  }
+}
+
+middleware "rewrite" {
+  replace_path_regex {
+    regex       = "^/u/([0-9]+)$"
+    replacement = "/users/$1"
+  }
+}
+
+middleware "office" {
+  ip_allow {
+    cidrs = ["192.0.2.0/24", "2001:db8::1"]
+    depth = 1
+  }
+}
+
+middleware "blocklist" {
+  ip_deny {
+    cidrs = ["198.51.100.7"]
+  }
+}
+
+middleware "small" {
+  max_body {
+    bytes = 5000000000
+  }
+}
+
+middleware "pages" {
+  error_pages {
+    statuses = ["500-599", 404]
+    service  = "hello"
+    path     = "/errors/{status}.html"
   }
 }
