@@ -56,6 +56,10 @@ func (d *decoder) middleware(b *hclsyntax.Block) {
 		if !slices.Contains(mwKinds, kb.Type) {
 			continue
 		}
+		if first != nil && first.Type == kb.Type {
+			d.errf(posOf(kb.TypeRange), "%s: duplicate %s block; first defined at %s; a middleware holds exactly one kind", ctx, kb.Type, posOf(first.TypeRange))
+			continue
+		}
 		if first != nil {
 			d.errf(posOf(kb.TypeRange), "%s: %s and %s (%s) in one middleware; a middleware holds exactly one kind, so put %s in a middleware of its own",
 				ctx, kb.Type, first.Type, posOf(first.TypeRange), kb.Type)
@@ -111,7 +115,11 @@ func (d *decoder) mwKind(m *mwDecl, ctx string, body *hclsyntax.Body) {
 		attrs("address", "trust_forward_header", "request_headers", "response_headers", "timeout")
 		x := &ForwardAuth{}
 		m.ForwardAuth = x
-		s.str("address", &x.Address)
+		if s.str("address", &x.Address) {
+			if u, err := url.Parse(x.Address); err == nil && u.Scheme != "" {
+				x.Address = u.Scheme + x.Address[len(u.Scheme):] // scheme lower-cased
+			}
+		}
 		s.boolean("trust_forward_header", &x.TrustForwardHeader)
 		x.RequestHeaders = s.headerNames("request_headers")
 		x.ResponseHeaders = s.headerNames("response_headers")
@@ -177,7 +185,7 @@ func (d *decoder) mwKind(m *mwDecl, ctx string, body *hclsyntax.Body) {
 		x := &RedirectRegex{}
 		m.RedirectRegex = x
 		s.str("regex", &x.Regex)
-		s.str("replacement", &x.Replacement)
+		s.replacement("replacement", &x.Replacement)
 		s.boolean("permanent", &x.Permanent)
 	case MWStripPrefix:
 		attrs("prefixes")
@@ -195,7 +203,7 @@ func (d *decoder) mwKind(m *mwDecl, ctx string, body *hclsyntax.Body) {
 		x := &ReplacePathRegex{}
 		m.ReplacePathRegex = x
 		s.str("regex", &x.Regex)
-		s.str("replacement", &x.Replacement)
+		s.replacement("replacement", &x.Replacement)
 	case MWIPAllow, MWIPDeny:
 		attrs("cidrs", "depth") // depth on ip_deny is reported by validation
 		x := &IPFilter{CIDRs: s.cidrs("cidrs")}
@@ -381,4 +389,31 @@ func (s *scope) statusList(name string, lo, hi int) []StatusRange {
 		out = append(out, r)
 	}
 	return out
+}
+
+// replacement decodes the replacement of a regex. A group reference
+// written "${1}" is HCL interpolation of the number 1, which silently
+// becomes "1": it is refused with the two spellings that work.
+func (s *scope) replacement(name string, dst *string) {
+	a := s.body.Attributes[name]
+	if a == nil {
+		return
+	}
+	var parts []hclsyntax.Expression
+	switch t := a.Expr.(type) {
+	case *hclsyntax.TemplateExpr:
+		parts = t.Parts
+	case *hclsyntax.TemplateWrapExpr:
+		parts = []hclsyntax.Expression{t.Wrapped}
+	}
+	for _, p := range parts {
+		if l, ok := p.(*hclsyntax.LiteralValueExpr); ok && l.Val.Type() == cty.Number {
+			n := l.Val.AsBigFloat().Text('f', -1)
+			s.w.pos[s.key+name] = posOf(a.Expr.Range())
+			s.errf(posOf(p.Range()), "%s: \"${%s}\" is HCL interpolation and becomes %q; write \"$${%s}\" or \"$%s\" for the regex group", name, n, n, n, n)
+			s.fail(name)
+			return
+		}
+	}
+	s.str(name, dst)
 }

@@ -81,9 +81,15 @@ type InFlight struct {
 // ("user:$2y$..." bcrypt, or "user:$5$..." SHA-256 crypt) from Users and
 // UsersFile (read at load). Plain-text passwords are refused at load.
 type BasicAuth struct {
-	Users     []string `json:"users,omitempty"`
-	UsersFile string   `json:"users_file,omitempty"`
-	Realm     string   `json:"realm"` // default "proxynow"
+	// Users holds every validated "user:hash" line: those of the users
+	// list, then those of UsersFile (read at load; blank and # lines
+	// dropped). The runtime uses only Users and never reads the file.
+	// User names are unique and at least one is present.
+	Users []string `json:"users,omitempty"`
+	// UsersFile is the file's path (resolved like Certificate.CertFile),
+	// for reference and reload decisions.
+	UsersFile string `json:"users_file,omitempty"`
+	Realm     string `json:"realm"` // default "proxynow"
 	// StripHeader removes Authorization before the backend (default true).
 	StripHeader bool `json:"strip_header"`
 	// HeaderField, when set, sends the authenticated user name to the

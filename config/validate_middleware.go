@@ -163,7 +163,7 @@ func (v *validator) middlewares() {
 			v.between(ctx, w, "port", m.RedirectScheme.Port, 0, 65535)
 		case MWRedirectRegex:
 			v.regex(ctx, w, at, m.RedirectRegex.Regex, `"^http://(.*)$"`)
-			if v.need(ctx, w, at, "replacement", `"https://${1}"`) && m.RedirectRegex.Replacement == "" {
+			if v.need(ctx, w, at, "replacement", `"https://example.com/$1"`) && m.RedirectRegex.Replacement == "" {
 				v.errf(w.pos["replacement"], "%s: replacement must not be empty; write the URL to redirect to", ctx)
 			}
 		case MWStripPrefix:
@@ -184,7 +184,7 @@ func (v *validator) middlewares() {
 			v.urlPath(ctx, w, at, "path", m.ReplacePath.Path, `"/new"`)
 		case MWReplacePathRegex:
 			v.regex(ctx, w, at, m.ReplacePathRegex.Regex, `"^/old/(.*)$"`)
-			if v.need(ctx, w, at, "replacement", `"/new/${1}"`) && m.ReplacePathRegex.Replacement == "" {
+			if v.need(ctx, w, at, "replacement", `"/new/$1"`) && m.ReplacePathRegex.Replacement == "" {
 				v.errf(w.pos["replacement"], "%s: replacement must not be empty; write the new path", ctx)
 			}
 		case MWIPAllow, MWIPDeny:
@@ -310,8 +310,7 @@ func (v *validator) headers(ctx string, m *mwDecl) {
 		hctx := ctx + ": hsts"
 		v.positive(hctx, w, "hsts.max_age", h.MaxAge, false)
 		if h.Preload && (!h.IncludeSubdomains || h.MaxAge < hstsPreloadMinAge) {
-			v.warnf(w.at("hsts.preload", w.pos["hsts"]), "%s: preload lists need include_subdomains = true and a max_age of at least %s (hstspreload.org); browsers will not preload this site",
-				hctx, hstsPreloadMinAge)
+			v.warnf(w.at("hsts.preload", w.pos["hsts"]), "%s: the preload list needs include_subdomains = true and a max_age of at least \"8760h\" (hstspreload.org); browsers will not preload this site", hctx)
 		}
 	}
 }
