@@ -1,4 +1,4 @@
-// Command bench runs proxynow side by side with nginx and HAProxy (and the
+// Command bench runs proxynow side by side with nginx, HAProxy, Caddy (and the
 // backend reached directly) on loopback, scenario by scenario, and prints a
 // Markdown table of throughput, latency, CPU per unit of work and peak RSS,
 // with ratios against each peer. See issue 9 and README "Benchmarks".
@@ -6,9 +6,12 @@
 //	go run ./integration/bench                      # every scenario, every installed peer
 //	go run ./integration/bench -short               # ~1 s per scenario, proxynow only (smoke)
 //	go run ./integration/bench -scenarios tls-handshake -targets proxynow,nginx -pprof /tmp/prof
+//	go run ./integration/bench -scenarios http1-keepalive,http1-close,h2-tls
 //
-// Every target gets one core's worth: GOMAXPROCS=1 for proxynow, nginx
-// worker_processes 1, HAProxy nbthread 1. Targets of a scenario run in
+// Every target gets one core's worth: GOMAXPROCS=1 for proxynow and Caddy,
+// nginx worker_processes 1, HAProxy nbthread 1; the HTTP backend is a
+// separate GOMAXPROCS=1 process. HTTP load comes from wrk and h2load when
+// installed (Debian: wrk, nghttp2-client), from Go clients otherwise. Targets of a scenario run in
 // alternation (A B C A B C ...) for -rounds rounds of -duration each after
 // a warm-up that is not measured; the table shows the median and the
 // min–max spread over rounds.
@@ -28,6 +31,7 @@ import (
 )
 
 func main() {
+	maybeServeBackend() // the HTTP backend is this executable re-run
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -54,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured warm-up per target and scenario")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds per target and scenario")
 	scen := fs.String("scenarios", scenarioNames(), "comma-separated scenarios")
-	targets := fs.String("targets", "proxynow,nginx,haproxy,direct", "comma-separated targets")
+	targets := fs.String("targets", "proxynow,nginx,haproxy,caddy,direct", "comma-separated targets")
 	fs.BoolVar(&c.short, "short", false, "smoke mode: every scenario ~1 s against proxynow alone")
 	fs.StringVar(&c.jsonPath, "json", "", "write raw results as JSON to this file")
 	fs.StringVar(&c.pprofDir, "pprof", "", "after the comparison, CPU-profile proxynow under each scenario into this directory")
@@ -65,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.opts.flows, "flows", 8, "UDP: client flows")
 	fs.IntVar(&c.opts.window, "window", 16, "UDP: datagrams in flight per flow")
 	fs.IntVar(&c.opts.workers, "workers", 8, "TLS: concurrent clients")
+	fs.BoolVar(&c.opts.goLoaders, "go-loaders", false, "HTTP: load with the harness's Go clients instead of wrk and h2load")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -74,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.short {
 		c.duration, c.warmup, c.rounds = time.Second, 200*time.Millisecond, 1
 		*targets = "proxynow"
+		c.opts.goLoaders = true // no outside tool in the smoke run
 	}
 	if c.rounds < 1 || c.rounds > 100 || c.duration <= 0 || c.duration > 10*time.Minute {
 		return nil, errors.New("-rounds must be 1..100 and -duration in (0, 10m]")
@@ -257,6 +263,9 @@ func (l *liveTarget) pid() int {
 
 func runScenario(c *config, e *env, sc *scenario, targets []target, log io.Writer) *scenarioResult {
 	sr := &scenarioResult{Name: sc.name, Title: sc.title, Unit: sc.unit, CPUUnit: sc.cpuUnit, PerCPU: sc.perCPU, sc: sc}
+	if sc.loader != nil {
+		sr.Loader = sc.loader(c.opts)
+	}
 	b, err := sc.newBackend()
 	if err != nil {
 		sr.Error = err.Error()
@@ -306,7 +315,7 @@ func runScenario(c *config, e *env, sc *scenario, targets []target, log io.Write
 				return sample{}, err
 			}
 		}
-		return sc.load(b, l.addr, d, c.opts, &meter{pid: l.pid()})
+		return sc.load(b, l.addr, d, c.opts, &meter{pid: l.pid(), helper: helperPID(b)})
 	}
 	fmt.Fprintf(log, "bench: %s: warm-up\n", sc.name)
 	for _, l := range lives {

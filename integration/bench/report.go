@@ -27,6 +27,7 @@ type scenarioResult struct {
 	Unit    string          `json:"unit"`
 	CPUUnit string          `json:"cpu_unit"`
 	PerCPU  bool            `json:"headline_per_cpu"`
+	Loader  string          `json:"loader,omitempty"`
 	Error   string          `json:"error,omitempty"`
 	Targets []*targetResult `json:"targets"`
 	sc      *scenario
@@ -85,7 +86,7 @@ func (tr *targetResult) summarize(sc *scenario) {
 			per = append(per, s.Work/s.CPU)
 			cores = append(cores, s.CPU/s.Seconds)
 		}
-		if s.hist != nil && s.hist.n > 0 {
+		if (s.hist != nil && s.hist.n > 0) || s.P99ms > 0 { // wrk reports percentiles only
 			p50 = append(p50, s.P50ms)
 			p99 = append(p99, s.P99ms)
 		}
@@ -137,7 +138,7 @@ func newReport(c *config) *report {
 		Settings: map[string]any{
 			"duration": c.duration.String(), "warmup": c.warmup.String(), "rounds": c.rounds,
 			"tcp_conns": c.opts.conns, "udp_flows": c.opts.flows, "udp_window": c.opts.window,
-			"tls_workers": c.opts.workers, "short": c.short,
+			"tls_workers": c.opts.workers, "short": c.short, "go_loaders": c.opts.goLoaders,
 		},
 		Skipped: map[string]string{},
 	}
@@ -147,7 +148,13 @@ func newReport(c *config) *report {
 			r.Machine["nginx"] = firstLine("nginx", "-v")
 		case "haproxy":
 			r.Machine["haproxy"] = firstLine("haproxy", "-v")
+		case "caddy":
+			r.Machine["caddy"] = toolVersion("caddy", "version")
 		}
+	}
+	if !c.opts.goLoaders {
+		r.Machine["wrk"] = toolVersion("wrk", "-v")
+		r.Machine["h2load"] = toolVersion("h2load", "--version")
 	}
 	if root, err := moduleRoot(); err == nil {
 		cmd := exec.Command("git", "describe", "--always", "--dirty")
@@ -189,13 +196,13 @@ func (r *report) writeJSON(path string) error {
 func (r *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "## proxynow side-by-side benchmark\n\n")
 	fmt.Fprintf(w, "%s; %s CPUs; kernel %s; %s", r.Started.Format(time.RFC3339), r.Machine["cpus"], r.Machine["kernel"], r.Machine["go"])
-	for _, k := range []string{"proxynow", "nginx", "haproxy"} {
+	for _, k := range []string{"proxynow", "nginx", "haproxy", "caddy", "wrk", "h2load"} {
 		if v := r.Machine[k]; v != "" {
 			fmt.Fprintf(w, "; %s: %s", k, v)
 		}
 	}
 	fmt.Fprintf(w, "; load average %s at start, %s at end", r.Machine["loadavg_start"], r.Machine["loadavg_end"])
-	fmt.Fprintf(w, "\n\nEach target: one core's worth (GOMAXPROCS=1, worker_processes 1, nbthread 1). %v rounds of %v per target, alternating, after a %v warm-up; median (min–max over rounds). CPU is the target's processes only (utime+stime); peak RSS is VmHWM summed over them, measured after warm-up.\n",
+	fmt.Fprintf(w, "\n\nEach target: one core's worth (GOMAXPROCS=1, worker_processes 1, nbthread 1; HTTP backend GOMAXPROCS=1 too). %v rounds of %v per target, alternating, after a %v warm-up; median (min–max over rounds). CPU is the target's processes only (utime+stime); peak RSS is VmHWM summed over them, measured after warm-up.\n",
 		r.Settings["rounds"], r.Settings["duration"], r.Settings["warmup"])
 	for name, why := range r.Skipped {
 		fmt.Fprintf(w, "\nSkipped %s: %s\n", name, why)
@@ -238,6 +245,9 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 	headline := sr.Unit
 	if sr.PerCPU {
 		headline = "work per CPU-second"
+	}
+	if sr.Loader != "" {
+		fmt.Fprintf(w, "Load: %s.\n\n", sr.Loader)
 	}
 	fmt.Fprintf(w, "Ratios compare %s (row ÷ column).\n\n", headline)
 	cols := []string{"target", sr.Unit, sr.CPUUnit}

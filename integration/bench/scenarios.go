@@ -7,8 +7,9 @@ import (
 )
 
 // A scenario is one workload run against every target that supports its
-// route kind. HTTP scenarios (issue 9's 1, 2, 3, 5, 8, 9) are added to
-// scenarios with a new routeKind and a load function when L7 lands.
+// route kind. Issue 9's 1-3 (HTTP/1.1 keep-alive, a connection per
+// request, HTTP/2 over TLS), 4, 6 and 7 are here; 5, 8 and 9 join the same
+// way: a routeKind (targets.go), a load function and an entry in scenarios.
 type scenario struct {
 	name  string // flag value, e.g. "tcp-bulk"
 	title string // table heading
@@ -33,6 +34,8 @@ type scenario struct {
 	// openLoop, when set, drives addr at a fixed rate for d and measures
 	// latency from each request's intended start (no coordinated omission).
 	openLoop func(addr string, rate float64, d time.Duration, o options) (sample, error)
+	// loader, when set, names the load generator used with o (for the report).
+	loader func(o options) string
 }
 
 // backend is the scenario's server, shared by its targets one at a time.
@@ -68,6 +71,7 @@ func (s *sample) finishLatency() {
 // meter brackets the measured window: wall-clock time and the target's CPU.
 type meter struct {
 	pid        int // 0: direct, no CPU to measure
+	helper     int // a backend process of the harness's (0: none): not noise
 	t0, t1     time.Time
 	cpu0, cpu1 cpuSample
 	// machine-wide busy ticks and the harness's own, for OtherCPU
@@ -78,13 +82,13 @@ func (m *meter) begin() {
 	if m.pid != 0 {
 		m.cpu0 = sampleCPU(m.pid)
 	}
-	m.busy0, m.self0 = machineBusy(), selfTicks()
+	m.busy0, m.self0 = machineBusy(), selfTicks()+helperTicks(m.helper)
 	m.t0 = time.Now()
 }
 
 func (m *meter) end() {
 	m.t1 = time.Now()
-	m.busy1, m.self1 = machineBusy(), selfTicks()
+	m.busy1, m.self1 = machineBusy(), selfTicks()+helperTicks(m.helper)
 	if m.pid != 0 {
 		m.cpu1 = sampleCPU(m.pid)
 	}
@@ -106,9 +110,26 @@ type options struct {
 	flows   int // UDP: client sockets, each a flow
 	window  int // UDP: datagrams in flight per flow
 	workers int // TLS: concurrent handshaking clients
+	// goLoaders: the harness's Go HTTP clients instead of wrk and h2load
+	// (always in -short mode; also whenever those are not installed).
+	goLoaders bool
+}
+
+func httpScenario(name, title string, kind routeKind, mode httpMode) *scenario {
+	return &scenario{
+		name: name, title: title, kind: kind,
+		unit: "req/s", scale: 1, cpuUnit: "CPU µs/req", cpuScale: 1e6, latency: true,
+		newBackend: func() (backend, error) { return startHTTPBackend() },
+		load:       httpLoad(mode),
+		openLoop:   openLoopHTTP(mode),
+		loader:     func(o options) string { return loaderFor(mode, o) },
+	}
 }
 
 var scenarios = []*scenario{
+	httpScenario("http1-keepalive", "1. HTTP/1.1 keep-alive, 13-byte response", kindHTTP, modeKeepAlive),
+	httpScenario("http1-close", "2. HTTP/1.1, a new connection per request, 13-byte response", kindHTTP, modeClose),
+	httpScenario("h2-tls", "3. HTTP/2 over TLS 1.3, 10 connections × 10 streams, 13-byte response", kindHTTPS, modeH2),
 	{
 		name: "tcp-bulk", title: "6. TCP bulk throughput", kind: kindTCP,
 		unit: "MB/s", scale: 1e6, cpuUnit: "CPU ms/GB", cpuScale: 1e3 * 1e9,

@@ -11,6 +11,13 @@ import (
 	"go.uber.org/goleak"
 )
 
+// TestMain lets the test binary serve as the HTTP backend process, as the
+// harness's own executable does (backend_http.go).
+func TestMain(m *testing.M) {
+	maybeServeBackend()
+	os.Exit(m.Run())
+}
+
 // TestSmoke runs the harness in -short mode (every scenario for about a
 // second against proxynow alone) so that `make test` keeps it working. It
 // needs no peer installed. It checks that the harness works, not how fast
@@ -69,7 +76,7 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{name: "defaults"},
 		{name: "unknown scenario", args: []string{"-scenarios", "tcp-bulk,nope"}, wantErr: `unknown scenario "nope"`},
-		{name: "unknown target", args: []string{"-targets", "caddy"}, wantErr: `unknown target "caddy"`},
+		{name: "unknown target", args: []string{"-targets", "traefik"}, wantErr: `unknown target "traefik"`},
 		{name: "zero rounds", args: []string{"-rounds", "0"}, wantErr: "-rounds"},
 		{name: "huge window", args: []string{"-window", "100000"}, wantErr: "-window"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,16 +12,21 @@ import (
 	"time"
 )
 
-// routeKind is what a scenario asks every target to proxy. HTTP kinds join
-// here when proxynow's L7 lands; a target that does not know a kind says so
-// through supports and is skipped for that scenario.
+// routeKind is what a scenario asks every target to proxy; a target that
+// does not know a kind says so through supports and is skipped for that
+// scenario. Adding a scenario of a new kind: a constant here, one template
+// branch per target (and its supports), one entry in scenarios.
 type routeKind string
 
 const (
 	kindTCP          routeKind = "tcp"           // plain TCP to a TCP backend
 	kindUDP          routeKind = "udp"           // UDP datagrams to a UDP backend
 	kindTLSTerminate routeKind = "tls-terminate" // TLS 1.3 terminated, plaintext to a TCP backend
+	kindHTTP         routeKind = "http"          // HTTP/1.1 reverse proxy to an HTTP/1.1 backend, keep-alive upstream
+	kindHTTPS        routeKind = "https"         // the same behind TLS 1.3 with ALPN h2 and http/1.1
 )
+
+func (k routeKind) isHTTP() bool { return k == kindHTTP || k == kindHTTPS }
 
 // route is one listener of a target and where it forwards.
 type route struct {
@@ -50,12 +56,17 @@ type target interface {
 // directName is the target that bypasses every proxy.
 const directName = "direct"
 
-var allTargets = []target{proxynowTarget{}, nginxTarget{}, haproxyTarget{}, directTarget{}}
+var allTargets = []target{proxynowTarget{}, nginxTarget{}, haproxyTarget{}, caddyTarget{}, directTarget{}}
 
 func readiness(p *proc, r route) error {
 	probe := tcpProbe(r.Listen)
-	if r.Kind == kindUDP {
+	switch {
+	case r.Kind == kindUDP:
 		probe = udpEchoProbe(r.Listen)
+	case r.Kind.isHTTP():
+		// A proxied GET / that reaches the backend: the listener alone
+		// may be up before the routes are.
+		probe = httpProbe(r.Listen, r.Kind == kindHTTPS)
 	}
 	if err := p.waitReady(15*time.Second, probe); err != nil {
 		p.stop()
@@ -80,13 +91,15 @@ func render(dir, name, text string, data any) (string, error) {
 type tmplData struct {
 	R    route
 	UDP  bool
-	TLS  bool
+	TLS  bool // TLS 1.3 terminated on the listener (tls-terminate and https)
+	HTTP bool // an HTTP reverse proxy (http and https)
 	Cert certFiles
 	Dir  string
 }
 
 func data(e *env, dir string, r route) tmplData {
-	return tmplData{R: r, UDP: r.Kind == kindUDP, TLS: r.Kind == kindTLSTerminate, Cert: e.cert, Dir: dir}
+	return tmplData{R: r, UDP: r.Kind == kindUDP, TLS: r.Kind == kindTLSTerminate || r.Kind == kindHTTPS,
+		HTTP: r.Kind.isHTTP(), Cert: e.cert, Dir: dir}
 }
 
 // ---------------------------------------------------------------------------
@@ -97,17 +110,21 @@ type proxynowTarget struct{}
 func (proxynowTarget) name() string { return "proxynow" }
 func (proxynowTarget) check() error { return nil }
 func (proxynowTarget) supports(k routeKind) bool {
-	return k == kindTCP || k == kindUDP || k == kindTLSTerminate
+	return k == kindTCP || k == kindUDP || k == kindTLSTerminate || k.isHTTP()
 }
 
 // Logging at "error": proxynow has no access log; this keeps per-connection
-// debug and info lines out, as access logs are off for every target.
+// debug and info lines out, as access logs are off for every target. An
+// HTTP route makes the entrypoint serve HTTP/1.1 and h2c, and, with the tls
+// block, HTTP/1.1 and HTTP/2 by ALPN on TLS connections; the service's
+// keep-alive pool defaults to 256 idle connections per backend.
 const proxynowConf = `log {
   level = "error"
 }
 entrypoint "bench" {
   address = "{{.R.Listen}}"
-{{- if .UDP}}
+{{- if .HTTP}}
+{{- else if .UDP}}
   network   = "udp"
   max_flows = 4000
 {{- else}}
@@ -124,6 +141,15 @@ tls {
   }
 }
 {{- end}}
+{{- if .HTTP}}
+http_route "bench" {
+  entrypoints = ["bench"]
+  service     = "backend"
+}
+service "backend" {
+  backend "http://{{.R.Backend}}" {}
+}
+{{- else}}
 {{if .UDP}}udp_route{{else}}tcp_route{{end}} "bench" {
   entrypoints = ["bench"]
   service     = "backend"
@@ -134,6 +160,7 @@ tls {
 service "backend" {
   backend "{{.R.Backend}}" {}
 }
+{{- end}}
 `
 
 func (t proxynowTarget) start(e *env, dir string, r route) (*proc, error) {
@@ -172,7 +199,7 @@ func (nginxTarget) check() error {
 	return nil
 }
 func (nginxTarget) supports(k routeKind) bool {
-	return k == kindTCP || k == kindUDP || k == kindTLSTerminate
+	return k == kindTCP || k == kindUDP || k == kindTLSTerminate || k.isHTTP()
 }
 
 // One worker, no access log (the stream module logs only when told to),
@@ -205,8 +232,59 @@ stream {
 }
 `
 
+// The http module: one worker, access log off, keep-alive to the backend
+// (a pool of 64 idle connections, HTTP/1.1, Connection cleared), no cap on
+// requests per connection (nginx closes after 1000 by default, which the
+// other targets do not), X-Forwarded-For added as the other proxies add
+// theirs, temp paths inside dir. HTTP/2 on the TLS listener ("listen ...
+// http2": nginx 1.22 predates the "http2 on" directive).
+const nginxHTTPConf = `daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid {{.Dir}}/nginx.pid;
+error_log {{.Dir}}/nginx-error.log warn;
+events {
+  worker_connections 8000;
+}
+http {
+  access_log off;
+  client_body_temp_path {{.Dir}}/client_body;
+  proxy_temp_path       {{.Dir}}/proxy;
+  fastcgi_temp_path     {{.Dir}}/fastcgi;
+  uwsgi_temp_path       {{.Dir}}/uwsgi;
+  scgi_temp_path        {{.Dir}}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  upstream backend {
+    server {{.R.Backend}};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen {{.R.Listen}}{{if .TLS}} ssl http2{{end}};
+{{- if .TLS}}
+    ssl_certificate     {{.Cert.Cert}};
+    ssl_certificate_key {{.Cert.Key}};
+    ssl_protocols TLSv1.3;
+    ssl_session_cache off;
+{{- end}}
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+  }
+}
+`
+
 func (nginxTarget) start(e *env, dir string, r route) (*proc, error) {
-	conf, err := render(dir, "nginx.conf", nginxConf, data(e, dir, r))
+	tmpl := nginxConf
+	if r.Kind.isHTTP() {
+		tmpl = nginxHTTPConf
+	}
+	conf, err := render(dir, "nginx.conf", tmpl, data(e, dir, r))
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +307,9 @@ func (haproxyTarget) check() error {
 	}
 	return nil
 }
-func (haproxyTarget) supports(k routeKind) bool { return k == kindTCP || k == kindTLSTerminate }
+func (haproxyTarget) supports(k routeKind) bool {
+	return k == kindTCP || k == kindTLSTerminate || k.isHTTP()
+}
 
 // haproxySplice is whether this haproxy was built with splice support; the
 // config asks for it only then.
@@ -257,12 +337,38 @@ backend backend
   server s1 {{.R.Backend}}
 `
 
+// mode http: keep-alive on both sides (the default), idle server
+// connections shared by every client (http-reuse always), X-Forwarded-For
+// added, h2 and http/1.1 by ALPN on the TLS bind, no log.
+const haproxyHTTPConf = `global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  timeout http-keep-alive 75s
+  option forwardfor
+  http-reuse always
+frontend bench
+  bind {{.R.Listen}}{{if .TLS}} ssl crt {{.Cert.Combined}} alpn h2,http/1.1 ssl-min-ver TLSv1.3{{end}}
+  default_backend backend
+backend backend
+  http-reuse always
+  server s1 {{.R.Backend}}
+`
+
 func (haproxyTarget) start(e *env, dir string, r route) (*proc, error) {
 	d := struct {
 		tmplData
 		Splice bool
 	}{data(e, dir, r), haproxySplice()}
-	conf, err := render(dir, "haproxy.cfg", haproxyConf, d)
+	tmpl := haproxyConf
+	if r.Kind.isHTTP() {
+		tmpl = haproxyHTTPConf
+	}
+	conf, err := render(dir, "haproxy.cfg", tmpl, d)
 	if err != nil {
 		return nil, err
 	}
@@ -275,13 +381,85 @@ func (haproxyTarget) start(e *env, dir string, r route) (*proc, error) {
 }
 
 // ---------------------------------------------------------------------------
-// direct: the client talks to the backend itself
+// Caddy (HTTP only: TCP and UDP proxying need plugins the Debian build lacks)
+
+type caddyTarget struct{}
+
+func (caddyTarget) name() string { return "caddy" }
+func (caddyTarget) check() error {
+	if _, err := exec.LookPath("caddy"); err != nil {
+		return errors.New("caddy not installed (Debian: apt-get install caddy)")
+	}
+	return nil
+}
+func (caddyTarget) supports(k routeKind) bool { return k.isHTTP() }
+
+// A Caddyfile: admin endpoint off (its autosave goes to dir), no automatic HTTPS
+// (the TLS listener uses the shared certificate through the tls
+// directive), HTTP/1.1 and HTTP/2 only (no HTTP/3 listener), no access log
+// (Caddy logs requests only with a "log" directive) and its own log at
+// ERROR, keep-alive upstream with a pool of 64 idle connections like
+// nginx's. The site has no host matcher, so any Host is proxied.
+const caddyfile = `{
+	admin off
+	auto_https off
+	log {
+		level ERROR
+	}
+	servers {
+		protocols h1 h2
+	}
+}
+{{if .TLS}}https{{else}}http{{end}}://:{{.Port}} {
+	bind {{.Host}}
+{{- if .TLS}}
+	tls {{.Cert.Cert}} {{.Cert.Key}} {
+		protocols tls1.3
+	}
+{{- end}}
+	reverse_proxy {{.R.Backend}} {
+		transport http {
+			keepalive 90s
+			keepalive_idle_conns 64
+			keepalive_idle_conns_per_host 64
+		}
+	}
+}
+`
+
+func (caddyTarget) start(e *env, dir string, r route) (*proc, error) {
+	host, port, err := net.SplitHostPort(r.Listen)
+	if err != nil {
+		return nil, err
+	}
+	d := struct {
+		tmplData
+		Host, Port string
+	}{data(e, dir, r), host, port}
+	conf, err := render(dir, "Caddyfile", caddyfile, d)
+	if err != nil {
+		return nil, err
+	}
+	// XDG dirs in dir: Caddy's storage and autosave stay out of $HOME.
+	env := []string{"GOMAXPROCS=1", "XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "HOME=" + dir}
+	p, err := startProc(dir, "caddy", env, "caddy", "run", "--config", conf, "--adapter", "caddyfile")
+	if err != nil {
+		return nil, err
+	}
+	return p, readiness(p, r)
+}
+
+// ---------------------------------------------------------------------------
+// direct: the client talks to the backend itself (not for https: the
+// backend speaks plaintext HTTP/1.1 only)
 
 type directTarget struct{}
 
-func (directTarget) name() string                             { return directName }
-func (directTarget) check() error                             { return nil }
-func (directTarget) supports(k routeKind) bool                { return k == kindTCP || k == kindUDP }
+func (directTarget) name() string { return directName }
+func (directTarget) check() error { return nil }
+func (directTarget) supports(k routeKind) bool {
+	return k == kindTCP || k == kindUDP || k == kindHTTP
+}
 func (directTarget) start(*env, string, route) (*proc, error) { return nil, nil }
 
 func targetByName(name string) (target, error) {
