@@ -16,6 +16,7 @@ import (
 
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l7"
+	"github.com/proxynow/proxynow/l7/middleware"
 	"github.com/proxynow/proxynow/server"
 )
 
@@ -64,6 +65,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	cfg, err := config.Load(fs.Args()...)
+	if err == nil {
+		err = buildMiddlewares(cfg)
+	}
 	if err != nil {
 		printDiagnostics(stderr, err)
 		return exitConfig
@@ -76,6 +80,23 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "configuration OK: %s\n", strings.Join(cfg.Files, ", "))
 	return exitOK
+}
+
+// buildMiddlewares constructs every middleware as `run` would, so that
+// validate reports what only its constructor can check (and kinds not
+// implemented yet) at the block's position.
+func buildMiddlewares(cfg *config.Config) error {
+	var ds config.Diagnostics
+	for i := range cfg.Middlewares {
+		m := &cfg.Middlewares[i]
+		if _, err := middleware.Build(m, middleware.Env{}); err != nil {
+			ds = append(ds, config.Diagnostic{Pos: m.Pos, Message: err.Error()})
+		}
+	}
+	if len(ds) > 0 {
+		return ds
+	}
+	return nil
 }
 
 // routeWarnings lists, per entrypoint, the http_routes that can never
@@ -140,6 +161,9 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 		files = stringList{"proxynow.hcl"}
 	}
 	cfg, err := config.Load(files...)
+	if err == nil {
+		err = buildMiddlewares(cfg)
+	}
 	if err != nil {
 		printDiagnostics(stderr, err)
 		return exitConfig
