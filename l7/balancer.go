@@ -181,7 +181,13 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 	if done != nil {
 		done(!b.breaker.IsFailureStatus(resp.StatusCode))
 	}
-	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { b.pool.Done(be) }}
+	release := func() { b.pool.Done(be) }
+	if rw, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// ReverseProxy tunnels an upgrade through the writable body.
+		resp.Body = &releaseRWBody{releaseBody{ReadCloser: rw, release: release}, rw}
+	} else {
+		resp.Body = &releaseBody{ReadCloser: resp.Body, release: release}
+	}
 	if b.sticky != nil && key.Sticky != be.ID() {
 		setStickyCookie(resp, b.sticky, be.ID())
 	}
@@ -283,6 +289,14 @@ type releaseBody struct {
 	once    sync.Once
 	release func()
 }
+
+// releaseRWBody is releaseBody for a switched protocol's two-way stream.
+type releaseRWBody struct {
+	releaseBody
+	w io.Writer
+}
+
+func (r *releaseRWBody) Write(p []byte) (int, error) { return r.w.Write(p) }
 
 func (r *releaseBody) Close() error {
 	err := r.ReadCloser.Close()

@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 
@@ -31,7 +32,15 @@ func NewRespond(c *config.Respond) *Respond {
 	return r
 }
 
+// drainLimit bounds the request body Respond reads before answering: a
+// client still sending (an HTTP/2 stream's DATA) then sees its request
+// consumed rather than its stream reset by an early answer.
+const drainLimit = 64 << 10
+
 func (s *Respond) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		_, _ = io.CopyN(io.Discard, r.Body, drainLimit)
+	}
 	h := w.Header()
 	for k, v := range s.headers {
 		h[k] = v

@@ -65,6 +65,7 @@ type certIndex struct {
 	exact    map[string][]*tls.Certificate
 	wildcard map[string][]*tls.Certificate // keyed by the part after "*."
 	defaults []*tls.Certificate
+	first    []*tls.Certificate // the first configured pair
 }
 
 // NewCertStore loads every source; any failure is returned (at start a
@@ -116,6 +117,9 @@ func (s *CertStore) rebuild() {
 	idx := &certIndex{exact: map[string][]*tls.Certificate{}, wildcard: map[string][]*tls.Certificate{}}
 	for i, lp := range s.loaded {
 		c := lp.cert
+		if i == 0 {
+			idx.first = []*tls.Certificate{c}
+		}
 		if s.sources[i].Default {
 			idx.defaults = append(idx.defaults, c)
 		}
@@ -159,6 +163,11 @@ func (s *CertStore) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 	}
 	if cands == nil {
 		cands = idx.defaults
+	}
+	if cands == nil && hello.ServerName == "" {
+		// A client without SNI (one connecting by IP address) gets the
+		// first certificate, as nginx serves its default server's.
+		cands = idx.first
 	}
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("%w: %q", ErrNoCertificate, hello.ServerName)

@@ -168,3 +168,18 @@ func TestCertStoreWatch(t *testing.T) {
 	s.Close()
 	s.Close()
 }
+
+func TestCertStoreNoSNIGetsFirst(t *testing.T) {
+	ca := newCA(t)
+	dir := t.TempDir()
+	c1, k1 := ca.issue(t, dir, "ecdsa", "one.test")
+	c2, k2 := ca.issue(t, dir, "ecdsa", "two.test")
+	s, err := NewCertStore([]CertSource{{Name: "1", CertFile: c1, KeyFile: k1}, {Name: "2", CertFile: c2, KeyFile: k2}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.GetCertificate(&tls.ClientHelloInfo{})
+	if err != nil || c.Leaf.DNSNames[0] != "one.test" {
+		t.Fatalf("no SNI: %v %v", c, err)
+	}
+}
