@@ -274,7 +274,6 @@ type httpClient struct {
 	tr  *http.Transport
 	hc  *http.Client
 	url string
-	buf []byte
 }
 
 func newHTTPClient(addr string, useTLS, keepAlive bool) (*httpClient, error) {
@@ -299,7 +298,6 @@ func newHTTPClient(addr string, useTLS, keepAlive bool) (*httpClient, error) {
 		tr:  tr,
 		hc:  &http.Client{Transport: tr, Timeout: 5 * time.Second},
 		url: scheme + "://" + addr + "/",
-		buf: make([]byte, 256),
 	}, nil
 }
 
@@ -319,12 +317,14 @@ func (c *httpClient) getCtx(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n, rerr := io.ReadFull(resp.Body, c.buf[:len(httpBody)+1])
+	// Workers share the client: the buffer is per call (on the stack).
+	var buf [256]byte
+	n, rerr := io.ReadFull(resp.Body, buf[:len(httpBody)+1])
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("status %s", resp.Status)
 	}
-	if rerr != io.ErrUnexpectedEOF || !bytes.Equal(c.buf[:n], []byte(httpBody)) {
+	if rerr != io.ErrUnexpectedEOF || !bytes.Equal(buf[:n], []byte(httpBody)) {
 		return errBody
 	}
 	return nil
