@@ -359,52 +359,7 @@ func goHTTPLoad(mode httpMode, addr string, d time.Duration, m *meter) (sample, 
 			c.close()
 		}
 	}()
-	type result struct {
-		ok, errs int64
-		hist     *histogram
-		lastErr  error
-	}
-	results := make([]result, len(clients)*per)
-	var wg sync.WaitGroup
-	m.begin()
-	deadline := m.t0.Add(d)
-	for i := range results {
-		c := clients[i/per]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := result{hist: newHistogram()}
-			for j := 0; j < 1<<30 && time.Now().Before(deadline); j++ {
-				t := time.Now()
-				if err := c.get(); err != nil {
-					r.errs++
-					r.lastErr = err
-					continue
-				}
-				r.ok++
-				r.hist.record(time.Since(t))
-			}
-			results[i] = r
-		}()
-	}
-	wg.Wait()
-	m.end()
-	s := sample{hist: newHistogram()}
-	var lastErr error
-	for _, r := range results {
-		s.Work += float64(r.ok)
-		s.Errors += r.errs
-		s.hist.merge(r.hist)
-		if r.lastErr != nil {
-			lastErr = r.lastErr
-		}
-	}
-	m.fill(&s)
-	s.finishLatency()
-	if s.Work == 0 {
-		return s, fmt.Errorf("no request completed through %s: %v", addr, lastErr)
-	}
-	return s, nil
+	return closedLoop(len(clients)*per, d, m, "request", addr, func(w int) error { return clients[w/per].get() })
 }
 
 // openLoopHTTP starts requests at a fixed rate for d from a pool of

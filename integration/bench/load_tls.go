@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -58,52 +57,11 @@ func oneHandshake(addr string, cfg *tls.Config, buf []byte) error {
 // loadTLS runs o.workers closed-loop clients for d.
 func loadTLS(_ backend, addr string, d time.Duration, o options, m *meter) (sample, error) {
 	cfg := clientTLSConfig()
-	type result struct {
-		ok, errs int64
-		hist     *histogram
-		lastErr  error
+	bufs := make([][]byte, o.workers)
+	for i := range bufs {
+		bufs[i] = make([]byte, 64)
 	}
-	results := make([]result, o.workers)
-	var wg sync.WaitGroup
-	m.begin()
-	deadline := m.t0.Add(d)
-	for i := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := result{hist: newHistogram()}
-			buf := make([]byte, 64)
-			for j := 0; j < 1<<30 && time.Now().Before(deadline); j++ {
-				t := time.Now()
-				if err := oneHandshake(addr, cfg, buf); err != nil {
-					r.errs++
-					r.lastErr = err
-					continue
-				}
-				r.ok++
-				r.hist.record(time.Since(t))
-			}
-			results[i] = r
-		}()
-	}
-	wg.Wait()
-	m.end()
-	s := sample{hist: newHistogram()}
-	var lastErr error
-	for _, r := range results {
-		s.Work += float64(r.ok)
-		s.Errors += r.errs
-		s.hist.merge(r.hist)
-		if r.lastErr != nil {
-			lastErr = r.lastErr
-		}
-	}
-	m.fill(&s)
-	s.finishLatency()
-	if s.Work == 0 {
-		return s, fmt.Errorf("no handshake completed through %s: %v", addr, lastErr)
-	}
-	return s, nil
+	return closedLoop(o.workers, d, m, "handshake", addr, func(w int) error { return oneHandshake(addr, cfg, bufs[w]) })
 }
 
 // openLoopTLS starts handshakes at a fixed rate for d, from a pool large
