@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/textproto"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -208,27 +207,13 @@ func parseStatusRange(str string) (lo, hi int, err error) {
 // hostList decodes the hosts of an http_route, normalised by hostName. A
 // host listed twice (after normalising) is reported and kept once.
 func (s *scope) hostList(name string) []string {
-	strs := s.strList(name)
-	key := s.key + name
-	if strs == nil || s.w.bad[key] {
-		return nil
-	}
-	out := []string{}
-	for i, str := range strs {
-		at := s.w.at(fmt.Sprintf("%s.%d", key, i), s.w.pos[key])
+	out, _ := s.normList(name, "hosts ignore case and a trailing dot", func(str string) (string, string) {
 		n, err := hostName(str)
-		switch {
-		case err != nil:
-			s.errf(at, "%s[%d] %q: %v", name, i, str, err)
-			s.w.bad[key] = true
-		case slices.Contains(out, n) && n == str:
-			s.errf(at, "%s %q is listed twice", name, str)
-		case slices.Contains(out, n):
-			s.errf(at, "%s %q is listed twice, as %q (hosts ignore case and a trailing dot)", name, str, n)
-		default:
-			out = append(out, n)
+		if err != nil {
+			return "", ": " + err.Error()
 		}
-	}
+		return n, ""
+	})
 	return out
 }
 
@@ -266,27 +251,12 @@ func hostName(s string) (string, error) {
 
 // methodList decodes HTTP methods: tokens, upper-cased.
 func (s *scope) methodList(name string) []string {
-	strs := s.strList(name)
-	key := s.key + name
-	if strs == nil || s.w.bad[key] {
-		return nil
-	}
-	out := []string{}
-	for i, str := range strs {
-		at := s.w.at(fmt.Sprintf("%s.%d", key, i), s.w.pos[key])
-		m := strings.ToUpper(str)
-		switch {
-		case !isToken(str):
-			s.errf(at, "%s[%d] %q is not a method name; a method is a token such as \"GET\"", name, i, str)
-			s.w.bad[key] = true
-		case slices.Contains(out, m) && m == str:
-			s.errf(at, "%s %q is listed twice", name, str)
-		case slices.Contains(out, m):
-			s.errf(at, "%s %q is listed twice, as %q (methods are upper-cased)", name, str, m)
-		default:
-			out = append(out, m)
+	out, _ := s.normList(name, "methods are upper-cased", func(str string) (string, string) {
+		if !isToken(str) {
+			return "", ` is not a method name; a method is a token such as "GET"`
 		}
-	}
+		return strings.ToUpper(str), ""
+	})
 	return out
 }
 

@@ -86,28 +86,13 @@ func (d *decoder) backendTLS(sv *serviceDecl, ctx string, b *hclsyntax.Block) {
 // position of each. A name listed twice (after normalising) is reported
 // and kept once.
 func (s *scope) sniList(name string) ([]string, []Pos) {
-	strs := s.strList(name)
-	key := s.key + name
-	if strs == nil || s.w.bad[key] {
-		return nil, nil
-	}
-	out, pos := []string{}, []Pos{}
-	for i, str := range strs {
-		at := s.w.at(fmt.Sprintf("%s.%d", key, i), s.w.pos[key])
+	return s.normList(name, "names ignore case and a trailing dot", func(str string) (string, string) {
 		n, err := dnsName(str, true)
-		switch {
-		case err != nil:
-			s.errf(at, "%s[%d] %q: %v", name, i, str, err)
-			s.w.bad[key] = true
-		case slices.Contains(out, n) && n == str:
-			s.errf(at, "%s %q is listed twice", name, str)
-		case slices.Contains(out, n):
-			s.errf(at, "%s %q is listed twice, as %q (names ignore case and a trailing dot)", name, str, n)
-		default:
-			out, pos = append(out, n), append(pos, at)
+		if err != nil {
+			return "", ": " + err.Error()
 		}
-	}
-	return out, pos
+		return n, ""
+	})
 }
 
 // alpnList decodes a list of ALPN protocol names (RFC 7301: 1 to 255

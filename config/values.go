@@ -285,6 +285,36 @@ func (s *scope) strList(name string) []string {
 	return out
 }
 
+// normList decodes a list of strings that norm normalises, with the
+// position of each kept element. norm returns the normal form, or the
+// problem to report after "name[i] \"value\"" (the attribute then fails).
+// A value listed twice after normalising is reported, with why (same) the
+// two spellings are one, and kept once.
+func (s *scope) normList(name, same string, norm func(string) (string, string)) ([]string, []Pos) {
+	strs := s.strList(name)
+	key := s.key + name
+	if strs == nil || s.w.bad[key] {
+		return nil, nil
+	}
+	out, pos := []string{}, []Pos{}
+	for i, str := range strs {
+		at := s.w.at(fmt.Sprintf("%s.%d", key, i), s.w.pos[key])
+		n, problem := norm(str)
+		switch {
+		case problem != "":
+			s.errf(at, "%s[%d] %q%s", name, i, str, problem)
+			s.w.bad[key] = true
+		case slices.Contains(out, n) && n == str:
+			s.errf(at, "%s %q is listed twice", name, str)
+		case slices.Contains(out, n):
+			s.errf(at, "%s %q is listed twice, as %q (%s)", name, str, n, same)
+		default:
+			out, pos = append(out, n), append(pos, at)
+		}
+	}
+	return out, pos
+}
+
 // cidrs decodes a list of CIDR prefixes; a bare IP means a single host
 // (/32 or /128). Host bits are cleared: "10.1.2.3/8" is 10.0.0.0/8.
 func (s *scope) cidrs(name string) []netip.Prefix {
