@@ -15,8 +15,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -385,49 +383,7 @@ func openLoopHTTP(mode httpMode) func(addr string, rate float64, d time.Duration
 		// Twice the closed-loop concurrency: enough not to throttle the
 		// schedule at half the peak, few enough to stay one pool.
 		per *= 2
-		due := make(chan time.Time, n)
-		pool := len(clients) * per
-		hists := make([]*histogram, pool)
-		var ok, errs atomic.Int64
-		var wg sync.WaitGroup
-		start := time.Now()
-		hardStop := start.Add(d + 10*time.Second)
-		for i := range pool {
-			hists[i] = newHistogram()
-			c := clients[i/per]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for at := range due {
-					if time.Now().After(hardStop) {
-						errs.Add(1)
-						continue
-					}
-					if err := c.get(); err != nil {
-						errs.Add(1)
-						continue
-					}
-					ok.Add(1)
-					hists[i].record(time.Since(at))
-				}
-			}()
-		}
-		interval := time.Duration(float64(time.Second) / rate)
-		for i := range n {
-			at := start.Add(time.Duration(i) * interval)
-			if w := time.Until(at); w > 0 {
-				time.Sleep(w)
-			}
-			due <- at
-		}
-		close(due)
-		wg.Wait()
-		s := sample{hist: newHistogram(), Rate: rate, Work: float64(ok.Load()), Errors: errs.Load(), Seconds: time.Since(start).Seconds()}
-		for _, h := range hists {
-			s.hist.merge(h)
-		}
-		s.finishLatency()
-		return s, nil
+		return openLoop(n, len(clients)*per, rate, d, func(w int) error { return clients[w/per].get() }), nil
 	}
 }
 

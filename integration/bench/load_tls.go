@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -74,47 +72,10 @@ func openLoopTLS(addr string, rate float64, d time.Duration, o options) (sample,
 		return sample{}, errors.New("open loop: rate too low")
 	}
 	n = min(n, 1<<20)
-	due := make(chan time.Time, n)
 	pool := 8 * o.workers
-	hists := make([]*histogram, pool)
-	var ok, errs atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	hardStop := start.Add(d + 10*time.Second)
-	for i := range pool {
-		hists[i] = newHistogram()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 64)
-			for at := range due {
-				if time.Now().After(hardStop) {
-					errs.Add(1)
-					continue
-				}
-				if err := oneHandshake(addr, cfg, buf); err != nil {
-					errs.Add(1)
-					continue
-				}
-				ok.Add(1)
-				hists[i].record(time.Since(at))
-			}
-		}()
+	bufs := make([][]byte, pool)
+	for i := range bufs {
+		bufs[i] = make([]byte, 64)
 	}
-	interval := time.Duration(float64(time.Second) / rate)
-	for i := range n {
-		at := start.Add(time.Duration(i) * interval)
-		if w := time.Until(at); w > 0 {
-			time.Sleep(w)
-		}
-		due <- at
-	}
-	close(due)
-	wg.Wait()
-	s := sample{hist: newHistogram(), Rate: rate, Work: float64(ok.Load()), Errors: errs.Load(), Seconds: time.Since(start).Seconds()}
-	for _, h := range hists {
-		s.hist.merge(h)
-	}
-	s.finishLatency()
-	return s, nil
+	return openLoop(n, pool, rate, d, func(w int) error { return oneHandshake(addr, cfg, bufs[w]) }), nil
 }
