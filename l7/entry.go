@@ -76,12 +76,11 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header()["X-Request-Id"] = []string{ri.requestID}
 
-	if isUpgrade(r) {
-		if _, proxied := e.handlerFor(r, ri); !proxied {
-			// Nothing here will switch protocols: the connection must not
-			// go on as HTTP/1 after the client's upgrade bytes.
-			w.Header().Set("Connection", "close")
-		}
+	route := e.router.Match(r, hostOnly(r.Host), ri.client)
+	if isUpgrade(r) && (route == nil || !route.Upgrades) {
+		// Nothing here will switch protocols: the connection must not go
+		// on as HTTP/1 after the client's upgrade bytes.
+		w.Header().Set("Connection", "close")
 	}
 	if r.Method == http.MethodConnect {
 		// A reverse proxy does not open tunnels: a CONNECT forwarded to a
@@ -90,23 +89,12 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed)
 		return
 	}
-	route, _ := e.handlerFor(r, ri)
 	if route == nil {
 		writeError(w, http.StatusNotFound)
 		return
 	}
 	ri.route = route.Config.Name
 	route.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
-}
-
-// handlerFor routes r; proxied says whether the route proxies to backends
-// (which may switch protocols).
-func (e *Entry) handlerFor(r *http.Request, ri *reqInfo) (*Route, bool) {
-	route := e.router.Match(r, hostOnly(r.Host), ri.client)
-	if route == nil {
-		return nil, false
-	}
-	return route, route.Upgrades
 }
 
 // ClientIP is the request's client address as the entry handler resolved
