@@ -170,13 +170,21 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	writeError(w, code)
 }
 
-// bufferPool lends ReverseProxy its 32 KiB copy buffers.
+// bufferPool lends ReverseProxy its 32 KiB copy buffers. The pool holds
+// array pointers, so Put converts the slice back without allocating.
 type bufferPool struct{}
 
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+const copyBufSize = 32 << 10
 
-func (bufferPool) Get() []byte  { return *(copyBufs.Get().(*[]byte)) }
-func (bufferPool) Put(b []byte) { copyBufs.Put(&b) }
+var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
+
+func (bufferPool) Get() []byte { return copyBufs.Get().(*[copyBufSize]byte)[:] }
+
+func (bufferPool) Put(b []byte) {
+	if cap(b) >= copyBufSize {
+		copyBufs.Put((*[copyBufSize]byte)(b[:copyBufSize]))
+	}
+}
 
 // slogWriter sends ReverseProxy's and http.Server's own log lines to slog.
 type slogWriter struct{ log *slog.Logger }
