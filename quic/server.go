@@ -104,10 +104,10 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		GetConfigForClient: s.hs.configFor(s.o.GetCertificate),
 	})
 	qconf := &quicgo.Config{
-		HandshakeIdleTimeout:  s.o.HandshakeTimeout,
-		MaxIdleTimeout:        s.o.IdleTimeout,
-		MaxIncomingStreams:    int64(s.o.MaxIncomingStreams),
-		Allow0RTT:             s.o.Allow0RTT,
+		HandshakeIdleTimeout: s.o.HandshakeTimeout,
+		MaxIdleTimeout:       s.o.IdleTimeout,
+		MaxIncomingStreams:   int64(s.o.MaxIncomingStreams),
+		Allow0RTT:            s.o.Allow0RTT,
 	}
 	s.mu.Lock()
 	if s.closed {
