@@ -230,17 +230,14 @@ func (d *decoder) entrypoint(b *hclsyntax.Block) {
 	e := &epDecl{Entrypoint: Entrypoint{Name: name, Pos: p}, w: newWhere()}
 	s := d.scope(fmt.Sprintf("entrypoint %q", name), b.Body, e.w, "")
 	s.check(schema{
-		attrs:  []string{"address", "network", "max_connections", "max_flows", "http3", "max_header_bytes", "trusted_proxies", "middlewares"},
-		blocks: []string{"proxy_protocol", "timeouts", "http2"},
+		attrs:  []string{"address", "network", "max_connections", "max_flows", "http3", "http3_advertised_port", "allow_0rtt", "max_header_bytes", "trusted_proxies", "middlewares"},
+		blocks: []string{"proxy_protocol", "timeouts", "http2", "quic"},
 	})
 	s.str("address", &e.Address)
 	s.str("network", &e.Network)
 	s.integer("max_connections", &e.MaxConnections)
 	s.integer("max_flows", &e.MaxFlows)
-	var h3 bool
-	if s.boolean("http3", &h3) && h3 {
-		d.errf(e.w.at("http3", p), "%s: http3 is not supported yet; remove it", s.ctx)
-	}
+	d.entrypointHTTP3(e, s)
 	for _, nb := range s.nested("proxy_protocol") {
 		pp := &ProxyProtocolIn{}
 		e.ProxyProtocol = pp

@@ -76,7 +76,9 @@ type Entrypoint struct {
 	// HTTP holds the HTTP settings, used when http_routes name this
 	// entrypoint.
 	HTTP HTTPSettings `json:"http"`
-	Pos  Pos          `json:"-"`
+	// HTTP3 is non-nil exactly when `http3 = true`.
+	HTTP3 *HTTP3Settings `json:"http3,omitempty"`
+	Pos   Pos            `json:"-"`
 }
 
 // ProxyProtocolIn is the `proxy_protocol` block of an entrypoint.

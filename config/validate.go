@@ -106,6 +106,7 @@ func applyDefaults(c *decls) {
 		}
 	}
 	applyHTTPDefaults(c)
+	applyHTTP3Defaults(c)
 	applyMiddlewareDefaults(c)
 }
 
@@ -164,6 +165,7 @@ func validate(c *decls) Diagnostics {
 	v.enum("log", c.lw, "level", c.log.Level, logLevels)
 	v.enum("log", c.lw, "format", c.log.Format, logFormats)
 	v.entrypoints()
+	v.http3Entrypoints()
 	v.tls()
 	v.services()
 	v.middlewares()

@@ -25,7 +25,14 @@ entrypoint "web" {
 }
 
 entrypoint "websecure" {
-  address = "0.0.0.0:8443"
+  address               = "0.0.0.0:8443"
+  http3                 = true
+  http3_advertised_port = 443
+  allow_0rtt            = true
+  quic {
+    max_incoming_streams = 50
+    retry_threshold      = 10
+  }
 }
 
 tls {

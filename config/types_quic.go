@@ -1,0 +1,31 @@
+package config
+
+// HTTP3Settings are the HTTP/3 settings of a TCP entrypoint with
+// `http3 = true`: a QUIC listener on the UDP port with the same number,
+// serving the entrypoint's http_routes with the same certificates. The
+// handshake and idle timeouts are the entrypoint's timeouts.handshake and
+// timeouts.idle, the header limit its max_header_bytes.
+type HTTP3Settings struct {
+	// AdvertisedPort is the port in the Alt-Svc header of HTTP/1.1 and
+	// HTTP/2 responses (`http3_advertised_port`), for deployments behind
+	// port mapping; 0 (default) advertises the bound port.
+	AdvertisedPort int `json:"advertised_port,omitempty"`
+	// Allow0RTT (`allow_0rtt`) accepts early data from resuming clients:
+	// GET, HEAD and OPTIONS go on with "Early-Data: 1", other methods get
+	// 425 (RFC 8470). Default false.
+	Allow0RTT bool `json:"allow_0rtt"`
+	// MaxIncomingStreams (`quic { max_incoming_streams }`) bounds the
+	// concurrent requests of one connection. Default 100.
+	MaxIncomingStreams int `json:"max_incoming_streams"`
+	// RetryThreshold (`quic { retry_threshold }`) is the number of
+	// handshakes in progress from which new clients must prove their
+	// address with a Retry round trip (RFC 9000 §8.1.2); 0 validates every
+	// client. Default 128.
+	RetryThreshold int `json:"retry_threshold"`
+}
+
+// Defaults of HTTP3Settings.
+const (
+	DefaultMaxIncomingStreams = 100
+	DefaultRetryThreshold     = 128
+)
