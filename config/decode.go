@@ -313,7 +313,7 @@ func (d *decoder) service(b *hclsyntax.Block) {
 		if scheme, rest, ok := strings.Cut(label, "://"); ok {
 			be.scheme, be.Address = strings.ToLower(scheme), rest
 			be.Scheme = be.scheme
-			be.TLS = be.scheme == SchemeTLS || be.scheme == SchemeHTTPS
+			be.TLS = be.scheme == SchemeTLS || be.scheme == SchemeHTTPS || be.scheme == SchemeH3
 		}
 		bs := d.scope(fmt.Sprintf("%s: backend %q", s.ctx, label), bb.Body, be.w, "")
 		bs.check(schema{attrs: []string{"weight"}})

@@ -97,6 +97,10 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("udp entrypoint %q has middlewares", e.Name)
 			}
 			checkMiddlewareNames(t, cfg, "entrypoint "+e.Name, e.HTTP.Middlewares)
+			if h := e.HTTP3; h != nil && (e.Network != NetworkTCP || len(cfg.TLS.Certificates) == 0 ||
+				h.MaxIncomingStreams < 1 || h.RetryThreshold < 0 || h.AdvertisedPort < 0 || h.AdvertisedPort > 65535) {
+				t.Fatalf("entrypoint %q: bad http3 settings %+v", e.Name, h)
+			}
 		}
 		if cfg.Middlewares == nil {
 			t.Fatal("Config.Middlewares is nil")
@@ -176,9 +180,9 @@ func checkService(t *testing.T, s Service) {
 	}
 	http := isHTTPService(&s)
 	for _, b := range s.Backends {
-		bhttp := b.Scheme == SchemeHTTP || b.Scheme == SchemeHTTPS || b.Scheme == SchemeH2C
+		bhttp := b.Scheme == SchemeHTTP || b.Scheme == SchemeHTTPS || b.Scheme == SchemeH2C || b.Scheme == SchemeH3
 		if strings.Contains(b.Address, "://") || b.TLS && s.TLS == nil || bhttp != http ||
-			b.TLS != (b.Scheme == SchemeTLS || b.Scheme == SchemeHTTPS) {
+			b.TLS != (b.Scheme == SchemeTLS || b.Scheme == SchemeHTTPS || b.Scheme == SchemeH3) {
 			t.Fatalf("service %q: bad backend %+v", s.Name, b)
 		}
 	}

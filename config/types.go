@@ -235,7 +235,8 @@ type Backend struct {
 	// TLS (re-encrypted), set up as the service's TLS says.
 	TLS bool `json:"tls,omitempty"`
 	// Scheme is the label's scheme: SchemeTCP, SchemeTLS, SchemeHTTP,
-	// SchemeHTTPS or SchemeH2C. TLS is true for SchemeTLS and SchemeHTTPS.
+	// SchemeHTTPS, SchemeH2C or SchemeH3. TLS is true for SchemeTLS,
+	// SchemeHTTPS and SchemeH3.
 	Scheme string `json:"scheme,omitempty"`
 	// ServerName is what a TLS backend's certificate is verified against
 	// and the SNI sent: the service's tls.server_name, else the host of

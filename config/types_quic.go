@@ -24,6 +24,10 @@ type HTTP3Settings struct {
 	RetryThreshold int `json:"retry_threshold"`
 }
 
+// SchemeH3 is the scheme of h3://host:port backends: HTTP/3 over QUIC,
+// verified like https:// backends (the service's tls block).
+const SchemeH3 = "h3"
+
 // Defaults of HTTP3Settings.
 const (
 	DefaultMaxIncomingStreams = 100

@@ -301,6 +301,9 @@ func (v *validator) services() {
 				continue
 			}
 			k := net.JoinHostPort(hp.host, strconv.Itoa(hp.port))
+			if b.scheme == SchemeH3 {
+				k = "udp " + k // QUIC: the same host:port as an https:// backend is another socket
+			}
 			if prev := seen[k]; prev != nil {
 				v.errf(b.Pos, "%s: duplicate backend; first defined at %s", bctx, prev.Pos)
 				continue

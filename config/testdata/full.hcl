@@ -168,6 +168,7 @@ service "api" {
     weight = 3
   }
   backend "https://api.internal:8443" {}
+  backend "h3://api.internal:8443" {}
   tls {
     ca_file = "certs/ca.pem"
   }
