@@ -152,7 +152,7 @@ func (s *Server) build(ep *config.Entrypoint) (*entrypoint, error) {
 func isHTTP(svc *config.Service) bool {
 	for _, b := range svc.Backends {
 		switch b.Scheme {
-		case config.SchemeHTTP, config.SchemeHTTPS, config.SchemeH2C:
+		case config.SchemeHTTP, config.SchemeHTTPS, config.SchemeH2C, config.SchemeH3:
 			return true
 		}
 	}
