@@ -12,10 +12,10 @@ import (
 
 // Top-level block types.
 var (
-	topBlocks = []string{"global", "log", "entrypoint", "tls", "tcp_route", "udp_route", "http_route", "middleware", "service"}
+	topBlocks = []string{"global", "log", "entrypoint", "tls", "tcp_route", "udp_route", "quic_route", "http_route", "middleware", "service"}
 	// laterTop are blocks of the design that later releases implement; they
 	// are refused, never silently ignored.
-	laterTop = []string{"admin", "quic_route"}
+	laterTop = []string{"admin"}
 )
 
 // where records, per attribute key ("address", "timeouts.idle",
@@ -52,6 +52,7 @@ type (
 		tls         tlsDecl
 		tcpRoutes   []*routeDecl
 		udpRoutes   []*routeDecl
+		quicRoutes  []*routeDecl
 		httpRoutes  []*httpRouteDecl
 		middlewares []*mwDecl
 		services    []*serviceDecl
@@ -73,7 +74,7 @@ type (
 		Name        string
 		Entrypoints []string
 		Service     string
-		SNI         []string      // tcp only, normalised
+		SNI         []string      // tcp and quic only, normalised
 		ALPN        []string      // tcp only
 		sniAt       []Pos         // position of each SNI entry
 		alpnAt      []Pos         // position of each ALPN entry
@@ -160,6 +161,8 @@ func (d *decoder) file(name string, body *hclsyntax.Body) {
 			d.route(b)
 		case b.Type == "http_route":
 			d.httpRoute(b)
+		case b.Type == "quic_route":
+			d.quicRoute(b)
 		case b.Type == "middleware":
 			d.middleware(b)
 		case b.Type == "service":

@@ -1,5 +1,11 @@
 package config
 
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
 // http3Keys are the entrypoint settings that only apply with http3 = true,
 // as recorded in its where.
 var http3Keys = []string{"http3_advertised_port", "allow_0rtt", "quic"}
@@ -21,4 +27,18 @@ func (d *decoder) entrypointHTTP3(e *epDecl, s *scope) {
 	if on {
 		e.HTTP3 = h
 	}
+}
+
+func (d *decoder) quicRoute(b *hclsyntax.Block) {
+	name, p, ok := d.named(b)
+	if !ok {
+		return
+	}
+	r := &routeDecl{Name: name, Pos: p, w: newWhere()}
+	s := d.scope(fmt.Sprintf("quic_route %q", name), b.Body, r.w, "")
+	s.check(schema{attrs: []string{"entrypoints", "sni", "service"}})
+	r.Entrypoints = s.strList("entrypoints")
+	r.SNI, r.sniAt = s.sniList("sni")
+	s.str("service", &r.Service)
+	d.out.quicRoutes = append(d.out.quicRoutes, r)
 }

@@ -19,6 +19,7 @@ type Config struct {
 	HTTPRoutes  []HTTPRoute  `json:"http_routes"`
 	Middlewares []Middleware `json:"middlewares"`
 	UDPRoutes   []UDPRoute   `json:"udp_routes"`
+	QUICRoutes  []QUICRoute  `json:"quic_routes,omitempty"`
 	Services    []Service    `json:"services"`
 	// Warnings are diagnostics that did not stop the load.
 	Warnings Diagnostics `json:"warnings,omitempty"`

@@ -33,3 +33,18 @@ const (
 	DefaultMaxIncomingStreams = 100
 	DefaultRetryThreshold     = 128
 )
+
+// QUICRoute is a `quic_route "name"` block: QUIC connections to an http3
+// entrypoint's UDP port whose ClientHello names one of SNI are relayed,
+// still encrypted, to a backend of Service (passthrough); the rest go to
+// the entrypoint's HTTP/3 server. SNI entries are exact names or
+// one-label wildcards ("*.example.com"), lower case, without a trailing
+// dot; no two quic_routes on an entrypoint share one.
+type QUICRoute struct {
+	Name        string   `json:"name"`
+	Entrypoints []string `json:"entrypoints"`
+	SNI         []string `json:"sni"`
+	// Service has plain host:port backends: UDP, datagrams untouched.
+	Service string `json:"service"`
+	Pos     Pos    `json:"-"`
+}

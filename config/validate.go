@@ -176,6 +176,7 @@ func validate(c *decls) Diagnostics {
 	for _, r := range c.udpRoutes {
 		v.route("udp_route", NetworkUDP, r)
 	}
+	v.quicRoutes()
 	for _, r := range c.httpRoutes {
 		v.httpRoute(r)
 	}
@@ -413,6 +414,7 @@ func build(c *decls, warnings Diagnostics) *Config {
 		HTTPRoutes:  []HTTPRoute{},
 		Middlewares: buildMiddlewares(c),
 		UDPRoutes:   []UDPRoute{},
+		QUICRoutes:  buildQUICRoutes(c),
 		Services:    []Service{},
 		Warnings:    warnings,
 	}

@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Bounds of the quic block.
 const maxMaxIncomingStreams = 10000
@@ -70,4 +73,70 @@ func (v *validator) http3Entrypoints() {
 	for _, e := range v.c.entrypoints {
 		v.entrypointHTTP3(fmt.Sprintf("entrypoint %q", e.Name), e, udpBound)
 	}
+}
+
+// quicRoutes checks every quic_route: the common route checks (with
+// entrypoints that must be tcp with http3 = true: the route shares their
+// UDP port), a required SNI list, a service of plain host:port backends
+// (datagrams are relayed untouched, so neither tls:// nor a PROXY header
+// fits), and no SNI entry twice on one entrypoint.
+func (v *validator) quicRoutes() {
+	owners := map[string]*routeDecl{} // entrypoint + " " + sni -> route
+	for _, r := range v.c.quicRoutes {
+		ctx := fmt.Sprintf("quic_route %q", r.Name)
+		if !quicPassthroughReady {
+			v.errf(r.Pos, "%s: QUIC passthrough is not supported yet; remove the quic_route", ctx)
+		}
+		v.route("quic_route", NetworkTCP, r)
+		switch {
+		case !r.w.has("sni"):
+			v.errf(r.Pos, "%s: missing required attribute \"sni\"; list the server names to pass through, e.g. sni = [\"app.example.com\"]", ctx)
+		case r.w.ok("sni") && len(r.SNI) == 0:
+			v.errf(r.w.pos["sni"], "%s: sni must not be empty; list the server names to pass through", ctx)
+		}
+		if s := v.svcs[r.Service]; r.w.ok("service") && s != nil && serviceLayer(s) == layerL4 {
+			for _, b := range s.backends {
+				if b.scheme != SchemeTCP {
+					v.errf(b.Pos, "service %q: backend %q: quic_route %q relays QUIC datagrams untouched; use a plain host:port backend", s.Name, b.label, r.Name)
+				}
+			}
+			if s.ProxyProtocol != "" {
+				v.errf(s.w.pos["proxy_protocol"], "service %q: proxy_protocol is not supported on the backends of quic_route %q; remove it", s.Name, r.Name)
+			}
+		}
+		if !r.w.ok("entrypoints") {
+			continue
+		}
+		for i, name := range r.Entrypoints {
+			e := v.eps[name]
+			if e == nil || slices.Index(r.Entrypoints, name) < i || e.Network != NetworkTCP {
+				continue
+			}
+			at := r.w.at(fmt.Sprintf("entrypoints.%d", i), r.w.pos["entrypoints"])
+			if e.HTTP3 == nil {
+				v.errf(at, "%s: entrypoint %q has no http3 = true; a quic_route shares the UDP port of an http3 entrypoint", ctx, name)
+				continue
+			}
+			for j, sni := range r.SNI {
+				k := name + " " + sni
+				if prev := owners[k]; prev != nil && prev != r {
+					v.errf(r.sniAt[j], "%s: sni %q on entrypoint %q is already routed by quic_route %q (%s); only one can match", ctx, sni, name, prev.Name, prev.Pos)
+					continue
+				}
+				owners[k] = r
+			}
+		}
+	}
+}
+
+// quicPassthroughReady turns quic_route on once the runtime has the QUIC
+// demultiplexer; until then a quic_route is refused, never ignored.
+const quicPassthroughReady = false
+
+func buildQUICRoutes(c *decls) []QUICRoute {
+	out := []QUICRoute{}
+	for _, r := range c.quicRoutes {
+		out = append(out, QUICRoute{Name: r.Name, Entrypoints: r.Entrypoints, SNI: r.SNI, Service: r.Service, Pos: r.Pos})
+	}
+	return out
 }
