@@ -24,10 +24,10 @@ import (
 //
 // which points quic-go's client and ngtcp2's gtlsclient at a UDP socket
 // that records their first flight and never answers.
-var capture = flag.Bool("capture", false, "regenerate testdata/initials from real QUIC clients")
+var captureFlag = flag.Bool("capture", false, "regenerate testdata/initials from real QUIC clients")
 
-// captures names each recorded first flight and how to start its client.
-var captures = []struct {
+// initialCaptures names each recorded first flight and how to start its client.
+var initialCaptures = []struct {
 	file string
 	sni  string
 	dial func(ctx context.Context, addr string, sni string) error
@@ -61,10 +61,10 @@ func gtlsclient(version string) func(context.Context, string, string) error {
 }
 
 func TestCapture(t *testing.T) {
-	if !*capture {
+	if !*captureFlag {
 		t.Skip("regenerates testdata/initials; run with -capture")
 	}
-	for _, c := range captures {
+	for _, c := range initialCaptures {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -101,7 +101,7 @@ func TestCapture(t *testing.T) {
 // TestCapturedInitials reads the hello of each recorded first flight, and
 // the same datagrams in reverse order.
 func TestCapturedInitials(t *testing.T) {
-	for _, c := range captures {
+	for _, c := range initialCaptures {
 		t.Run(c.file, func(t *testing.T) {
 			dgrams := readHex(t, filepath.Join("testdata", "initials", c.file))
 			for _, order := range []string{"in order", "reversed"} {
@@ -129,7 +129,7 @@ func TestCapturedInitials(t *testing.T) {
 	}
 }
 
-// multiPacketCapture is the capture whose hello spans several Initial
+// multiPacketCapture is the captureFlag whose hello spans several Initial
 // packets (quic-go's default X25519MLKEM768 key share).
 const multiPacketCapture = "quic-go-v1.hex"
 

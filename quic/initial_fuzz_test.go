@@ -50,8 +50,8 @@ func FuzzCollector(f *testing.F) {
 	}
 	hello := buildHello("p.test", []string{"h3"}, 300)
 	f.Add(frameDatagrams(
-		sealInitial(f, packet{dcid: dcidA, pn: 1, payload: cryptoFrame(100, hello[100:])}),
-		sealInitial(f, packet{dcid: dcidA, pn: 0, payload: cryptoFrame(0, hello[:120])})))
+		sealInitial(f, initialSpec{dcid: dcidA, pn: 1, payload: cryptoFrame(100, hello[100:])}),
+		sealInitial(f, initialSpec{dcid: dcidA, pn: 0, payload: cryptoFrame(0, hello[:120])})))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		dgrams := splitDatagrams(in)
 		orig := bytes.Clone(in)

@@ -74,13 +74,13 @@ func TestDecodePacketNumber(t *testing.T) {
 }
 
 var (
-	dcidA = []byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4}
-	dcidB = []byte{0xca, 0xfe, 0xba, 0xbe, 5, 6, 7, 8, 9}
-	scid  = []byte{0x51, 0xc1, 0xd0}
+	dcidA    = []byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4}
+	dcidB    = []byte{0xca, 0xfe, 0xba, 0xbe, 5, 6, 7, 8, 9}
+	testSCID = []byte{0x51, 0xc1, 0xd0}
 )
 
-// step is one datagram fed to a Collector and what Add must answer.
-type step struct {
+// collectStep is one datagram fed to a Collector and what Add must answer.
+type collectStep struct {
 	dgram   []byte
 	done    bool
 	wantErr error
@@ -90,12 +90,12 @@ func TestCollector(t *testing.T) {
 	hello := buildHello("p.test", []string{"h3"}, 200)
 	big := buildHello("big.p.test", []string{"h3", "h3-29"}, 3000) // 3 packets
 	third := len(big) / 3
-	seal := func(p packet) []byte {
+	seal := func(p initialSpec) []byte {
 		if p.dcid == nil {
 			p.dcid = dcidA
 		}
-		if p.scid == nil {
-			p.scid = scid
+		if p.testSCID == nil {
+			p.testSCID = testSCID
 		}
 		if p.padTo == 0 {
 			p.padTo = MinInitialDatagram
@@ -107,7 +107,7 @@ func TestCollector(t *testing.T) {
 		if i == 2 {
 			end = len(big)
 		}
-		return seal(packet{version: version, pn: pn, payload: cryptoFrame(i*third, big[i*third:end]), padTo: 1})
+		return seal(initialSpec{version: version, pn: pn, payload: cryptoFrame(i*third, big[i*third:end]), padTo: 1})
 	}
 	pad := func(b []byte) []byte { return append(b, make([]byte, max(0, MinInitialDatagram-len(b)))...) }
 	join := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
@@ -115,7 +115,7 @@ func TestCollector(t *testing.T) {
 		b := []byte{0xd0}
 		b = binary.BigEndian.AppendUint32(b, Version1)
 		b = append(append(b, byte(len(dcidA))), dcidA...)
-		b = append(append(b, byte(len(scid))), scid...)
+		b = append(append(b, byte(len(testSCID))), testSCID...)
 		b = append(b, 0x40, 40)
 		return append(b, make([]byte, 40)...)
 	}
@@ -124,74 +124,74 @@ func TestCollector(t *testing.T) {
 
 	tests := []struct {
 		name  string
-		steps []step
+		steps []collectStep
 		sni   string
 	}{
-		{name: "one packet", sni: "p.test", steps: []step{{dgram: seal(packet{payload: cryptoFrame(0, hello)}), done: true}}},
-		{name: "v2 one packet", sni: "p.test", steps: []step{{dgram: seal(packet{version: Version2, payload: cryptoFrame(0, hello)}), done: true}}},
-		{name: "three datagrams in order", sni: "big.p.test", steps: []step{
+		{name: "one packet", sni: "p.test", steps: []collectStep{{dgram: seal(initialSpec{payload: cryptoFrame(0, hello)}), done: true}}},
+		{name: "v2 one packet", sni: "p.test", steps: []collectStep{{dgram: seal(initialSpec{version: Version2, payload: cryptoFrame(0, hello)}), done: true}}},
+		{name: "three datagrams in order", sni: "big.p.test", steps: []collectStep{
 			{dgram: pad(bigPart(0, 0, Version1))}, {dgram: pad(bigPart(1, 1, Version1))}, {dgram: pad(bigPart(2, 2, Version1)), done: true}}},
-		{name: "three datagrams out of order", sni: "big.p.test", steps: []step{
+		{name: "three datagrams out of order", sni: "big.p.test", steps: []collectStep{
 			{dgram: pad(bigPart(2, 2, Version1))}, {dgram: pad(bigPart(0, 0, Version1))}, {dgram: pad(bigPart(1, 1, Version1)), done: true}}},
-		{name: "v2 three datagrams reversed", sni: "big.p.test", steps: []step{
+		{name: "v2 three datagrams reversed", sni: "big.p.test", steps: []collectStep{
 			{dgram: pad(bigPart(2, 2, Version2))}, {dgram: pad(bigPart(1, 1, Version2))}, {dgram: pad(bigPart(0, 0, Version2)), done: true}}},
-		{name: "coalesced Initials and a 0-RTT packet", sni: "big.p.test", steps: []step{
+		{name: "coalesced Initials and a 0-RTT packet", sni: "big.p.test", steps: []collectStep{
 			{dgram: join(bigPart(0, 0, Version1), bigPart(1, 1, Version1))},
 			{dgram: join(bigPart(2, 2, Version1), zeroRTT()), done: true}}},
-		{name: "0-RTT first in the datagram", sni: "p.test", steps: []step{
-			{dgram: pad(join(zeroRTT(), seal(packet{payload: cryptoFrame(0, hello), padTo: 1}))), done: true}}},
-		{name: "retransmitted datagram", sni: "big.p.test", steps: []step{
+		{name: "0-RTT first in the datagram", sni: "p.test", steps: []collectStep{
+			{dgram: pad(join(zeroRTT(), seal(initialSpec{payload: cryptoFrame(0, hello), padTo: 1}))), done: true}}},
+		{name: "retransmitted datagram", sni: "big.p.test", steps: []collectStep{
 			{dgram: pad(bigPart(0, 0, Version1))}, {dgram: pad(bigPart(0, 0, Version1))},
 			{dgram: pad(bigPart(3, 1, Version1))}, {dgram: pad(bigPart(4, 2, Version1)), done: true}}},
-		{name: "duplicate and overlapping frames", sni: "p.test", steps: []step{
-			{dgram: seal(packet{payload: join(cryptoFrame(10, hello[10:40]), cryptoFrame(20, hello[20:60]), cryptoFrame(10, hello[10:30]))})},
-			{dgram: seal(packet{pn: 1, payload: join(cryptoFrame(50, hello[50:]), cryptoFrame(0, hello[:11]))}), done: true}}},
-		{name: "ACK PING and CONNECTION_CLOSE tolerated", sni: "p.test", steps: []step{
-			{dgram: seal(packet{payload: join(
+		{name: "duplicate and overlapping frames", sni: "p.test", steps: []collectStep{
+			{dgram: seal(initialSpec{payload: join(cryptoFrame(10, hello[10:40]), cryptoFrame(20, hello[20:60]), cryptoFrame(10, hello[10:30]))})},
+			{dgram: seal(initialSpec{pn: 1, payload: join(cryptoFrame(50, hello[50:]), cryptoFrame(0, hello[:11]))}), done: true}}},
+		{name: "ACK PING and CONNECTION_CLOSE tolerated", sni: "p.test", steps: []collectStep{
+			{dgram: seal(initialSpec{payload: join(
 				[]byte{frameAck, 5, 0, 1, 0, 1, 1}, // largest 5, delay 0, 1 range, first 0, gap 1 len 1
 				[]byte{frameAckECN, 1, 0, 0, 0, 1, 2, 3},
 				[]byte{framePing},
 				[]byte{frameConnectionClose, 0, 0, 2, 'h', 'i'},
 				cryptoFrame(0, hello))}), done: true}}},
-		{name: "4-byte packet numbers", sni: "p.test", steps: []step{
-			{dgram: seal(packet{pn: 0x10000, pnLen: 4, payload: cryptoFrame(0, hello[:100])})},
-			{dgram: seal(packet{pn: 0x10001, pnLen: 1, payload: cryptoFrame(100, hello[100:])}), done: true}}},
-		{name: "token kept out of the way", sni: "p.test", steps: []step{
-			{dgram: seal(packet{token: bytes.Repeat([]byte{7}, 90), payload: cryptoFrame(0, hello)}), done: true}}},
-		{name: "truncated datagram then the whole one", sni: "p.test", steps: []step{
-			{dgram: seal(packet{payload: cryptoFrame(0, hello)})[:900], wantErr: ErrMalformed},
-			{dgram: seal(packet{payload: cryptoFrame(0, hello)}), done: true}}},
-		{name: "corrupt packet ignored", sni: "p.test", steps: []step{
-			{dgram: corrupt(seal(packet{payload: cryptoFrame(0, hello)})), wantErr: ErrDecrypt},
-			{dgram: seal(packet{payload: cryptoFrame(0, hello)}), done: true}}},
-		{name: "corrupt second coalesced packet keeps the first", sni: "big.p.test", steps: []step{
+		{name: "4-byte packet numbers", sni: "p.test", steps: []collectStep{
+			{dgram: seal(initialSpec{pn: 0x10000, pnLen: 4, payload: cryptoFrame(0, hello[:100])})},
+			{dgram: seal(initialSpec{pn: 0x10001, pnLen: 1, payload: cryptoFrame(100, hello[100:])}), done: true}}},
+		{name: "token kept out of the way", sni: "p.test", steps: []collectStep{
+			{dgram: seal(initialSpec{token: bytes.Repeat([]byte{7}, 90), payload: cryptoFrame(0, hello)}), done: true}}},
+		{name: "truncated datagram then the whole one", sni: "p.test", steps: []collectStep{
+			{dgram: seal(initialSpec{payload: cryptoFrame(0, hello)})[:900], wantErr: ErrMalformed},
+			{dgram: seal(initialSpec{payload: cryptoFrame(0, hello)}), done: true}}},
+		{name: "corrupt packet ignored", sni: "p.test", steps: []collectStep{
+			{dgram: corrupt(seal(initialSpec{payload: cryptoFrame(0, hello)})), wantErr: ErrDecrypt},
+			{dgram: seal(initialSpec{payload: cryptoFrame(0, hello)}), done: true}}},
+		{name: "corrupt second coalesced packet keeps the first", sni: "big.p.test", steps: []collectStep{
 			{dgram: join(bigPart(0, 0, Version1), corrupt(bigPart(1, 1, Version1)))},
 			{dgram: pad(bigPart(2, 1, Version1))}, {dgram: pad(bigPart(3, 2, Version1)), done: true}}},
-		{name: "coalesced packet of another DCID ignored", sni: "big.p.test", steps: []step{
-			{dgram: join(bigPart(0, 0, Version1), seal(packet{dcid: dcidB, payload: cryptoFrame(0, big), padTo: 1}))},
+		{name: "coalesced packet of another DCID ignored", sni: "big.p.test", steps: []collectStep{
+			{dgram: join(bigPart(0, 0, Version1), seal(initialSpec{dcid: dcidB, payload: cryptoFrame(0, big), padTo: 1}))},
 			{dgram: pad(bigPart(1, 1, Version1))}, {dgram: pad(bigPart(2, 2, Version1)), done: true}}},
-		{name: "datagram of another connection ignored", sni: "big.p.test", steps: []step{
+		{name: "datagram of another connection ignored", sni: "big.p.test", steps: []collectStep{
 			{dgram: pad(bigPart(0, 0, Version1))},
-			{dgram: seal(packet{dcid: dcidB, payload: cryptoFrame(0, hello)}), wantErr: ErrOtherConnection},
+			{dgram: seal(initialSpec{dcid: dcidB, payload: cryptoFrame(0, hello)}), wantErr: ErrOtherConnection},
 			{dgram: pad(bigPart(1, 1, Version2)), wantErr: ErrOtherConnection},
 			{dgram: pad(bigPart(1, 1, Version1))}, {dgram: pad(bigPart(2, 2, Version1)), done: true}}},
-		{name: "short header", steps: []step{{dgram: shortHdr, wantErr: ErrNotInitial}}},
-		{name: "0-RTT only", steps: []step{{dgram: pad(zeroRTT()), wantErr: ErrNotInitial}}},
-		{name: "empty", steps: []step{{dgram: nil, wantErr: ErrNotInitial}}},
-		{name: "version negotiation", steps: []step{{dgram: join([]byte{0x80, 0, 0, 0, 0, 1, 9, 1, 8}, []byte{0, 0, 0, 1}), wantErr: ErrVersionNegotiation}}},
-		{name: "unknown version", steps: []step{{dgram: pad(join([]byte{0xc0, 0xff, 0, 0, 0x1d, 8}, dcidA, []byte{0})), wantErr: ErrUnsupportedVersion}}},
-		{name: "forbidden frame is fatal", steps: []step{
-			{dgram: seal(packet{payload: join(cryptoFrame(0, hello[:10]), []byte{0x08, 0, 1, 'x'})}), wantErr: ErrProtocolViolation},
-			{dgram: seal(packet{pn: 1, payload: cryptoFrame(0, hello)}), wantErr: ErrProtocolViolation}}},
-		{name: "reserved bits", steps: []step{{dgram: seal(packet{reserved: true, payload: cryptoFrame(0, hello)}), wantErr: ErrProtocolViolation}}},
-		{name: "no frames", steps: []step{{dgram: seal(packet{payload: nil, pnLen: 4, padTo: 1}), wantErr: ErrProtocolViolation}}},
-		{name: "truncated CRYPTO frame", steps: []step{{dgram: seal(packet{payload: cryptoFrame(0, hello)[:20], padTo: 1}), wantErr: ErrProtocolViolation}}},
-		{name: "ACK range count too large", steps: []step{{dgram: seal(packet{payload: []byte{frameAck, 0, 0, 0x80, 0, 0x10, 0, 0}}), wantErr: ErrProtocolViolation}}},
-		{name: "not a ClientHello", steps: []step{{dgram: seal(packet{payload: cryptoFrame(0, append([]byte{2}, hello[1:]...))}), wantErr: ErrProtocolViolation}}},
-		{name: "malformed ClientHello", steps: []step{{dgram: seal(packet{payload: cryptoFrame(0, append(bytes.Clone(hello[:4]), make([]byte, len(hello)-4)...))}), wantErr: tlsmux.ErrMalformed}}},
-		{name: "hello longer than the limit", steps: []step{{dgram: seal(packet{payload: cryptoFrame(0, []byte{1, 1, 0, 0})}), wantErr: ErrTooLarge}}},
-		{name: "CRYPTO offset past the limit", steps: []step{{dgram: seal(packet{payload: cryptoFrame(DefaultMaxCryptoData, []byte{1})}), wantErr: ErrTooLarge}}},
-		{name: "too many holes", steps: []step{{dgram: seal(packet{payload: func() []byte {
+		{name: "short header", steps: []collectStep{{dgram: shortHdr, wantErr: ErrNotInitial}}},
+		{name: "0-RTT only", steps: []collectStep{{dgram: pad(zeroRTT()), wantErr: ErrNotInitial}}},
+		{name: "empty", steps: []collectStep{{dgram: nil, wantErr: ErrNotInitial}}},
+		{name: "version negotiation", steps: []collectStep{{dgram: join([]byte{0x80, 0, 0, 0, 0, 1, 9, 1, 8}, []byte{0, 0, 0, 1}), wantErr: ErrVersionNegotiation}}},
+		{name: "unknown version", steps: []collectStep{{dgram: pad(join([]byte{0xc0, 0xff, 0, 0, 0x1d, 8}, dcidA, []byte{0})), wantErr: ErrUnsupportedVersion}}},
+		{name: "forbidden frame is fatal", steps: []collectStep{
+			{dgram: seal(initialSpec{payload: join(cryptoFrame(0, hello[:10]), []byte{0x08, 0, 1, 'x'})}), wantErr: ErrProtocolViolation},
+			{dgram: seal(initialSpec{pn: 1, payload: cryptoFrame(0, hello)}), wantErr: ErrProtocolViolation}}},
+		{name: "reserved bits", steps: []collectStep{{dgram: seal(initialSpec{reserved: true, payload: cryptoFrame(0, hello)}), wantErr: ErrProtocolViolation}}},
+		{name: "no frames", steps: []collectStep{{dgram: seal(initialSpec{payload: nil, pnLen: 4, padTo: 1}), wantErr: ErrProtocolViolation}}},
+		{name: "truncated CRYPTO frame", steps: []collectStep{{dgram: seal(initialSpec{payload: cryptoFrame(0, hello)[:20], padTo: 1}), wantErr: ErrProtocolViolation}}},
+		{name: "ACK range count too large", steps: []collectStep{{dgram: seal(initialSpec{payload: []byte{frameAck, 0, 0, 0x80, 0, 0x10, 0, 0}}), wantErr: ErrProtocolViolation}}},
+		{name: "not a ClientHello", steps: []collectStep{{dgram: seal(initialSpec{payload: cryptoFrame(0, append([]byte{2}, hello[1:]...))}), wantErr: ErrProtocolViolation}}},
+		{name: "malformed ClientHello", steps: []collectStep{{dgram: seal(initialSpec{payload: cryptoFrame(0, append(bytes.Clone(hello[:4]), make([]byte, len(hello)-4)...))}), wantErr: tlsmux.ErrMalformed}}},
+		{name: "hello longer than the limit", steps: []collectStep{{dgram: seal(initialSpec{payload: cryptoFrame(0, []byte{1, 1, 0, 0})}), wantErr: ErrTooLarge}}},
+		{name: "CRYPTO offset past the limit", steps: []collectStep{{dgram: seal(initialSpec{payload: cryptoFrame(DefaultMaxCryptoData, []byte{1})}), wantErr: ErrTooLarge}}},
+		{name: "too many holes", steps: []collectStep{{dgram: seal(initialSpec{payload: func() []byte {
 			var b []byte
 			for i := range MaxFragments + 1 {
 				b = append(b, cryptoFrame(10+2*i, []byte{0})...)
@@ -210,7 +210,7 @@ func TestCollector(t *testing.T) {
 	}
 }
 
-func runSteps(t *testing.T, c *Collector, steps []step, sni string) {
+func runSteps(t *testing.T, c *Collector, steps []collectStep, sni string) {
 	t.Helper()
 	for i, s := range steps {
 		orig := bytes.Clone(s.dgram)
@@ -240,7 +240,7 @@ func runSteps(t *testing.T, c *Collector, steps []step, sni string) {
 func TestCollectorLimit(t *testing.T) {
 	hello := buildHello("p.test", nil, 500)
 	c := Collector{MaxCryptoData: 400}
-	_, err := c.Add(sealInitial(t, packet{dcid: dcidA, payload: cryptoFrame(0, hello), padTo: MinInitialDatagram}))
+	_, err := c.Add(sealInitial(t, initialSpec{dcid: dcidA, payload: cryptoFrame(0, hello), padTo: MinInitialDatagram}))
 	if !errors.Is(err, ErrTooLarge) || !errors.Is(c.Err(), ErrTooLarge) {
 		t.Fatalf("Add = %v, Err = %v; want ErrTooLarge", err, c.Err())
 	}

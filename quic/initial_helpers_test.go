@@ -51,16 +51,16 @@ func initialTypeBits(version uint32) byte {
 	return 0
 }
 
-// packet describes a client Initial to build with sealInitial.
-type packet struct {
-	version uint32
-	dcid    []byte
-	scid    []byte
-	token   []byte
-	pn      uint64
-	pnLen   int // 1..4; 0 means 2
-	payload []byte
-	padTo   int // pad the payload with PADDING so the packet is this long
+// initialSpec describes a client Initial to build with sealInitial.
+type initialSpec struct {
+	version  uint32
+	dcid     []byte
+	testSCID []byte
+	token    []byte
+	pn       uint64
+	pnLen    int // 1..4; 0 means 2
+	payload  []byte
+	padTo    int // pad the payload with PADDING so the packet is this long
 	// reserved sets the reserved header bits (RFC 9000 §17.2) before
 	// protection, which a receiver must reject.
 	reserved bool
@@ -68,7 +68,7 @@ type packet struct {
 
 // sealInitial builds a protected client Initial packet (RFC 9001 §5), the
 // inverse of Collector.open, for tests that need Initials of any shape.
-func sealInitial(t testing.TB, p packet) []byte {
+func sealInitial(t testing.TB, p initialSpec) []byte {
 	t.Helper()
 	if p.pnLen == 0 {
 		p.pnLen = 2
@@ -84,8 +84,8 @@ func sealInitial(t testing.TB, p packet) []byte {
 	hdr = binary.BigEndian.AppendUint32(hdr, p.version)
 	hdr = append(hdr, byte(len(p.dcid)))
 	hdr = append(hdr, p.dcid...)
-	hdr = append(hdr, byte(len(p.scid)))
-	hdr = append(hdr, p.scid...)
+	hdr = append(hdr, byte(len(p.testSCID)))
+	hdr = append(hdr, p.testSCID...)
 	hdr = appendVarint(hdr, uint64(len(p.token)))
 	hdr = append(hdr, p.token...)
 	// Length in the 2-byte form, so padding can be computed up front.
