@@ -86,6 +86,22 @@ func FuzzParse(f *testing.F) {
 		for _, r := range cfg.HTTPRoutes {
 			checkHTTPRoute(t, cfg, r)
 		}
+		for _, r := range cfg.QUICRoutes {
+			for _, e := range r.Entrypoints {
+				if ep := cfg.Entrypoint(e); ep == nil || ep.HTTP3 == nil {
+					t.Fatalf("quic_route %q names entrypoint %q without http3", r.Name, e)
+				}
+			}
+			s := cfg.Service(r.Service)
+			if s == nil || isHTTPService(s) || len(r.SNI) == 0 {
+				t.Fatalf("quic_route %q: bad service %q or no sni", r.Name, r.Service)
+			}
+			for _, b := range s.Backends {
+				if b.Scheme != SchemeTCP {
+					t.Fatalf("quic_route %q: backend %+v", r.Name, b)
+				}
+			}
+		}
 		for _, s := range cfg.Services {
 			checkService(t, s)
 		}

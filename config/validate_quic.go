@@ -129,9 +129,9 @@ func (v *validator) quicRoutes() {
 	}
 }
 
-// quicPassthroughReady turns quic_route on once the runtime has the QUIC
-// demultiplexer; until then a quic_route is refused, never ignored.
-const quicPassthroughReady = false
+// quicPassthroughReady gates quic_route on the runtime's QUIC
+// demultiplexer (quic.Demux): false refuses every quic_route.
+const quicPassthroughReady = true
 
 func buildQUICRoutes(c *decls) []QUICRoute {
 	out := []QUICRoute{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -25,6 +26,10 @@ type quicEntry struct {
 	// set once the advertised port is known (the bound port by default).
 	tcp lateHandler
 	pc  *net.UDPConn // set by listen
+	// routes are the entrypoint's quic_routes; with any, demux owns pc
+	// and the HTTP/3 server reads demux.Local() (set by listen).
+	routes []quic.PassRoute
+	demux  *quic.Demux
 }
 
 // lateHandler is an http.Handler fixed after construction: the TCP
@@ -59,6 +64,12 @@ func (s *Server) httpHandler(ep *config.Entrypoint, h *httpEntry, entry http.Han
 		Allow0RTT:          ep.HTTP3.Allow0RTT,
 		Logger:             s.log,
 	})
+	for i := range s.cfg.QUICRoutes {
+		r := &s.cfg.QUICRoutes[i]
+		if slices.Contains(r.Entrypoints, ep.Name) {
+			q.routes = append(q.routes, quic.PassRoute{Name: r.Name, SNI: r.SNI, Pool: s.pools[r.Service]})
+		}
+	}
 	h.quic = q
 	return &q.tcp
 }
@@ -73,12 +84,26 @@ func (s *Server) listenQUIC(e *entrypoint, lc *net.ListenConfig) error {
 		return fmt.Errorf("http3: %w", err)
 	}
 	q.pc = pc.(*net.UDPConn)
+	// Without quic_routes quic-go gets the socket itself, which keeps GSO,
+	// ECN and path MTU discovery; with them the demultiplexer reads it and
+	// hands quic-go the datagrams no route claims.
+	var local net.PacketConn = q.pc
+	if len(q.routes) > 0 {
+		d, err := quic.NewDemux(q.pc, q.routes, quic.DemuxOptions{Entrypoint: e.cfg.Name, Logger: s.log})
+		if err != nil {
+			q.pc.Close()
+			return fmt.Errorf("http3: %w", err)
+		}
+		q.demux = d
+		local = d.Local()
+		s.serve(e, d.Serve)
+	}
 	port := q.cfg.AdvertisedPort
 	if port == 0 {
 		port = tcp.Port
 	}
 	q.tcp.set(l7.AltSvc(port, q.entry))
-	s.serve(e, func() error { return q.srv.Serve(q.pc) })
+	s.serve(e, func() error { return q.srv.Serve(local) })
 	s.log.Info("listening", "entrypoint", e.cfg.Name, "network", config.NetworkUDP, "address", q.pc.LocalAddr().String(), "protocol", "http3")
 	return nil
 }
@@ -98,7 +123,14 @@ func (q *quicEntry) shutdown(ctx context.Context) error {
 	if q == nil || q.pc == nil {
 		return nil
 	}
-	return errors.Join(q.srv.Shutdown(ctx), q.pc.Close())
+	err := q.srv.Shutdown(ctx)
+	if q.demux != nil {
+		// After the HTTP/3 connections (their GOAWAY and last packets go
+		// through the demultiplexer): passthrough flows drain, then the
+		// socket closes.
+		return errors.Join(err, q.demux.Shutdown(ctx))
+	}
+	return errors.Join(err, q.pc.Close())
 }
 
 func (q *quicEntry) close() {
@@ -106,5 +138,8 @@ func (q *quicEntry) close() {
 		return
 	}
 	q.srv.Close()
+	if q.demux != nil {
+		q.demux.Close()
+	}
 	q.pc.Close()
 }

@@ -201,6 +201,16 @@ service "api" {
   }
 }
 
+quic_route "pass" {
+  entrypoints = ["websecure"]
+  sni         = ["P.Example.com.", "*.p.example.com"]
+  service     = "quicpass"
+}
+
+service "quicpass" {
+  backend "127.0.0.1:4433" {}
+}
+
 service "grpc" {
   balancer = "p2c"
   backend "h2c://127.0.0.1:50051" {}
