@@ -98,6 +98,10 @@ func New(out io.Writer, o Options) *Writer {
 	return w
 }
 
+// Combined reports the combined format, whose lines need the Referer and
+// User-Agent.
+func (w *Writer) Combined() bool { return w != nil && w.format == Combined }
+
 // Written and Dropped count lines since New.
 func (w *Writer) Written() uint64 { return w.written.Load() }
 
