@@ -31,7 +31,7 @@ type Server struct {
 	mws      map[string]middleware.Middleware // built once per name
 	eps      []*entrypoint
 	wg       sync.WaitGroup
-	ops                   // metrics, access log, admin endpoint (metrics.go, admin.go)
+	ops      // metrics, access log, admin endpoint (metrics.go, admin.go)
 }
 
 // certPoll is how often certificate files are checked for changes.
