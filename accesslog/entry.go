@@ -230,9 +230,9 @@ func appendHTTPCLF(b []byte, e *HTTP, combined bool) []byte {
 	}
 	if combined {
 		b = append(b, ` "`...)
-		b = appendCLFString(b, e.Referer)
+		b = appendCLFToken(b, e.Referer)
 		b = append(b, `" "`...)
-		b = appendCLFString(b, e.UserAgent)
+		b = appendCLFToken(b, e.UserAgent)
 		b = append(b, '"')
 	}
 	return append(b, '\n')

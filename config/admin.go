@@ -45,7 +45,16 @@ type AccessLog struct {
 	// is the standard output. A relative path is resolved against the
 	// config file's directory.
 	Path string `json:"path"`
+	// Buffer is how many lines may wait for a slow sink; beyond it lines
+	// are dropped (and counted), never delaying traffic. Default 8192.
+	Buffer int `json:"buffer"`
 }
+
+// DefaultAccessLogBuffer is the default of AccessLog.Buffer.
+const DefaultAccessLogBuffer = 8192
+
+// maxAccessLogBuffer bounds AccessLog.Buffer (lines of ~300 bytes).
+const maxAccessLogBuffer = 1 << 20
 
 var accessFormats = []string{"json", "common", "combined"}
 
@@ -80,8 +89,9 @@ func (d *decoder) accessBlock(s *scope) {
 		d.out.log.Access = al
 		d.out.accessAt = posOf(nb.TypeRange)
 		ns := d.scope("log: access", nb.Body, d.out.lw, "access.")
-		ns.check(schema{attrs: []string{"format", "path"}})
+		ns.check(schema{attrs: []string{"format", "path", "buffer"}})
 		ns.str("format", &al.Format)
+		ns.integer("buffer", &al.Buffer)
 		if ns.str("path", &al.Path) && al.Path != "-" && al.Path != "stdout" && al.Path != "" {
 			al.Path = d.path(al.Path)
 		}
@@ -104,6 +114,9 @@ func applyAdminDefaults(c *decls) {
 		if !c.lw.has("access.path") {
 			al.Path = "-"
 		}
+		if !c.lw.has("access.buffer") {
+			al.Buffer = DefaultAccessLogBuffer
+		}
 	}
 }
 
@@ -113,6 +126,9 @@ func (v *validator) admin() {
 	if al := v.c.log.Access; al != nil {
 		if v.c.lw.ok("access.format") && !slices.Contains(accessFormats, al.Format) {
 			v.errf(v.c.lw.pos["access.format"], "log: access: unknown format %q%s", al.Format, oneOf(al.Format, accessFormats))
+		}
+		if v.c.lw.ok("access.buffer") && (al.Buffer < 1 || al.Buffer > maxAccessLogBuffer) {
+			v.errf(v.c.lw.pos["access.buffer"], "log: access: buffer %d is out of range 1..%d (lines)", al.Buffer, maxAccessLogBuffer)
 		}
 		if v.c.lw.ok("access.path") && al.Path == "" {
 			v.errf(v.c.lw.pos["access.path"], "log: access: path must not be empty; name a file, or \"-\" for standard output")

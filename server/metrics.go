@@ -112,6 +112,7 @@ func (s *Server) initOps(o Options) error {
 		}
 		w, err := accesslog.Open(al.Path, accesslog.Options{
 			Format:  format,
+			Queue:   al.Buffer,
 			OnWrite: s.metrics.AccessLogLines.WithLabelValues("written").Inc,
 			OnDrop:  s.metrics.AccessLogLines.WithLabelValues("dropped").Inc,
 		})

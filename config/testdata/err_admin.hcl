@@ -2,6 +2,7 @@ log {
   access {
     format = "apache"
     path   = ""
+    buffer = 0
   }
 }
 

@@ -9,6 +9,7 @@ log {
   access {
     format = "combined"
     path   = "access.log"
+    buffer = 100
   }
 }
 
