@@ -34,7 +34,7 @@ func TestTCPMetricsAndAccessLog(t *testing.T) {
 	be := backend(t, echo)
 	s := &TCPServer{Entrypoint: "ep", MaxConnections: 1, Metrics: m.Entrypoint("ep"),
 		ProxyProtocol: &ProxyProtocolIn{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Timeout: time.Second},
-		Handler: &Proxy{Route: "r", Service: "svc", Pool: pool(t, be), Metrics: m.Route("ep", "r", "svc"), AccessLog: log}}
+		Handler:       &Proxy{Route: "r", Service: "svc", Pool: pool(t, be), Metrics: m.Route("ep", "r", "svc"), AccessLog: log}}
 	addr := startTCP(t, s)
 
 	c := dial(t, addr)
