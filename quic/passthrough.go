@@ -250,7 +250,11 @@ func (d *Demux) first(b []byte, addr netip.AddrPort) {
 			d.toBackend(f, b)
 			return
 		}
-		d.newLocal(b, addr)
+		d.newLocal(b, addr, true)
+		return
+	}
+	if d.routes.Load().empty() {
+		d.newLocal(b, addr, true) // nothing to route: no parsing
 		return
 	}
 	h, err := ParseLongHeader(b)
@@ -265,8 +269,11 @@ func (d *Demux) first(b []byte, addr netip.AddrPort) {
 	}
 	if err != nil || h.Type != TypeInitial || len(b) < MinInitialDatagram || d.shutdown {
 		// Unknown versions too: quic-go answers them with Version
-		// Negotiation (RFC 9000 §6), and drops what is not QUIC.
-		d.newLocal(b, addr)
+		// Negotiation (RFC 9000 §6), and drops what is not QUIC. Only a
+		// well-formed v1/v2 packet makes the address the local server's:
+		// after Version Negotiation the client's next Initial, from the
+		// same address, must be parsed for its SNI.
+		d.newLocal(b, addr, err == nil && len(b) >= MinInitialDatagram || d.shutdown)
 		return
 	}
 	if d.nPending >= d.opts.MaxPending {
@@ -303,7 +310,8 @@ func (d *Demux) addPending(p *peer, b []byte) {
 		// Not a ClientHello this package can read: the local server
 		// decides (it drops garbage like any QUIC server).
 		d.log.Debug("QUIC Initial not routable", "entrypoint", d.opts.Entrypoint, "client", p.key, "error", err)
-		d.pendingToLocal(p)
+		// Remember the address only if its Initial was authentic.
+		d.pendingToLocal(p, pd.col.Err() != nil)
 		return
 	}
 	if !done {
@@ -311,7 +319,7 @@ func (d *Demux) addPending(p *peer, b []byte) {
 	}
 	r := d.routes.Load().match(pd.col.Hello())
 	if r == nil {
-		d.pendingToLocal(p)
+		d.pendingToLocal(p, true)
 		return
 	}
 	d.openFlow(p, r)
@@ -329,22 +337,23 @@ func (d *Demux) dropPending(p *peer) {
 
 // pendingToLocal hands a pending address, its buffered datagrams first, to
 // the local server; d.mu is held.
-func (d *Demux) pendingToLocal(p *peer) {
+func (d *Demux) pendingToLocal(p *peer, remember bool) {
 	bufs := p.pend.bufs
 	d.dropPending(p)
 	d.st.unrouted.Add(1)
-	udp := d.newLocal(nil, p.key)
+	udp := d.newLocal(nil, p.key, remember)
 	for _, b := range bufs {
 		d.toLocal(b, udp)
 	}
 }
 
-// newLocal remembers addr as a client of the local server, if there is
-// room, and delivers b (if any) to it; d.mu is held. It returns the
-// address as the local server will see it.
-func (d *Demux) newLocal(b []byte, addr netip.AddrPort) *net.UDPAddr {
+// newLocal delivers b (if any) to the local server and, with remember,
+// takes addr as its client if there is room: its later datagrams skip
+// parsing. d.mu is held. It returns the address as the local server sees
+// it.
+func (d *Demux) newLocal(b []byte, addr netip.AddrPort, remember bool) *net.UDPAddr {
 	udp := net.UDPAddrFromAddrPort(addr)
-	if d.local.enabled.Load() && d.nLocal < d.opts.MaxLocalPeers {
+	if remember && d.local.enabled.Load() && d.nLocal < d.opts.MaxLocalPeers {
 		p := &peer{key: addr, udp: udp}
 		p.last.Store(time.Now().UnixNano())
 		d.peers[addr] = p

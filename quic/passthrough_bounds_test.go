@@ -149,7 +149,10 @@ func TestDemuxLocalDelivery(t *testing.T) {
 			}
 		}
 	}
-	if st := d.Stats(); st.Routed != 0 || st.Pending != 0 || st.LocalPeers != len(cases) {
+	// Remembered: the unrouted hello's address and the two short headers'
+	// ("GET" starts with a clear header-form bit); not the addresses that
+	// sent no well-formed v1/v2 long header.
+	if st := d.Stats(); st.Routed != 0 || st.Pending != 0 || st.LocalPeers != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 	// A deadline in the past, then Close.
@@ -226,4 +229,33 @@ func TestCIDTable(t *testing.T) {
 	if len(tab.m) != 0 || tab.byLen != [MaxCIDLen + 1]int{} || tab.lookupShort(short(1, 2, 3, 4)) != nil {
 		t.Fatalf("table not empty after remove: %v %v", tab.m, tab.byLen)
 	}
+}
+
+// TestDemuxAfterVersionNegotiation: a client that first offers an unknown
+// version (answered by the local server) and retries with v1 from the same
+// address is still routed by its SNI.
+func TestDemuxAfterVersionNegotiation(t *testing.T) {
+	ptLeaks(t)
+	backend := ptUDP(t)
+	d, addr := ptDemux(t, ptRoutes(t, "quic-go.test", backend.LocalAddr().String()), DemuxOptions{})
+	d.Local()
+	to, _ := net.ResolveUDPAddr("udp", addr)
+	c := ptUDP(t)
+	ptSend(t, c, append([]byte{0xc0, 0x1a, 0x2a, 0x3a, 0x4a, 4, 1, 2, 3, 4, 0}, make([]byte, 1200)...), to)
+	for _, dg := range ptFlight(t) {
+		ptSend(t, c, dg, to)
+	}
+	ptWait(t, func() bool { st := d.Stats(); return st.Routed == 1 && st.ToLocal == 1 && st.ToBackend == 2 })
+}
+
+// TestDemuxNoRoutes: without routes nothing is parsed, all goes local.
+func TestDemuxNoRoutes(t *testing.T) {
+	ptLeaks(t)
+	d, addr := ptDemux(t, nil, DemuxOptions{})
+	d.Local()
+	to, _ := net.ResolveUDPAddr("udp", addr)
+	for _, dg := range ptFlight(t) {
+		ptSend(t, ptUDP(t), dg, to)
+	}
+	ptWait(t, func() bool { st := d.Stats(); return st.ToLocal == 2 && st.LocalPeers == 2 && st.Unrouted == 0 })
 }
