@@ -89,8 +89,16 @@ func (o *DemuxOptions) defaults() {
 	}
 }
 
-// Demux owns a UDP entrypoint's socket and splits its QUIC traffic: a
-// client whose ClientHello matches a PassRoute gets a flow relayed both
+// Demux owns a UDP entrypoint's socket and splits its QUIC traffic. Use:
+//
+//	d, err := quic.NewDemux(udpConn, routes, quic.DemuxOptions{Logger: log})
+//	tr := &quicgo.Transport{Conn: d.Local()} // the HTTP/3 server's transport
+//	go d.Serve()
+//	...
+//	// stop the HTTP/3 server and tr first, then:
+//	d.Shutdown(ctx)
+//
+// A client whose ClientHello matches a PassRoute gets a flow relayed both
 // ways to a backend, untouched; every other datagram goes to the local
 // server reading Local (quic-go's HTTP/3 server), or is dropped if Local
 // was never called.
@@ -318,7 +326,7 @@ func (d *Demux) addPending(p *peer, b []byte) {
 		return
 	}
 	r := d.routes.Load().match(pd.col.Hello())
-	if r == nil {
+	if r == nil || d.shutdown { // no new flow once Shutdown has begun
 		d.pendingToLocal(p, true)
 		return
 	}

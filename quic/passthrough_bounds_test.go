@@ -259,3 +259,25 @@ func TestDemuxNoRoutes(t *testing.T) {
 	}
 	ptWait(t, func() bool { st := d.Stats(); return st.ToLocal == 2 && st.LocalPeers == 2 && st.Unrouted == 0 })
 }
+
+// TestDemuxReorderedFlight: the second half of the hello arrives first;
+// the flow opens on the second datagram and the backend gets both, in the
+// order they came.
+func TestDemuxReorderedFlight(t *testing.T) {
+	ptLeaks(t)
+	backend := ptUDP(t)
+	d, addr := ptDemux(t, ptRoutes(t, "quic-go.test", backend.LocalAddr().String()), DemuxOptions{})
+	to, _ := net.ResolveUDPAddr("udp", addr)
+	flight := ptFlight(t)
+	c := ptUDP(t)
+	ptSend(t, c, flight[1], to)
+	ptSend(t, c, flight[0], to)
+	for _, want := range [][]byte{flight[1], flight[0]} {
+		if got, _ := ptRecv(t, backend); !bytes.Equal(got, want) {
+			t.Fatal("datagrams changed or reordered")
+		}
+	}
+	if st := d.Stats(); st.Routed != 1 || st.Flows != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
