@@ -281,3 +281,38 @@ func TestDemuxReorderedFlight(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestDemuxSetRoutes: a reload changes where new clients go; an open flow
+// keeps its backend.
+func TestDemuxSetRoutes(t *testing.T) {
+	ptLeaks(t)
+	b1, b2 := ptUDP(t), ptUDP(t)
+	d, addr := ptDemux(t, ptRoutes(t, "quic-go.test", b1.LocalAddr().String()), DemuxOptions{})
+	to, _ := net.ResolveUDPAddr("udp", addr)
+	old := ptUDP(t)
+	for _, dg := range ptFlight(t) {
+		ptSend(t, old, dg, to)
+	}
+	ptRecv(t, b1)
+	ptRecv(t, b1)
+	if err := d.SetRoutes(ptRoutes(t, "*.test", b2.LocalAddr().String())); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetRoutes([]PassRoute{{Name: "bad", SNI: []string{"x.test"}}}); err == nil {
+		t.Fatal("a route without a pool was accepted")
+	}
+	ptSend(t, old, []byte{0x41, 1, 2, 3}, to)
+	if got, _ := ptRecv(t, b1); !bytes.Equal(got, []byte{0x41, 1, 2, 3}) {
+		t.Fatal("open flow moved")
+	}
+	c := ptUDP(t)
+	for _, dg := range ptFlight(t) {
+		ptSend(t, c, dg, to)
+	}
+	if got, _ := ptRecv(t, b2); !bytes.Equal(got, ptFlight(t)[0]) {
+		t.Fatal("new client not routed by the new routes")
+	}
+	if got, _ := ptRecv(t, b2); !bytes.Equal(got, ptFlight(t)[1]) {
+		t.Fatal("new client not routed by the new routes")
+	}
+}
