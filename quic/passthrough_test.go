@@ -412,3 +412,22 @@ func TestPassRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestDemuxVersionNegotiationByLocal: an Initial of an unknown version is
+// answered by the local quic-go server with Version Negotiation.
+func TestDemuxVersionNegotiationByLocal(t *testing.T) {
+	ptLeaks(t)
+	d, addr := ptDemux(t, ptRoutes(t, "quic-go.test", "127.0.0.1:9"), DemuxOptions{})
+	ptLocalServer(t, d, "local:", "t.test")
+	to, _ := net.ResolveUDPAddr("udp", addr)
+	c := ptUDP(t)
+	dcid, scid := []byte{1, 2, 3, 4, 5, 6, 7, 8}, []byte{9, 9, 9, 9}
+	pkt := append([]byte{0xc0, 0x1a, 0x2a, 0x3a, 0x4a, byte(len(dcid))}, dcid...)
+	pkt = append(append(append(pkt, byte(len(scid))), scid...), make([]byte, 1200)...)
+	ptSend(t, c, pkt, to)
+	got, _ := ptRecv(t, c)
+	h, err := ParseLongHeader(got)
+	if !errors.Is(err, ErrVersionNegotiation) || string(h.DCID) != string(scid) || string(h.SCID) != string(dcid) {
+		t.Fatalf("reply %x: %v, header %+v", got, err, h)
+	}
+}
