@@ -316,3 +316,23 @@ func TestDemuxSetRoutes(t *testing.T) {
 		t.Fatal("new client not routed by the new routes")
 	}
 }
+
+// TestDemuxBackendRefuses: a backend port with no listener answers ICMP
+// port unreachable; the flow ends and the backend is marked down.
+func TestDemuxBackendRefuses(t *testing.T) {
+	ptLeaks(t)
+	gone := ptUDP(t)
+	dead := gone.LocalAddr().String()
+	gone.Close()
+	pool := ptPool(t, dead)
+	d, addr := ptDemux(t, []PassRoute{{Name: "r", SNI: []string{"quic-go.test"}, Pool: pool}}, DemuxOptions{})
+	to, _ := net.ResolveUDPAddr("udp", addr)
+	c := ptUDP(t)
+	for _, dg := range ptFlight(t) {
+		ptSend(t, c, dg, to)
+	}
+	ptWait(t, func() bool { st := d.Stats(); return st.Routed == 1 && st.Flows == 0 })
+	if !pool.Backends()[0].Down(time.Now()) {
+		t.Fatal("refusing backend not marked down")
+	}
+}

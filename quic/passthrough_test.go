@@ -431,3 +431,31 @@ func TestDemuxVersionNegotiationByLocal(t *testing.T) {
 		t.Fatalf("reply %x: %v, header %+v", got, err, h)
 	}
 }
+
+// TestDemuxLocalClientRebinds: a client of the local server rebinds; its
+// short headers from the new port reach the local server, which keeps the
+// connection (quic-go validates the new path itself).
+func TestDemuxLocalClientRebinds(t *testing.T) {
+	ptLeaks(t)
+	back, _ := ptBackend(t, "backend:", "p.test")
+	d, addr := ptDemux(t, []PassRoute{{Name: "p", SNI: []string{"p.test"}, Pool: ptPool(t, back)}}, DemuxOptions{})
+	roots := ptLocalServer(t, d, "local:", "t.test")
+	r := newRebinder(t, addr)
+	ctx := ptCtx(t)
+	conn, err := quicgo.DialAddr(ctx, r.front.LocalAddr().String(),
+		&tls.Config{ServerName: "t.test", RootCAs: roots, NextProtos: []string{ptALPN}}, &quicgo.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	if got, err := ptStream(ctx, conn, "one"); err != nil || got != "local:one" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	r.rebind(t)
+	if got, err := ptStream(ctx, conn, "two"); err != nil || got != "local:two" {
+		t.Fatalf("after rebinding: %q, %v", got, err)
+	}
+	if st := d.Stats(); st.Routed != 0 || st.Migrations != 0 || st.LocalPeers < 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
