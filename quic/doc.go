@@ -39,6 +39,8 @@
 //   - Every table is bounded (DemuxOptions: pending addresses, bytes and time
 //     per pending address, flows, local addresses, connection IDs, the
 //     local queue); what a bound refuses is dropped and counted in Stats.
+//     A flow whose client sends nothing but Initials (forged from a spoofed
+//     address: Initial keys are public) ends after HelloTimeout.
 //     Unknown versions and non-QUIC datagrams go to the local server (which
 //     answers Version Negotiation or drops them), or are dropped without one.
 //   - Serve, Shutdown and Close have net/http's shape; Close waits for every

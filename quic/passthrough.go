@@ -37,8 +37,9 @@ type DemuxOptions struct {
 	// real hellos take 1 to 3].
 	MaxPendingBytes int
 	// HelloTimeout is how long an address may take to complete its
-	// ClientHello before its buffered datagrams are dropped [3s: past
-	// the first Initial retransmissions].
+	// ClientHello before its buffered datagrams are dropped, and how long
+	// a new flow may go on with only Initials from its client (a forged
+	// flow) [3s: past the first Initial retransmissions].
 	HelloTimeout time.Duration
 	// MaxFlows bounds the passthrough flows [16384]; a hello that would
 	// open another is dropped.
@@ -235,6 +236,9 @@ func (d *Demux) handle(b []byte, addr netip.AddrPort) {
 			if len(b) > 0 && b[0]&0x80 == 0 {
 				d.learnDCID(f, b)
 			}
+			if !f.confirmed.Load() {
+				confirm(f, b)
+			}
 			d.toBackend(f, b)
 		} else {
 			d.toLocal(b, p.udp)
@@ -248,6 +252,14 @@ func (d *Demux) handle(b []byte, addr netip.AddrPort) {
 		return
 	}
 	d.first(b, addr)
+}
+
+// confirm marks f as confirmed if b is not a client Initial (see
+// flow.confirmed). It parses only until then.
+func confirm(f *flow, b []byte) {
+	if h, err := ParseLongHeader(b); err != nil || h.Type != TypeInitial {
+		f.confirmed.Store(true)
+	}
 }
 
 // first handles a datagram from an address with no state; d.mu is held.

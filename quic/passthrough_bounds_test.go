@@ -336,3 +336,24 @@ func TestDemuxBackendRefuses(t *testing.T) {
 		t.Fatal("refusing backend not marked down")
 	}
 }
+
+// TestDemuxUnconfirmedFlowEnds: a flow whose client sends nothing after its
+// Initials (forged from a spoofed address) ends after HelloTimeout; one
+// whose client goes on stays.
+func TestDemuxUnconfirmedFlowEnds(t *testing.T) {
+	ptLeaks(t)
+	backend := ptUDP(t)
+	d, addr := ptDemux(t, ptRoutes(t, "quic-go.test", backend.LocalAddr().String()),
+		DemuxOptions{HelloTimeout: 300 * time.Millisecond, IdleTimeout: time.Minute})
+	to, _ := net.ResolveUDPAddr("udp", addr)
+	forged, real := ptUDP(t), ptUDP(t)
+	for _, c := range []*net.UDPConn{forged, real} {
+		for _, dg := range ptFlight(t) {
+			ptSend(t, c, dg, to)
+		}
+	}
+	// An Initial retransmission does not confirm; a short header does.
+	ptSend(t, forged, ptFlight(t)[0], to)
+	ptSend(t, real, []byte{0x41, 1, 2, 3, 4}, to)
+	ptWait(t, func() bool { st := d.Stats(); return st.DroppedUnconfirmed == 1 && st.Flows == 1 })
+}
