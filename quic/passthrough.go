@@ -237,7 +237,7 @@ func (d *Demux) handle(b []byte, addr netip.AddrPort) {
 				d.learnDCID(f, b)
 			}
 			if !f.confirmed.Load() {
-				confirm(f, b)
+				confirmFlow(f, b)
 			}
 			d.toBackend(f, b)
 		} else {
@@ -254,9 +254,9 @@ func (d *Demux) handle(b []byte, addr netip.AddrPort) {
 	d.first(b, addr)
 }
 
-// confirm marks f as confirmed if b is not a client Initial (see
+// confirmFlow marks f as confirmed if b is not a client Initial (see
 // flow.confirmed). It parses only until then.
-func confirm(f *flow, b []byte) {
+func confirmFlow(f *flow, b []byte) {
 	if h, err := ParseLongHeader(b); err != nil || h.Type != TypeInitial {
 		f.confirmed.Store(true)
 	}

@@ -239,9 +239,9 @@ func (d *Demux) removeFlow(f *flow) {
 	}
 }
 
-// drainIdle is the idle timeout of flows once Shutdown has begun: a QUIC
+// flowDrainIdle is the idle timeout of flows once Shutdown has begun: a QUIC
 // connection that has been quiet this long has closed or is about to.
-const drainIdle = time.Second
+const flowDrainIdle = time.Second
 
 // janitor expires pending addresses, idle flows and idle local peers.
 func (d *Demux) janitor() {
@@ -264,7 +264,7 @@ func (d *Demux) sweep(now time.Time) {
 	defer d.mu.Unlock()
 	idle := d.opts.IdleTimeout
 	if d.shutdown {
-		idle = min(idle, drainIdle)
+		idle = min(idle, flowDrainIdle)
 	}
 	for _, p := range d.peers {
 		quiet := now.Sub(time.Unix(0, p.last.Load()))
