@@ -79,8 +79,9 @@ func (h handoff) ServeTCP(ctx context.Context, c *l4.Conn) {
 
 // httpEntry is the HTTP side of an entrypoint.
 type httpEntry struct {
-	ln  *connListener
-	srv *l7.Server
+	ln   *connListener
+	srv  *l7.Server
+	quic *quicEntry // nil without http3
 }
 
 // buildHTTP makes the HTTP server of an entrypoint with http_routes.
@@ -103,8 +104,9 @@ func (s *Server) buildHTTP(ep *config.Entrypoint, routes []*config.HTTPRoute) (*
 	}
 	h := &httpEntry{ln: newConnListener()}
 	h.srv = l7.NewServer(l7.ServerOptions{
-		Entrypoint:           ep.Name,
-		Handler:              l7.NewObserver(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, s.log), ep.Name, routes, s.metrics.HTTP, s.accessLog),
+		Entrypoint: ep.Name,
+		Handler: s.httpHandler(ep, h, l7.NewObserver(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, s.log),
+			ep.Name, routes, s.metrics.HTTP, s.accessLog)),
 		ReadHeaderTimeout:    ep.Timeouts.ReadHeader,
 		IdleTimeout:          ep.Timeouts.Idle,
 		WriteTimeout:         ep.HTTP.WriteTimeout,

@@ -165,7 +165,7 @@ func (s *Server) build(ep *config.Entrypoint) (*entrypoint, error) {
 func isHTTP(svc *config.Service) bool {
 	for _, b := range svc.Backends {
 		switch b.Scheme {
-		case config.SchemeHTTP, config.SchemeHTTPS, config.SchemeH2C:
+		case config.SchemeHTTP, config.SchemeHTTPS, config.SchemeH2C, config.SchemeH3:
 			return true
 		}
 	}
@@ -269,6 +269,12 @@ func (s *Server) Start() error {
 			var ln net.Listener
 			if ln, err = lc.Listen(context.Background(), "tcp", e.cfg.Address); err == nil {
 				e.addr = ln.Addr()
+				if e.http != nil && e.http.quic != nil {
+					if err = s.listenQUIC(e, &lc); err != nil {
+						ln.Close()
+						break
+					}
+				}
 				if e.http != nil {
 					e.http.ln.addr = e.addr
 					s.serve(e, func() error { return e.http.srv.Serve(e.http.ln) })
@@ -326,17 +332,23 @@ func (e *entrypoint) shutdown(ctx context.Context) error {
 	}
 	// The HTTP server closes idle keep-alive connections and lets requests
 	// in flight finish; l4 waits for those connections to be closed.
-	var httpErr error
+	var httpErr, quicErr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		httpErr = e.http.srv.Shutdown(ctx)
 	}()
+	quicDone := make(chan struct{})
+	go func() {
+		defer close(quicDone)
+		quicErr = e.http.quic.shutdown(ctx)
+	}()
 	err := e.tcp.Shutdown(ctx)
 	<-done
+	<-quicDone
 	e.http.srv.Close()
 	e.http.ln.Close()
-	return errors.Join(err, httpErr)
+	return errors.Join(err, httpErr, quicErr)
 }
 
 func (e *entrypoint) close() {
@@ -347,6 +359,7 @@ func (e *entrypoint) close() {
 	if e.http != nil {
 		e.http.srv.Close()
 		e.http.ln.Close()
+		e.http.quic.close()
 	}
 	e.tcp.Close()
 }
