@@ -104,9 +104,8 @@ func (s *Server) buildHTTP(ep *config.Entrypoint, routes []*config.HTTPRoute) (*
 	}
 	h := &httpEntry{ln: newConnListener()}
 	h.srv = l7.NewServer(l7.ServerOptions{
-		Entrypoint: ep.Name,
-		Handler: s.httpHandler(ep, h, l7.NewObserver(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, s.log),
-			ep.Name, routes, s.metrics.HTTP, s.accessLog)),
+		Entrypoint:           ep.Name,
+		Handler:              s.httpHandler(ep, h, l7.NewObserver(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, s.log), ep.Name, routes, s.metrics.HTTP, s.accessLog)),
 		ReadHeaderTimeout:    ep.Timeouts.ReadHeader,
 		IdleTimeout:          ep.Timeouts.Idle,
 		WriteTimeout:         ep.HTTP.WriteTimeout,
