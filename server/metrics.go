@@ -29,6 +29,7 @@ type Metrics struct {
 	Upstream *upstream.Collector
 	// AccessLogLines counts access log lines by result (written, dropped).
 	AccessLogLines *prometheus.CounterVec
+	quic           *quicCollector
 }
 
 // NewMetrics makes the registry with the process and Go runtime
@@ -63,6 +64,7 @@ func NewMetrics(version string) *Metrics {
 		HTTP:           l7.NewMetrics(reg),
 		Upstream:       upstream.NewCollector(reg),
 		AccessLogLines: lines,
+		quic:           newQUICCollector(reg),
 	}
 }
 
@@ -145,6 +147,7 @@ func (s *Server) publish() {
 		pools[i] = s.pools[n]
 	}
 	s.metrics.Upstream.SetPools(pools)
+	s.metrics.quic.server.Store(s)
 	if s.certs != nil {
 		s.metrics.TLS.SetCertStore(s.certs)
 	}
