@@ -23,6 +23,8 @@ type TCPServer struct {
 	// 0 means no cap.
 	MaxConnections int
 	Logger         *slog.Logger
+	// Metrics, when set, counts connections (see Metrics.Entrypoint).
+	Metrics *EntrypointMetrics
 
 	rejected atomic.Uint64
 	active   atomic.Int64
@@ -102,6 +104,7 @@ func (s *TCPServer) closing() bool {
 func (s *TCPServer) accept(tc *net.TCPConn) {
 	if s.MaxConnections > 0 && s.active.Load() >= int64(s.MaxConnections) {
 		s.rejected.Add(1)
+		s.Metrics.rejectMax()
 		s.Logger.Debug("connection refused: max_connections reached",
 			"entrypoint", s.Entrypoint, "client", tc.RemoteAddr(), "max_connections", s.MaxConnections)
 		_ = tc.SetLinger(0)
@@ -114,6 +117,7 @@ func (s *TCPServer) accept(tc *net.TCPConn) {
 		Client:     addrPort(tc.RemoteAddr()),
 		Dest:       addrPort(tc.LocalAddr()),
 		done:       make(chan struct{}),
+		metrics:    s.Metrics,
 	}
 	s.mu.Lock()
 	if s.shutdown {
@@ -125,6 +129,7 @@ func (s *TCPServer) accept(tc *net.TCPConn) {
 	s.active.Add(1)
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.Metrics.accept()
 	go s.serve(c)
 }
 
@@ -132,7 +137,9 @@ func (s *TCPServer) serve(c *Conn) {
 	defer s.done(c)
 	if pp := s.ProxyProtocol; pp != nil {
 		if pp.trusts(c.Client.Addr()) {
-			if err := pp.readProxyHeader(c); err != nil {
+			err := pp.readProxyHeader(c)
+			s.Metrics.proxyHeader(err == nil)
+			if err != nil {
 				s.rejected.Add(1)
 				s.Logger.Warn("connection refused: bad PROXY header",
 					"entrypoint", s.Entrypoint, "peer", c.TCPConn.RemoteAddr(), "error", err)
@@ -147,6 +154,7 @@ func (s *TCPServer) serve(c *Conn) {
 }
 
 func (s *TCPServer) done(c *Conn) {
+	s.Metrics.closed()
 	s.mu.Lock()
 	delete(s.conns, c)
 	if s.active.Add(-1) == 0 && s.idle != nil {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -31,6 +32,11 @@ type UDPServer struct {
 	// are dropped. 0 means no cap.
 	MaxFlows int
 	Logger   *slog.Logger
+	// Service names the route's service in the access log. Metrics and
+	// AccessLog, when set, count datagrams and flows and log each flow.
+	Service   string
+	Metrics   *UDPMetrics
+	AccessLog *accesslog.Writer
 
 	dropped atomic.Uint64
 
@@ -49,6 +55,7 @@ type flow struct {
 	conn    *net.UDPConn
 	head    []byte       // PROXY v2 header for this flow, or nil
 	last    atomic.Int64 // unix nanoseconds of the last datagram either way
+	stats   flowStats    // for the access log
 }
 
 // maxDatagram is the largest UDP payload (65535 less the 8-byte header);
@@ -134,12 +141,14 @@ func (s *UDPServer) forward(client netip.AddrPort, buf []byte, n int) {
 	s.mu.RLock()
 	f := s.flows[client]
 	s.mu.RUnlock()
+	s.Metrics.received()
 	if f == nil {
 		if f = s.open(client); f == nil {
 			s.dropped.Add(1)
 			return
 		}
 	}
+	f.stats.in.Add(int64(n))
 	f.last.Store(time.Now().UnixNano())
 	start := headRoom - len(f.head)
 	copy(buf[start:], f.head)
@@ -150,12 +159,14 @@ func (s *UDPServer) forward(client netip.AddrPort, buf []byte, n int) {
 			s.dropped.Add(1)
 			return
 		}
+		f.stats.in.Add(int64(n))
 		start = headRoom - len(f.head)
 		copy(buf[start:], f.head)
 		_, err = f.conn.Write(buf[start : headRoom+n])
 	}
 	if err != nil {
 		s.dropped.Add(1)
+		s.Metrics.drop(dropWrite)
 		s.failed(f, err)
 	}
 }
@@ -170,6 +181,7 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 		return nil
 	}
 	if full {
+		s.Metrics.drop(dropFull)
 		s.Logger.Debug("datagram dropped: max_flows reached", "entrypoint", s.Entrypoint, "client", client)
 		return nil
 	}
@@ -177,11 +189,12 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	bc, err := s.Pool.Dial(ctx, "udp")
 	cancel()
 	if err != nil {
+		s.Metrics.drop(dropNoBackend)
 		s.Logger.Error("datagram dropped: no backend", "entrypoint", s.Entrypoint, "route", s.Route,
 			"client", client, "error", err)
 		return nil
 	}
-	f := &flow{client: client, backend: bc, conn: bc.Conn.(*net.UDPConn)}
+	f := &flow{client: client, backend: bc, conn: bc.Conn.(*net.UDPConn), stats: flowStats{start: time.Now()}}
 	if s.ProxyProtocol {
 		src := netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
 		if f.head, err = proxyHeaderUDP(src, addrPort(s.pc.LocalAddr())); err != nil || len(f.head) > headRoom {
@@ -202,6 +215,7 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	s.flows[client] = f
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.Metrics.opened()
 	s.Logger.Debug("flow opened", "entrypoint", s.Entrypoint, "route", s.Route,
 		"client", client, "backend", bc.Backend.Addr)
 	go s.reply(f)
@@ -237,6 +251,10 @@ func (s *UDPServer) reply(f *flow) {
 		f.last.Store(time.Now().UnixNano())
 		if _, err := s.pc.WriteToUDPAddrPort((*bp)[:n], f.client); err != nil {
 			s.dropped.Add(1)
+			s.Metrics.drop(dropWrite)
+		} else {
+			s.Metrics.sent()
+			f.stats.out.Add(int64(n))
 		}
 		return true
 	}
@@ -275,6 +293,7 @@ func (s *UDPServer) expire(f *flow, last time.Time) bool {
 		_ = f.conn.SetReadDeadline(time.Unix(0, f.last.Load()).Add(s.idleLocked()))
 		return false
 	}
+	f.stats.reason = "idle"
 	s.remove(f)
 	s.mu.Unlock()
 	s.Logger.Debug("flow expired", "entrypoint", s.Entrypoint, "client", f.client, "backend", f.backend.Backend.Addr)
@@ -289,6 +308,9 @@ func (s *UDPServer) failed(f *flow, err error) {
 		s.Pool.MarkDown(f.backend.Backend)
 	}
 	s.mu.Lock()
+	if f.stats.reason == "" {
+		f.stats.reason = "error"
+	}
 	s.remove(f)
 	s.mu.Unlock()
 	if !errors.Is(err, net.ErrClosed) {
@@ -306,6 +328,7 @@ func (s *UDPServer) remove(f *flow) {
 	delete(s.flows, f.client)
 	f.conn.Close()
 	f.backend.Release()
+	s.flowEnded(f)
 	if len(s.flows) == 0 && s.drained != nil {
 		close(s.drained)
 		s.drained = nil

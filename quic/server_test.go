@@ -146,8 +146,10 @@ func TestRetryAboveThreshold(t *testing.T) {
 	if _, body := get(t, tr, "https://"+ts.addr+"/"); body != "ok" {
 		t.Fatalf("body %q", body)
 	}
-	if n := ts.pc.retries.Load(); n != 1 {
-		t.Fatalf("%d Retry packets, want 1 (threshold 0 validates every client)", n)
+	// At least one: a client whose Initial is retransmitted before the
+	// Retry arrives (a loaded machine) gets one Retry per Initial.
+	if n := ts.pc.retries.Load(); n < 1 {
+		t.Fatalf("%d Retry packets, want at least 1 (threshold 0 validates every client)", n)
 	}
 }
 

@@ -105,7 +105,7 @@ func (s *Server) buildHTTP(ep *config.Entrypoint, routes []*config.HTTPRoute) (*
 	h := &httpEntry{ln: newConnListener()}
 	h.srv = l7.NewServer(l7.ServerOptions{
 		Entrypoint:           ep.Name,
-		Handler:              s.httpHandler(ep, h, l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, s.log)),
+		Handler:              s.httpHandler(ep, h, l7.NewObserver(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, s.log), ep.Name, routes, s.metrics.HTTP, s.accessLog)),
 		ReadHeaderTimeout:    ep.Timeouts.ReadHeader,
 		IdleTimeout:          ep.Timeouts.Idle,
 		WriteTimeout:         ep.HTTP.WriteTimeout,
@@ -147,6 +147,7 @@ func (s *Server) middleware(name string) (middleware.Middleware, error) {
 				ClientIP: l7.ClientIP,
 				Service:  func(n string) http.Handler { return s.services[n] },
 				Logger:   s.log,
+				OnRefuse: s.metrics.HTTP.RateLimited(name).Inc,
 			})
 			if err != nil {
 				return nil, err

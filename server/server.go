@@ -31,6 +31,7 @@ type Server struct {
 	mws      map[string]middleware.Middleware // built once per name
 	eps      []*entrypoint
 	wg       sync.WaitGroup
+	ops      // metrics, access log, admin endpoint (metrics.go, admin.go)
 }
 
 // certPoll is how often certificate files are checked for changes.
@@ -49,11 +50,20 @@ type entrypoint struct {
 // nothing. Errors are about files the configuration names (they loaded when
 // it was validated, but may have changed since).
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	return NewWithOptions(cfg, Options{Logger: log})
+}
+
+// NewWithOptions is New with the parts that outlive a configuration.
+func NewWithOptions(cfg *config.Config, o Options) (*Server, error) {
+	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: log, pools: make(map[string]*upstream.Pool), services: make(map[string]http.Handler),
 		mws: make(map[string]middleware.Middleware)}
+	if err := s.initOps(o); err != nil {
+		return nil, err
+	}
 	for i := range cfg.Services {
 		svc := &cfg.Services[i]
 		if svc.Respond != nil {
@@ -67,6 +77,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		s.pools[svc.Name] = p
 		if isHTTP(svc) {
 			px := l7.NewProxy(svc, p, log)
+			px.CountRetries(s.metrics.HTTP)
 			s.services[svc.Name] = px
 			s.proxies = append(s.proxies, px)
 		}
@@ -95,17 +106,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 func (s *Server) build(ep *config.Entrypoint) (*entrypoint, error) {
 	e := &entrypoint{cfg: ep}
 	if ep.Network == config.NetworkUDP {
-		e.udp = &l4.UDPServer{Entrypoint: ep.Name, MaxFlows: ep.MaxFlows, Logger: s.log}
+		e.udp = &l4.UDPServer{Entrypoint: ep.Name, MaxFlows: ep.MaxFlows, Logger: s.log, AccessLog: s.accessLog}
 		if r := s.udpRoute(ep.Name); r != nil {
 			svc := s.cfg.Service(r.Service)
-			e.udp.Route = r.Name
+			e.udp.Route, e.udp.Service = r.Name, svc.Name
+			e.udp.Metrics = s.metrics.L4.UDP(ep.Name, r.Name, svc.Name)
 			e.udp.Pool = s.pools[svc.Name]
 			e.udp.IdleTimeout = r.IdleTimeout
 			e.udp.ProxyProtocol = svc.ProxyProtocol == "v2"
 		}
 		return e, nil
 	}
-	e.tcp = &l4.TCPServer{Entrypoint: ep.Name, MaxConnections: ep.MaxConnections, Logger: s.log}
+	e.tcp = &l4.TCPServer{Entrypoint: ep.Name, MaxConnections: ep.MaxConnections, Logger: s.log,
+		Metrics: s.metrics.L4.Entrypoint(ep.Name)}
 	if pp := ep.ProxyProtocol; pp != nil {
 		e.tcp.ProxyProtocol = &l4.ProxyProtocolIn{Trusted: pp.Trusted, Timeout: pp.Timeout}
 	}
@@ -167,6 +180,9 @@ func (s *Server) proxy(ep *config.Entrypoint, r *config.TCPRoute) *l4.Proxy {
 		ProxyProtocol: svc.ProxyProtocol,
 		Idle:          ep.Timeouts.Idle,
 		Logger:        s.log,
+		Service:       svc.Name,
+		Metrics:       s.metrics.L4.Route(ep.Name, r.Name, svc.Name),
+		AccessLog:     s.accessLog,
 	}
 }
 
@@ -185,6 +201,7 @@ func (s *Server) mux(ep *config.Entrypoint, routes []*config.TCPRoute, h *httpEn
 		MinVersion:       tlsVersions[s.cfg.TLS.MinVersion],
 		HandshakeTimeout: ep.Timeouts.Handshake,
 		Logger:           s.log,
+		Metrics:          s.metrics.TLS,
 	}
 	for _, r := range routes {
 		o.Routes = append(o.Routes, tlsmux.Route{
@@ -231,6 +248,7 @@ func (s *Server) udpRoute(ep string) *config.UDPRoute {
 // Start binds every entrypoint and starts serving. If one cannot be bound,
 // the ones already bound are closed and the error names the entrypoint.
 func (s *Server) Start() error {
+	s.publish()
 	if s.certs != nil {
 		s.certs.Watch(certPoll)
 	}
@@ -273,6 +291,14 @@ func (s *Server) Start() error {
 			return fmt.Errorf("entrypoint %q: %w", e.cfg.Name, err)
 		}
 		s.log.Info("listening", "entrypoint", e.cfg.Name, "network", e.network(), "address", e.addr.String())
+	}
+	if err := s.startAdmin(); err != nil {
+		for _, done := range s.eps {
+			done.close()
+		}
+		s.wg.Wait()
+		s.stopBackground()
+		return err
 	}
 	return nil
 }
@@ -355,6 +381,7 @@ func (s *Server) Pool(service string) *upstream.Pool { return s.pools[service] }
 // connections and flows until ctx is done; those left are then closed. It
 // returns when every goroutine the server started has ended.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
 	errs := make([]error, len(s.eps))
 	var wg sync.WaitGroup
 	for i, e := range s.eps {
@@ -363,7 +390,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	s.wg.Wait()
 	s.stopBackground()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, s.stopOps(ctx))...)
 }
 
 // stopBackground stops certificate polling and health checks and drops
@@ -382,10 +409,13 @@ func (s *Server) stopBackground() {
 
 // Close closes every listener, connection and flow at once.
 func (s *Server) Close() error {
+	s.draining.Store(true)
 	for _, e := range s.eps {
 		e.close()
 	}
 	s.wg.Wait()
 	s.stopBackground()
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return s.stopOps(ctx)
 }

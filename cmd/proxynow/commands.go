@@ -180,7 +180,7 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 		stop = ch
 	}
 
-	srv, err := server.New(cfg, log)
+	srv, err := server.NewWithOptions(cfg, server.Options{Logger: log, Version: versionString()})
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return exitRuntime

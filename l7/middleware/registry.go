@@ -20,6 +20,9 @@ type Env struct {
 	// Service returns the handler of a service by name (error_pages).
 	Service func(name string) http.Handler
 	Logger  *slog.Logger
+	// OnRefuse, when set, is called each time a rate_limit or in_flight
+	// middleware refuses a request (the rate-limited requests metric).
+	OnRefuse func()
 }
 
 // constructor builds one kind from its block.
