@@ -45,6 +45,7 @@ type UDPServer struct {
 // flow is one client's conversation with one backend.
 type flow struct {
 	client  netip.AddrPort // as received, the key in the table
+	pool    *upstream.Pool // the pool backend came from (a reload may change s.Pool)
 	backend *upstream.Conn
 	conn    *net.UDPConn
 	head    []byte       // PROXY v2 header for this flow, or nil
@@ -165,8 +166,13 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	s.mu.RLock()
 	full := s.MaxFlows > 0 && len(s.flows) >= s.MaxFlows
 	closing := s.shutdown
+	pool, route, pp := s.Pool, s.Route, s.ProxyProtocol // Update may change them
 	s.mu.RUnlock()
 	if closing {
+		return nil
+	}
+	if pool == nil {
+		s.Logger.Debug("datagram dropped: no udp_route", "entrypoint", s.Entrypoint, "client", client)
 		return nil
 	}
 	if full {
@@ -174,15 +180,15 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	bc, err := s.Pool.Dial(ctx, "udp")
+	bc, err := pool.Dial(ctx, "udp")
 	cancel()
 	if err != nil {
-		s.Logger.Error("datagram dropped: no backend", "entrypoint", s.Entrypoint, "route", s.Route,
+		s.Logger.Error("datagram dropped: no backend", "entrypoint", s.Entrypoint, "route", route,
 			"client", client, "error", err)
 		return nil
 	}
-	f := &flow{client: client, backend: bc, conn: bc.Conn.(*net.UDPConn)}
-	if s.ProxyProtocol {
+	f := &flow{client: client, pool: pool, backend: bc, conn: bc.Conn.(*net.UDPConn)}
+	if pp {
 		src := netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
 		if f.head, err = proxyHeaderUDP(src, addrPort(s.pc.LocalAddr())); err != nil || len(f.head) > headRoom {
 			s.Logger.Error("PROXY header", "client", client, "error", err)
@@ -202,7 +208,7 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	s.flows[client] = f
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.Logger.Debug("flow opened", "entrypoint", s.Entrypoint, "route", s.Route,
+	s.Logger.Debug("flow opened", "entrypoint", s.Entrypoint, "route", route,
 		"client", client, "backend", bc.Backend.Addr)
 	go s.reply(f)
 	return f
@@ -286,7 +292,7 @@ func (s *UDPServer) expire(f *flow, last time.Time) bool {
 // datagram opens a flow to another one.
 func (s *UDPServer) failed(f *flow, err error) {
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		s.Pool.MarkDown(f.backend.Backend)
+		f.pool.MarkDown(f.backend.Backend)
 	}
 	s.mu.Lock()
 	s.remove(f)
