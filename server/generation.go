@@ -37,6 +37,9 @@ type generation struct {
 	eps       []*epPlan
 	tcpTrack  map[trackKey]*connTracker
 	httpTrack map[trackKey]*reqTracker
+	// routeFPs is what each route is ("http_route NAME" -> its definition
+	// without position and entrypoints), computed once per generation.
+	routeFPs map[string]string
 }
 
 // serviceEntry is one service's runtime: its pool (nil for respond) and
@@ -85,6 +88,7 @@ func compile(s *Server, cfg *config.Config, prev *generation, listeners map[list
 	g := &generation{s: s, cfg: cfg, prev: prev, services: map[string]*serviceEntry{}, mws: map[string]*mwEntry{},
 		tcpTrack: map[trackKey]*connTracker{}, httpTrack: map[trackKey]*reqTracker{}}
 	defer func() { g.prev = nil }()
+	g.fingerprintRoutes()
 	for i := range cfg.Services {
 		if err := g.service(&cfg.Services[i]); err != nil {
 			return nil, err
@@ -151,6 +155,20 @@ func serviceFingerprint(svc *config.Service) (string, error) {
 		b = append(b, hex.EncodeToString(sum[:])...)
 	}
 	return string(b), nil
+}
+
+func (g *generation) fingerprintRoutes() {
+	c := g.cfg
+	g.routeFPs = make(map[string]string, len(c.TCPRoutes)+len(c.UDPRoutes)+len(c.HTTPRoutes))
+	for _, r := range c.TCPRoutes {
+		g.routeFPs["tcp_route "+r.Name] = routeFingerprint(r)
+	}
+	for _, r := range c.UDPRoutes {
+		g.routeFPs["udp_route "+r.Name] = routeFingerprint(r)
+	}
+	for _, r := range c.HTTPRoutes {
+		g.routeFPs["http_route "+r.Name] = routeFingerprint(r)
+	}
 }
 
 func routeFingerprint[R config.TCPRoute | config.UDPRoute | config.HTTPRoute](r R) string {
@@ -315,7 +333,7 @@ func isHTTP(svc *config.Service) bool {
 // idle timeout are unchanged, so its connections are not touched.
 func (g *generation) tcpTracker(p *epPlan, r *config.TCPRoute) *connTracker {
 	svc := g.services[r.Service]
-	fp := fmt.Sprintf("%s|%p|%d", routeFingerprint(*r), svc, p.cfg.Timeouts.Idle)
+	fp := fmt.Sprintf("%s|%p|%d", g.routeFPs["tcp_route "+r.Name], svc, p.cfg.Timeouts.Idle)
 	key := trackKey{p.key, r.Name}
 	if t := g.prev.tcpTrack[key]; t != nil && t.fp == fp {
 		g.tcpTrack[key] = t

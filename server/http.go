@@ -118,7 +118,7 @@ func (g *generation) httpTracker(ep *config.Entrypoint, k listenerKey, r *config
 	names := append(append([]string(nil), ep.HTTP.Middlewares...), r.Middlewares...)
 	svc := g.services[r.Service]
 	mws := make([]middleware.Middleware, len(names))
-	fp := fmt.Sprintf("%s|%p", routeFingerprint(*r), svc)
+	fp := fmt.Sprintf("%s|%p", g.routeFPs["http_route "+r.Name], svc)
 	for i, name := range names {
 		m, err := g.middleware(name)
 		if err != nil {

@@ -236,25 +236,26 @@ func diff(old, g *generation, listeners map[listenerKey]*listener) *Changes {
 			ch.ServicesRemoved = append(ch.ServicesRemoved, name)
 		}
 	}
-	routes := func(c *config.Config) map[string]string {
-		m := map[string]string{}
+	eps := func(c *config.Config) map[string][]string {
+		m := map[string][]string{}
 		for _, r := range c.TCPRoutes {
-			m["tcp_route "+r.Name] = routeFingerprint(r) + joined(r.Entrypoints)
+			m["tcp_route "+r.Name] = r.Entrypoints
 		}
 		for _, r := range c.UDPRoutes {
-			m["udp_route "+r.Name] = routeFingerprint(r) + joined(r.Entrypoints)
+			m["udp_route "+r.Name] = r.Entrypoints
 		}
 		for _, r := range c.HTTPRoutes {
-			m["http_route "+r.Name] = routeFingerprint(r) + joined(r.Entrypoints)
+			m["http_route "+r.Name] = r.Entrypoints
 		}
 		return m
 	}
-	before, after := routes(old.cfg), routes(g.cfg)
+	before, after := old.routeFPs, g.routeFPs
+	epsBefore, epsAfter := eps(old.cfg), eps(g.cfg)
 	for n, fp := range after {
 		switch o, ok := before[n]; {
 		case !ok:
 			ch.RoutesAdded = append(ch.RoutesAdded, n)
-		case o != fp:
+		case o != fp || !slices.Equal(epsBefore[n], epsAfter[n]):
 			ch.RoutesChanged = append(ch.RoutesChanged, n)
 		}
 	}
@@ -267,14 +268,4 @@ func diff(old, g *generation, listeners map[listenerKey]*listener) *Changes {
 		sort.Strings(l)
 	}
 	return ch
-}
-
-func joined(s []string) string {
-	s = slices.Clone(s)
-	sort.Strings(s)
-	b := ""
-	for _, x := range s {
-		b += "|" + x
-	}
-	return b
 }

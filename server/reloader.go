@@ -142,11 +142,11 @@ func (r *Reloader) Reload(ctx context.Context, trigger string) (config.Diagnosti
 	r.lastSuccess.Set(float64(now.UnixNano()) / 1e9)
 	attrs := append([]any{"trigger", trigger, "files", cfg.Files, "duration", now.Sub(start)}, ch.LogAttrs()...)
 	r.log.Info("configuration reloaded", attrs...)
-	if r.opts.Applied != nil {
-		r.opts.Applied(cfg)
-	}
 	if err := r.syncWatch(cfg); err != nil {
 		r.log.Error("file watch", "error", err)
+	}
+	if r.opts.Applied != nil {
+		r.opts.Applied(cfg)
 	}
 	return nil, nil
 }

@@ -27,10 +27,10 @@ type watcher struct {
 	log      *slog.Logger
 	fire     func()
 
-	mu    sync.Mutex
-	files []string
-	dirs  map[string]bool
-	last  [sha256.Size]byte
+	mu     sync.Mutex
+	files  []string
+	dirs   map[string]bool
+	hashes map[string][sha256.Size]byte // per file: the content last seen
 
 	stop chan struct{}
 	done chan struct{}
@@ -43,19 +43,42 @@ func newWatcher(debounce time.Duration, log *slog.Logger, fire func()) (*watcher
 		return nil, err
 	}
 	w := &watcher{fw: fw, debounce: debounce, log: log, fire: fire, dirs: map[string]bool{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		hashes: map[string][sha256.Size]byte{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	return w, nil
 }
 
-// set replaces the watched files and takes their current content as the
-// baseline.
+// set replaces the watched files. Files watched already keep the content
+// last seen as their baseline (a change made while a reload ran is still a
+// change); new ones take their current content.
 func (w *watcher) set(files []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.files = files
-	w.last = fingerprintFiles(files)
+	hashes := make(map[string][sha256.Size]byte, len(files))
+	for _, f := range files {
+		if h, ok := w.hashes[f]; ok {
+			hashes[f] = h
+		} else {
+			hashes[f] = fingerprintFile(f)
+		}
+	}
+	w.hashes = hashes
 	w.refreshDirs()
+}
+
+// changed rehashes the files and reports whether any differs from the
+// last time; w.mu must be held.
+func (w *watcher) changed() bool {
+	changed := false
+	for _, f := range w.files {
+		h := fingerprintFile(f)
+		if h != w.hashes[f] {
+			changed = true
+			w.hashes[f] = h
+		}
+	}
+	return changed
 }
 
 // refreshDirs watches the directories of the files now; w.mu must be held.
@@ -119,9 +142,7 @@ func (w *watcher) loop() {
 			w.log.Warn("file watch", "error", err)
 		case <-timer.C:
 			w.mu.Lock()
-			fp := fingerprintFiles(w.files)
-			changed := fp != w.last
-			w.last = fp
+			changed := w.changed()
 			w.refreshDirs() // a symlink may point elsewhere now
 			w.mu.Unlock()
 			if changed {
@@ -144,10 +165,10 @@ func (w *watcher) close() {
 // wait waits for the watcher's goroutine to end after close.
 func (w *watcher) wait() { <-w.done }
 
-// fingerprintFiles hashes the content of files; a directory stands for
+// fingerprintFile hashes the content of a file; a directory stands for
 // its *.hcl files (names and content). A file that cannot be read counts
 // as its error, so that it appearing again is a change.
-func fingerprintFiles(files []string) [sha256.Size]byte {
+func fingerprintFile(f string) [sha256.Size]byte {
 	h := sha256.New()
 	add := func(name string) {
 		b, err := os.ReadFile(name)
@@ -162,17 +183,14 @@ func fingerprintFiles(files []string) [sha256.Size]byte {
 		h.Write(n[:])
 		h.Write(b)
 	}
-	for _, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil || !fi.IsDir() {
-			add(f)
-			continue
-		}
-		ents, err := os.ReadDir(f)
-		if err != nil {
-			add(f)
-			continue
-		}
+	fi, err := os.Stat(f)
+	var ents []os.DirEntry
+	if err == nil && fi.IsDir() {
+		ents, err = os.ReadDir(f)
+	}
+	if err != nil || !fi.IsDir() {
+		add(f)
+	} else {
 		var names []string
 		for _, e := range ents {
 			if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") {
