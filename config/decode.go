@@ -12,10 +12,10 @@ import (
 
 // Top-level block types.
 var (
-	topBlocks = []string{"global", "log", "entrypoint", "tls", "tcp_route", "udp_route", "http_route", "middleware", "service"}
+	topBlocks = []string{"global", "log", "admin", "entrypoint", "tls", "tcp_route", "udp_route", "http_route", "middleware", "service"}
 	// laterTop are blocks of the design that later releases implement; they
 	// are refused, never silently ignored.
-	laterTop = []string{"admin", "quic_route"}
+	laterTop = []string{"quic_route"}
 )
 
 // where records, per attribute key ("address", "timeouts.idle",
@@ -48,6 +48,8 @@ type (
 		gw          where
 		log         Log
 		lw          where
+		accessAt    Pos
+		admin       *adminDecl
 		entrypoints []*epDecl
 		tls         tlsDecl
 		tcpRoutes   []*routeDecl
@@ -150,6 +152,10 @@ func (d *decoder) file(name string, body *hclsyntax.Body) {
 			if d.labels(b, "", 0) && d.first("log", "", posOf(b.TypeRange), "log block") {
 				d.logBlock(b)
 			}
+		case b.Type == "admin":
+			if d.labels(b, "", 0) && d.first("admin", "", posOf(b.TypeRange), "admin block") {
+				d.adminBlock(b)
+			}
 		case b.Type == "entrypoint":
 			d.entrypoint(b)
 		case b.Type == "tls":
@@ -218,9 +224,10 @@ func (d *decoder) global(b *hclsyntax.Block) {
 
 func (d *decoder) logBlock(b *hclsyntax.Block) {
 	s := d.scope("log", b.Body, d.out.lw, "")
-	s.check(schema{attrs: []string{"level", "format"}})
+	s.check(schema{attrs: []string{"level", "format"}, blocks: []string{"access"}})
 	s.str("level", &d.out.log.Level)
 	s.str("format", &d.out.log.Format)
+	d.accessBlock(s)
 }
 
 func (d *decoder) entrypoint(b *hclsyntax.Block) {

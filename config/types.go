@@ -13,6 +13,7 @@ type Config struct {
 	Files       []string     `json:"files"`
 	Global      Global       `json:"global"`
 	Log         Log          `json:"log"`
+	Admin       *Admin       `json:"admin,omitempty"` // nil: no admin endpoint
 	Entrypoints []Entrypoint `json:"entrypoints"`
 	TLS         TLS          `json:"tls"`
 	TCPRoutes   []TCPRoute   `json:"tcp_routes"`
@@ -55,6 +56,8 @@ type Global struct {
 type Log struct {
 	Level  string `json:"level"`  // debug | info | warn | error; default info
 	Format string `json:"format"` // text | json; default text
+	// Access, when set, writes an access log (log { access { } }).
+	Access *AccessLog `json:"access,omitempty"`
 }
 
 // Network values of an entrypoint.

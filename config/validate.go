@@ -52,6 +52,7 @@ func applyDefaults(c *decls) {
 	if !c.lw.has("format") {
 		c.log.Format = DefaultLogFormat
 	}
+	applyAdminDefaults(c)
 	for _, e := range c.entrypoints {
 		if !e.w.has("network") {
 			e.Network = NetworkTCP
@@ -163,6 +164,7 @@ func validate(c *decls) Diagnostics {
 	v.positive("global", c.gw, "grace_period", c.global.GracePeriod, true)
 	v.enum("log", c.lw, "level", c.log.Level, logLevels)
 	v.enum("log", c.lw, "format", c.log.Format, logFormats)
+	v.admin()
 	v.entrypoints()
 	v.tls()
 	v.services()
@@ -402,6 +404,7 @@ func build(c *decls, warnings Diagnostics) *Config {
 		Files:       slices.Clone(c.files),
 		Global:      c.global,
 		Log:         c.log,
+		Admin:       buildAdmin(c),
 		Entrypoints: []Entrypoint{},
 		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}},
 		TCPRoutes:   []TCPRoute{},

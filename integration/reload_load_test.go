@@ -3,8 +3,10 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,6 +109,7 @@ http_route "broken" {
 	}
 	return hcl(`
 global { grace_period = "2s" }
+admin { address = "127.0.0.1:0" }
 entrypoint "web" { address = "127.0.0.1:0" }
 http_route "main" {
   entrypoints = ["web"]
@@ -201,11 +204,24 @@ func TestReloadUnderLoad(t *testing.T) {
 	l1.setPhase("reloading")
 	l2.setPhase("reloading")
 	start := time.Now()
-	rejected := 0
+	rejected, viaAdmin := 0, 0
+	admin := p.adminAddr()
 	for i := 1; i <= 50; i++ {
 		invalid := i%5 == 0
 		main := []string{"a", "b"}[i%2]
-		accepted := p.sighup(t, reloadLoadConfig(a.addr, b.addr, main, i, invalid))
+		src := reloadLoadConfig(a.addr, b.addr, main, i, invalid)
+		var accepted bool
+		if i%3 == 0 {
+			// Every third through the admin endpoint.
+			writeConfig(t, p.file, src)
+			code, got := postReload(t, admin)
+			if accepted = code == http.StatusOK; !accepted && code != http.StatusBadRequest {
+				t.Fatalf("POST /reload: %d %v", code, got)
+			}
+			viaAdmin++
+		} else {
+			accepted = p.sighup(t, src)
+		}
 		if accepted == invalid {
 			t.Fatalf("reload %d (invalid=%v): accepted=%v", i, invalid, accepted)
 		}
@@ -241,24 +257,58 @@ func TestReloadUnderLoad(t *testing.T) {
 			t.Errorf("%s: no request succeeded", l.name)
 		}
 	}
-	t.Logf("50 reloads in %v", reloadTime)
+	t.Logf("50 reloads (%d by POST /reload, the others by SIGHUP) in %v", viaAdmin, reloadTime)
 
-	// Descriptors: after the grace period (2s) and the backends' idle
-	// timeout (1s) the process holds what it held before the reloads.
+	// Descriptors and goroutines: after the grace period (2s) and the
+	// backends' idle timeout (1s) the process holds what a fresh one on the
+	// same configuration holds.
 	closeIdle()
-	base := fdBaseline(t, a.addr, b.addr)
+	base, baseG := baseline(t, a.addr, b.addr)
 	after := settledFDs(base)
 	if after > base {
 		t.Errorf("file descriptors: %d after the reloads, %d at the baseline", after, base)
 	}
-	t.Logf("file descriptors: baseline %d, after reloads %d", base, after)
+	afterG := goroutines(t, admin)
+	for deadline := time.Now().Add(10 * time.Second); afterG > baseG && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+		afterG = goroutines(t, admin)
+	}
+	if afterG > baseG {
+		t.Errorf("goroutines: %d after the reloads, %d at the baseline", afterG, baseG)
+	}
+	t.Logf("file descriptors: baseline %d, after reloads %d; goroutines: baseline %d, after %d", base, after, baseG, afterG)
 }
 
-// fdBaseline is the process's descriptor count with the first
-// configuration, no client connection and no idle backend connection: a
-// fresh proxynow on the same configuration would hold as many, so it is
-// measured on one.
-func fdBaseline(t *testing.T, a, b string) int {
+// goroutines is go_goroutines from the admin endpoint, scraped without
+// keeping a connection open (it would be a descriptor and a goroutine).
+func goroutines(t *testing.T, admin string) int {
+	t.Helper()
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: ioTimeout}).Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int(n)
+		}
+	}
+	t.Fatal("no go_goroutines in /metrics")
+	return 0
+}
+
+// baseline is the descriptor and goroutine counts of a process with the
+// first configuration, no client connection and no idle backend
+// connection: a fresh proxynow on the same configuration would hold as
+// many, so they are measured on one.
+func baseline(t *testing.T, a, b string) (fds, gs int) {
 	t.Helper()
 	fresh := startReloadable(t, reloadLoadConfig(a, b, "a", 0, false))
 	c := newH1Client(t)
@@ -277,7 +327,7 @@ func fdBaseline(t *testing.T, a, b string) int {
 			stable = 0
 		}
 		if stable >= 8 || time.Now().After(deadline) {
-			return n
+			return n, goroutines(t, fresh.adminAddr())
 		}
 		prev = n
 		time.Sleep(250 * time.Millisecond)

@@ -42,6 +42,10 @@ type UDPLive struct {
 	IdleTimeout time.Duration
 	// MaxFlows caps the flow table; 0 means no cap.
 	MaxFlows int
+	// Service and Metrics are the route's service (access log) and
+	// counters; a flow keeps those it was opened with.
+	Service string
+	Metrics *UDPMetrics
 }
 
 // Update replaces the settings new flows are opened with. Open flows keep
@@ -51,6 +55,17 @@ func (s *UDPServer) Update(l UDPLive) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Route, s.Pool, s.ProxyProtocol, s.IdleTimeout, s.MaxFlows = l.Route, l.Pool, l.ProxyProtocol, l.IdleTimeout, l.MaxFlows
+	s.Service, s.Metrics = l.Service, l.Metrics
+	s.live.Store(l.Metrics)
+}
+
+// metrics is the current route's counters, for datagrams not yet tied to a
+// flow. Before any Update it is the Metrics field.
+func (s *UDPServer) metrics() *UDPMetrics {
+	if m := s.live.Load(); m != nil {
+		return m
+	}
+	return s.Metrics
 }
 
 // CloseFlowsOf closes the open flows whose backend is from p and reports

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -24,6 +25,11 @@ type Proxy struct {
 	// 0 means never.
 	Idle   time.Duration
 	Logger *slog.Logger
+	// Service names the route's service in the access log. Metrics and
+	// AccessLog, when set, count and log each connection.
+	Service   string
+	Metrics   *RouteMetrics
+	AccessLog *accesslog.Writer
 }
 
 var _ Handler = (*Proxy)(nil)
@@ -36,8 +42,10 @@ func (p *Proxy) ServeTCP(ctx context.Context, c *Conn) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	start := time.Now()
+	p.Metrics.start()
 	bc, err := p.Pool.Dial(ctx, "tcp")
 	if err != nil {
+		p.observe(ctx, c, start, "", 0, 0, errNoBackend)
 		log.Error("connection closed: no backend", "entrypoint", c.Entrypoint, "route", p.Route,
 			"client", c.Client, "error", err)
 		c.Close()
@@ -57,6 +65,7 @@ func (p *Proxy) ServeTCP(ctx context.Context, c *Conn) {
 	}
 	t := &tunnel{client: c, backend: backend, idle: p.Idle, head: head}
 	up, down, err := t.run()
+	p.observe(ctx, c, start, bc.Backend.Addr, up, down, err)
 	lvl := slog.LevelDebug
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		lvl = slog.LevelInfo

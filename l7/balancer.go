@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/upstream"
 )
@@ -28,6 +29,7 @@ type balancer struct {
 	perTry     time.Duration
 	transports map[*upstream.Backend]*http.Transport
 	log        *slog.Logger
+	retries    prometheus.Counter // nil: not counted (see CountRetries)
 }
 
 func newBalancer(svc *config.Service, pool *upstream.Pool, log *slog.Logger) *balancer {
@@ -123,6 +125,9 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		err = aerr
 		if !retry || body != nil && body.read.Load() > 0 {
 			break
+		}
+		if b.retries != nil {
+			b.retries.Inc()
 		}
 		b.log.Debug("retrying on another backend", "service", b.service, "attempt", try+1, "error", err)
 	}

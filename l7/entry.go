@@ -60,7 +60,7 @@ func (e *Entry) isTrusted(a netip.Addr) bool {
 }
 
 func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ri := &reqInfo{entrypoint: e.entrypoint}
+	ri := newInfo(w, e.entrypoint) // the Observer's recorder carries one
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		ri.peer = ap.Addr().Unmap()
 	}

@@ -132,6 +132,7 @@ func (g *generation) service(svc *config.Service) error {
 	}
 	if isHTTP(svc) {
 		e.proxy = l7.NewProxy(svc, e.pool, g.s.log)
+		e.proxy.CountRetries(g.s.metrics.HTTP)
 		e.handler = e.proxy
 	}
 	g.services[svc.Name] = e
@@ -246,6 +247,7 @@ func (g *generation) middleware(name string) (*mwEntry, error) {
 		},
 		Logger:    g.s.log,
 		AddCloser: func(c io.Closer) { e.closers = append(e.closers, c) },
+		OnRefuse:  g.s.metrics.HTTP.RateLimited(name).Inc,
 	})
 	if err != nil {
 		return nil, err
@@ -265,6 +267,8 @@ func (g *generation) build(p *epPlan) error {
 			p.udp.Pool = g.services[svc.Name].pool
 			p.udp.IdleTimeout = r.IdleTimeout
 			p.udp.ProxyProtocol = svc.ProxyProtocol == "v2"
+			p.udp.Service = svc.Name
+			p.udp.Metrics = g.s.metrics.L4.UDP(ep.Name, r.Name, svc.Name)
 		}
 		return nil
 	}
@@ -345,6 +349,9 @@ func (g *generation) tcpTracker(p *epPlan, r *config.TCPRoute) *connTracker {
 		ProxyProtocol: g.cfg.Service(r.Service).ProxyProtocol,
 		Idle:          p.cfg.Timeouts.Idle,
 		Logger:        g.s.log,
+		Service:       r.Service,
+		Metrics:       g.s.metrics.L4.Route(p.cfg.Name, r.Name, r.Service),
+		AccessLog:     g.s.accessLog,
 	}, fp)
 	g.tcpTrack[key] = t
 	return t
@@ -365,6 +372,7 @@ func (g *generation) mux(p *epPlan, routes []*config.TCPRoute, withHTTP bool) (*
 		MinVersion:       tlsVersions[g.cfg.TLS.MinVersion],
 		HandshakeTimeout: p.cfg.Timeouts.Handshake,
 		Logger:           g.s.log,
+		Metrics:          g.s.metrics.TLS,
 	}
 	for _, r := range routes {
 		o.Routes = append(o.Routes, tlsmux.Route{

@@ -108,7 +108,8 @@ func (g *generation) buildHTTP(ep *config.Entrypoint, k listenerKey, routes []*c
 	for _, w := range router.Warnings() {
 		g.s.log.Warn("http routes", "entrypoint", ep.Name, "warning", w)
 	}
-	return l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log), nil
+	entry := l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log)
+	return l7.NewObserver(entry, ep.Name, routes, g.s.metrics.HTTP, g.s.accessLog), nil
 }
 
 // httpTracker is the route's service wrapped in the entrypoint's

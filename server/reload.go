@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sort"
@@ -74,6 +76,14 @@ func (s *Server) Reload(cfg *config.Config) (*Changes, error) {
 		return nil, err
 	}
 	ch := diff(old, g, s.listeners)
+	// The admin endpoint and the access log outlive configurations: their
+	// blocks are read at start only.
+	if !sameJSON(old.cfg.Admin, cfg.Admin) {
+		s.log.Warn("reload: admin block changes take effect on restart")
+	}
+	if !sameJSON(old.cfg.Log.Access, cfg.Log.Access) {
+		s.log.Warn("reload: log.access changes take effect on restart")
+	}
 	removed, replaced := s.swap(g)
 	ch.HTTPServersReplaced = len(replaced)
 	// A removed TCP socket stops accepting now, before Reload returns, so
@@ -158,6 +168,12 @@ func drainFlows(ctx context.Context, p *epPlan, pool *upstream.Pool) {
 		case <-t.C:
 		}
 	}
+}
+
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
 func (g *generation) plan(k listenerKey) *epPlan {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/proxynow/proxynow/config"
@@ -28,12 +29,16 @@ type Server struct {
 	listeners map[listenerKey]*listener
 	started   bool
 	closed    bool
+	// cur is gen for readers that must not wait for a reload (admin).
+	cur atomic.Pointer[generation]
 
 	serveWG  sync.WaitGroup // Serve loops
 	retireWG sync.WaitGroup // generations being retired
 	// stopRetire cuts retirements short (Shutdown after its deadline, Close).
 	stopCtx    context.Context
 	stopRetire context.CancelFunc
+
+	ops // metrics, access log, admin endpoint (metrics.go, admin.go)
 }
 
 // certPoll is how often certificate files are checked for changes.
@@ -46,16 +51,27 @@ var clientKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 60 * time.Second, 
 // nothing. Errors are about files the configuration names (they loaded when
 // it was validated, but may have changed since).
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	return NewWithOptions(cfg, Options{Logger: log})
+}
+
+// NewWithOptions is New with the parts that outlive a configuration.
+func NewWithOptions(cfg *config.Config, o Options) (*Server, error) {
+	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{log: log, listeners: map[listenerKey]*listener{}}
 	s.stopCtx, s.stopRetire = context.WithCancel(context.Background())
+	if err := s.initOps(cfg, o); err != nil {
+		return nil, err
+	}
 	g, err := compile(s, cfg, emptyGeneration(), nil)
 	if err != nil {
+		_ = s.stopOps(context.Background())
 		return nil, err
 	}
 	s.gen = g
+	s.cur.Store(g)
 	return s, nil
 }
 
@@ -75,6 +91,16 @@ func (s *Server) Start() error {
 	s.swap(s.gen)
 	for _, p := range s.gen.eps {
 		s.log.Info("listening", "entrypoint", p.cfg.Name, "network", p.ln.network(), "address", p.ln.addr.String())
+	}
+	if err := s.startAdmin(); err != nil {
+		s.closed = true
+		for _, l := range s.listeners {
+			l.close()
+		}
+		s.serveWG.Wait()
+		release(s.gen, emptyGeneration())
+		_ = s.stopOps(context.Background())
+		return err
 	}
 	return nil
 }
@@ -132,6 +158,8 @@ func (s *Server) swap(g *generation) (removed []*listener, replaced []*httpServe
 		}
 	}
 	s.listeners, s.gen = next, g
+	s.cur.Store(g)
+	s.publish(g)
 	for _, e := range g.services {
 		if e.pool != nil {
 			e.pool.StartHealthChecks()
@@ -174,17 +202,14 @@ func (s *Server) Pool(service string) *upstream.Pool {
 }
 
 // Config is the configuration being served.
-func (s *Server) Config() *config.Config {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.gen.cfg
-}
+func (s *Server) Config() *config.Config { return s.cur.Load().cfg }
 
 // Shutdown stops accepting on every entrypoint at once and waits for open
 // connections and flows (and those of generations still being retired
 // after a reload) until ctx is done; those left are then closed. It
 // returns when every goroutine the server started has ended.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
 	s.mu.Lock()
 	s.closed = true
 	ls, g := s.listeners, s.gen
@@ -209,11 +234,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.serveWG.Wait()
 	s.stopRetire()
 	release(g, emptyGeneration())
-	return errors.Join(errs...)
+	return errors.Join(append(errs, s.stopOps(ctx))...)
 }
 
 // Close closes every listener, connection and flow at once.
 func (s *Server) Close() error {
+	s.draining.Store(true)
 	s.mu.Lock()
 	s.closed = true
 	ls, g := s.listeners, s.gen
@@ -226,5 +252,7 @@ func (s *Server) Close() error {
 	s.retireWG.Wait()
 	s.serveWG.Wait()
 	release(g, emptyGeneration())
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return s.stopOps(ctx)
 }

@@ -277,6 +277,7 @@ func (e *statusError) Error() string {
 // rotation when a run of results reaches the threshold.
 func (p *Pool) observe(t *probeTarget, err error) {
 	b := t.b
+	b.countProbe(err)
 	if err == nil {
 		t.oks++
 		t.errs = 0

@@ -175,7 +175,7 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 		stop = ch
 	}
 
-	srv, err := server.New(cfg, log)
+	srv, err := server.NewWithOptions(cfg, server.Options{Logger: log, Version: versionString()})
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return exitRuntime
@@ -186,16 +186,18 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 	}
 	format := cfg.Log.Format
 	rl, err := server.NewReloader(srv, server.ReloaderOptions{
-		Files:   files,
-		Load:    loadConfig,
-		Applied: func(c *config.Config) { applyLog(log, level, format, c.Log) },
-		Logger:  log,
+		Files:      files,
+		Load:       loadConfig,
+		Applied:    func(c *config.Config) { applyLog(log, level, format, c.Log) },
+		Logger:     log,
+		Registerer: srv.Registry(),
 	})
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		_ = srv.Close()
 		return exitRuntime
 	}
+	srv.SetReload(func(ctx context.Context) (config.Diagnostics, error) { return rl.Reload(ctx, "POST /reload") })
 	log.Info("started", "version", versionString(), "files", cfg.Files)
 
 	for sig := range stop {

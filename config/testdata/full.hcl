@@ -7,6 +7,21 @@ global {
 log {
   level  = "debug"
   format = "json"
+  access {
+    format = "combined"
+    path   = "access.log"
+    buffer = 100
+  }
+}
+
+admin {
+  address      = "0.0.0.0:9901"
+  allow_remote = true
+  pprof        = true
+  basic_auth {
+    users = ["ops:$2a$04$ukZWu3Uv0/mEMlTifWmsZu6wbBCB179P/ukDIhekrJr8Tt1NsDNpi"]
+    realm = "ops"
+  }
 }
 
 entrypoint "web" {

@@ -25,6 +25,9 @@ type Env struct {
 	// released when it is retired (a configuration reload that drops or
 	// changes it, or shutdown): forward_auth's idle connections.
 	AddCloser func(io.Closer)
+	// OnRefuse, when set, is called each time a rate_limit or in_flight
+	// middleware refuses a request (the rate-limited requests metric).
+	OnRefuse func()
 }
 
 // constructor builds one kind from its block.
