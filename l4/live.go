@@ -57,13 +57,14 @@ func (s *UDPServer) Update(l UDPLive) {
 	s.Route, s.Pool, s.ProxyProtocol, s.IdleTimeout, s.MaxFlows = l.Route, l.Pool, l.ProxyProtocol, l.IdleTimeout, l.MaxFlows
 	s.Service, s.Metrics = l.Service, l.Metrics
 	s.live.Store(l.Metrics)
+	s.updated.Store(true)
 }
 
 // metrics is the current route's counters, for datagrams not yet tied to a
 // flow. Before any Update it is the Metrics field.
 func (s *UDPServer) metrics() *UDPMetrics {
-	if m := s.live.Load(); m != nil {
-		return m
+	if s.updated.Load() {
+		return s.live.Load()
 	}
 	return s.Metrics
 }

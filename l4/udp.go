@@ -40,6 +40,7 @@ type UDPServer struct {
 
 	dropped atomic.Uint64
 	live    atomic.Pointer[UDPMetrics] // Metrics, for readers that do not hold mu
+	updated atomic.Bool                // live is in force (Update was called)
 
 	mu       sync.RWMutex
 	pc       *net.UDPConn
@@ -171,7 +172,7 @@ func (s *UDPServer) forward(client netip.AddrPort, buf []byte, n int) {
 	}
 	if err != nil {
 		s.dropped.Add(1)
-		s.metrics().drop(dropWrite)
+		f.metrics.drop(dropWrite)
 		s.failed(f, err)
 	}
 }
@@ -263,9 +264,9 @@ func (s *UDPServer) reply(f *flow) {
 		f.last.Store(time.Now().UnixNano())
 		if _, err := s.pc.WriteToUDPAddrPort((*bp)[:n], f.client); err != nil {
 			s.dropped.Add(1)
-			s.metrics().drop(dropWrite)
+			f.metrics.drop(dropWrite)
 		} else {
-			s.metrics().sent()
+			f.metrics.sent()
 			f.stats.out.Add(int64(n))
 		}
 		return true

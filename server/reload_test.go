@@ -135,6 +135,7 @@ func TestReloadKeepsSocketAndUntouchedConnections(t *testing.T) {
 	one, two := taggedBackend(t, "one"), taggedBackend(t, "two")
 	s := started(t, fmt.Sprintf(tcpTwoRoutes, "300ms", "one", "one", one, two))
 	addrA, addrB := s.Addr("a").String(), s.Addr("b").String()
+	sockA := s.listenerOf("a").tcpLn
 	ca, bra, tag := tagConn(t, addrA)
 	if tag != "one" {
 		t.Fatalf("a: tag %q", tag)
@@ -184,8 +185,8 @@ func TestReloadKeepsSocketAndUntouchedConnections(t *testing.T) {
 	if len(ch.ListenersKept) != 2 || len(ch.ListenersAdded)+len(ch.ListenersRemoved) != 0 {
 		t.Fatalf("changes %+v: want both listeners kept", ch)
 	}
-	if got := s.Addr("a").String(); got != addrA {
-		t.Fatalf("a moved from %s to %s", addrA, got)
+	if got := s.Addr("a").String(); got != addrA || s.listenerOf("a").tcpLn != sockA {
+		t.Fatalf("a's socket replaced (%s, then %s)", addrA, got)
 	}
 	if s.Pool("one") != poolBefore {
 		t.Fatal("pool of the unchanged service was rebuilt")

@@ -103,7 +103,8 @@ func NewReloader(srv *Server, opts ReloaderOptions) (*Reloader, error) {
 // Reload loads the files and switches the server to them. An invalid
 // configuration changes nothing: its diagnostics are logged (each with
 // file:line:col) and returned, with a non-nil error. An error without
-// diagnostics is one the compile or bind step met (a port in use).
+// diagnostics is one the compile or bind step met (a port in use), and
+// changes nothing either.
 func (r *Reloader) Reload(ctx context.Context, trigger string) (config.Diagnostics, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -135,7 +136,7 @@ func (r *Reloader) Reload(ctx context.Context, trigger string) (config.Diagnosti
 	if err != nil {
 		r.reloads.WithLabelValues(ResultFailure).Inc()
 		r.log.Error("configuration reload failed: the running configuration is unchanged", "trigger", trigger, "error", err)
-		return config.Diagnostics{{Severity: config.SeverityError, Message: err.Error(), Err: err}}, err
+		return nil, err
 	}
 	r.reloads.WithLabelValues(ResultSuccess).Inc()
 	now := r.opts.Now()
