@@ -94,6 +94,18 @@ func TestJSONLines(t *testing.T) {
 	}
 }
 
+func TestClockMatchesAppendFormat(t *testing.T) {
+	var c clock
+	for _, tm := range []time.Time{t0, t0.Add(999 * time.Nanosecond), t0.Add(time.Second + 7*time.Microsecond),
+		time.Date(2027, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600))} {
+		got := string(c.appendTime(nil, tm))
+		want := tm.UTC().Format("2006-01-02T15:04:05.000000Z")
+		if got != want {
+			t.Errorf("appendTime(%v) = %q, want %q", tm, got, want)
+		}
+	}
+}
+
 func TestCLFLines(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -54,7 +55,7 @@ func (w *Writer) LogHTTP(e *HTTP) {
 	}
 	b := getBuf()
 	if w.format == JSON {
-		*b = appendHTTPJSON(*b, e)
+		*b = appendHTTPJSON(*b, e, &w.clock)
 	} else {
 		*b = appendHTTPCLF(*b, e, w.format == Combined)
 	}
@@ -68,18 +69,45 @@ func (w *Writer) LogConn(e *Conn) {
 	}
 	b := getBuf()
 	if w.format == JSON {
-		*b = appendConnJSON(*b, e)
+		*b = appendConnJSON(*b, e, &w.clock)
 	} else {
 		*b = appendConnCLF(*b, e)
 	}
 	w.enqueue(b)
 }
 
-const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
+// clock caches the formatted UTC second, so a line's timestamp costs a
+// few appends (formatting a time from its layout is a third of a line's
+// cost otherwise). The cache is replaced, never modified, once a second.
+type clock struct{ sec atomic.Pointer[second] }
 
-func appendHTTPJSON(b []byte, e *HTTP) []byte {
+type second struct {
+	unix int64
+	text []byte // "2006-01-02T15:04:05."
+}
+
+// appendTime appends t as RFC 3339 UTC with microseconds.
+func (c *clock) appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	s := c.sec.Load()
+	if u := t.Unix(); s == nil || s.unix != u {
+		s = &second{unix: u, text: t.AppendFormat(nil, "2006-01-02T15:04:05.")}
+		c.sec.Store(s)
+	}
+	b = append(b, s.text...)
+	us := t.Nanosecond() / 1000
+	var d [6]byte
+	for i := 5; i >= 0; i-- {
+		d[i] = byte('0' + us%10)
+		us /= 10
+	}
+	b = append(b, d[:]...)
+	return append(b, 'Z')
+}
+
+func appendHTTPJSON(b []byte, e *HTTP, c *clock) []byte {
 	b = append(b, `{"time":"`...)
-	b = e.Time.UTC().AppendFormat(b, timeLayout)
+	b = c.appendTime(b, e.Time)
 	b = append(b, `","type":"http","client":"`...)
 	if e.Client.IsValid() {
 		b = e.Client.AppendTo(b)
@@ -109,9 +137,9 @@ func appendHTTPJSON(b []byte, e *HTTP) []byte {
 	return append(b, "}\n"...)
 }
 
-func appendConnJSON(b []byte, e *Conn) []byte {
+func appendConnJSON(b []byte, e *Conn, c *clock) []byte {
 	b = append(b, `{"time":"`...)
-	b = e.Time.UTC().AppendFormat(b, timeLayout)
+	b = c.appendTime(b, e.Time)
 	b = append(b, `","type":"`...)
 	b = append(b, e.Network...)
 	b = append(b, `","client":"`...)

@@ -20,6 +20,7 @@ type Config struct {
 	HTTPRoutes  []HTTPRoute  `json:"http_routes"`
 	Middlewares []Middleware `json:"middlewares"`
 	UDPRoutes   []UDPRoute   `json:"udp_routes"`
+	QUICRoutes  []QUICRoute  `json:"quic_routes,omitempty"`
 	Services    []Service    `json:"services"`
 	// Warnings are diagnostics that did not stop the load.
 	Warnings Diagnostics `json:"warnings,omitempty"`
@@ -83,7 +84,9 @@ type Entrypoint struct {
 	// HTTP holds the HTTP settings, used when http_routes name this
 	// entrypoint.
 	HTTP HTTPSettings `json:"http"`
-	Pos  Pos          `json:"-"`
+	// HTTP3 is non-nil exactly when `http3 = true`.
+	HTTP3 *HTTP3Settings `json:"http3,omitempty"`
+	Pos   Pos            `json:"-"`
 }
 
 // ProxyProtocolIn is the `proxy_protocol` block of an entrypoint.
@@ -240,7 +243,8 @@ type Backend struct {
 	// TLS (re-encrypted), set up as the service's TLS says.
 	TLS bool `json:"tls,omitempty"`
 	// Scheme is the label's scheme: SchemeTCP, SchemeTLS, SchemeHTTP,
-	// SchemeHTTPS or SchemeH2C. TLS is true for SchemeTLS and SchemeHTTPS.
+	// SchemeHTTPS, SchemeH2C or SchemeH3. TLS is true for SchemeTLS,
+	// SchemeHTTPS and SchemeH3.
 	Scheme string `json:"scheme,omitempty"`
 	// ServerName is what a TLS backend's certificate is verified against
 	// and the SNI sent: the service's tls.server_name, else the host of

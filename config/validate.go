@@ -107,6 +107,7 @@ func applyDefaults(c *decls) {
 		}
 	}
 	applyHTTPDefaults(c)
+	applyHTTP3Defaults(c)
 	applyMiddlewareDefaults(c)
 }
 
@@ -166,6 +167,7 @@ func validate(c *decls) Diagnostics {
 	v.enum("log", c.lw, "format", c.log.Format, logFormats)
 	v.admin()
 	v.entrypoints()
+	v.http3Entrypoints()
 	v.tls()
 	v.services()
 	v.middlewares()
@@ -176,6 +178,7 @@ func validate(c *decls) Diagnostics {
 	for _, r := range c.udpRoutes {
 		v.route("udp_route", NetworkUDP, r)
 	}
+	v.quicRoutes()
 	for _, r := range c.httpRoutes {
 		v.httpRoute(r)
 	}
@@ -301,6 +304,9 @@ func (v *validator) services() {
 				continue
 			}
 			k := net.JoinHostPort(hp.host, strconv.Itoa(hp.port))
+			if b.scheme == SchemeH3 {
+				k = "udp " + k // QUIC: the same host:port as an https:// backend is another socket
+			}
 			if prev := seen[k]; prev != nil {
 				v.errf(b.Pos, "%s: duplicate backend; first defined at %s", bctx, prev.Pos)
 				continue
@@ -411,6 +417,7 @@ func build(c *decls, warnings Diagnostics) *Config {
 		HTTPRoutes:  []HTTPRoute{},
 		Middlewares: buildMiddlewares(c),
 		UDPRoutes:   []UDPRoute{},
+		QUICRoutes:  buildQUICRoutes(c),
 		Services:    []Service{},
 		Warnings:    warnings,
 	}

@@ -13,13 +13,13 @@ import (
 
 func TestAccessLogJSON(t *testing.T) {
 	m := startMixed(t, "json")
-	nHTTP := m.h1 + m.h2c + m.notFound + m.h2tls
+	nHTTP := m.h1 + m.h2c + m.notFound + m.h2tls + m.h3
 	httpLines := accessLines(t, m.accessLog, nHTTP, func(l map[string]any) bool { return l["type"] == "http" })
 	if len(httpLines) != nHTTP {
 		t.Fatalf("%d HTTP lines, want %d (one per request)", len(httpLines), nHTTP)
 	}
 	ids := map[string]bool{}
-	var h1, h2c, tlsN, notFound int
+	var h1, h2c, tlsN, h3, notFound int
 	for _, l := range httpLines {
 		for _, f := range []string{"time", "client", "method", "host", "path", "protocol", "status", "bytes", "duration", "entrypoint", "route", "service", "backend", "request_id"} {
 			if _, ok := l[f]; !ok {
@@ -48,8 +48,12 @@ func TestAccessLogJSON(t *testing.T) {
 				t.Errorf("unrouted request line: %v", l)
 			}
 		case l["entrypoint"] == "tls":
-			tlsN++
-			if l["tls_version"] != "1.3" || l["sni"] != "web.test" || l["protocol"] != "HTTP/2.0" {
+			if l["protocol"] == "HTTP/3.0" {
+				h3++
+			} else {
+				tlsN++
+			}
+			if l["tls_version"] != "1.3" || l["sni"] != "web.test" || l["protocol"] != "HTTP/2.0" && l["protocol"] != "HTTP/3.0" {
 				t.Errorf("TLS request line: %v", l)
 			}
 		case l["protocol"] == "HTTP/1.1":
@@ -72,8 +76,8 @@ func TestAccessLogJSON(t *testing.T) {
 			}
 		}
 	}
-	if h1 != m.h1 || h2c != m.h2c || tlsN != m.h2tls || notFound != m.notFound {
-		t.Errorf("lines by kind: h1 %d h2c %d tls %d 404 %d; want %d %d %d %d", h1, h2c, tlsN, notFound, m.h1, m.h2c, m.h2tls, m.notFound)
+	if h1 != m.h1 || h2c != m.h2c || tlsN != m.h2tls || h3 != m.h3 || notFound != m.notFound {
+		t.Errorf("lines by kind: h1 %d h2c %d h2 %d h3 %d 404 %d; want %d %d %d %d %d", h1, h2c, tlsN, h3, notFound, m.h1, m.h2c, m.h2tls, m.h3, m.notFound)
 	}
 
 	conns := accessLines(t, m.accessLog, m.tcpConns+m.ptConns+1, func(l map[string]any) bool { return l["type"] != "http" })

@@ -114,8 +114,9 @@ func TestMetricsAfterMixedTraffic(t *testing.T) {
 	wantValue(t, fams, hr, L{"entrypoint": "web", "route": "api", "service": "api", "method": "POST", "code": "2xx", "protocol": "HTTP/2"}, float64(m.h2c))
 	wantValue(t, fams, hr, L{"entrypoint": "web", "route": "", "service": "", "method": "GET", "code": "4xx", "protocol": "HTTP/1.1"}, float64(m.notFound))
 	wantValue(t, fams, hr, L{"entrypoint": "tls", "route": "api", "service": "api", "method": "GET", "code": "2xx", "protocol": "HTTP/2"}, float64(m.h2tls))
+	wantValue(t, fams, hr, L{"entrypoint": "tls", "route": "api", "service": "api", "method": "GET", "code": "2xx", "protocol": "HTTP/3"}, float64(m.h3))
 	wantValue(t, fams, "proxynow_http_request_duration_seconds", L{"entrypoint": "web", "route": "api", "service": "api"}, float64(m.h1+m.h2c))
-	wantValue(t, fams, "proxynow_http_response_size_bytes", L{"entrypoint": "tls", "route": "api", "service": "api"}, float64(m.h2tls))
+	wantValue(t, fams, "proxynow_http_response_size_bytes", L{"entrypoint": "tls", "route": "api", "service": "api"}, float64(m.h2tls+m.h3))
 	wantValue(t, fams, "proxynow_http_requests_in_flight", L{"entrypoint": "web"}, 0)
 	wantValue(t, fams, "proxynow_http_retries_total", L{"service": "api"}, 0)
 
@@ -177,7 +178,7 @@ func TestMetricsAfterMixedTraffic(t *testing.T) {
 			t.Errorf("runtime/process family %s missing", f)
 		}
 	}
-	if v := value(series(t, fams, "proxynow_accesslog_lines_total", L{"result": "written"})); v < float64(m.h1+m.h2c+m.notFound+m.h2tls) {
+	if v := value(series(t, fams, "proxynow_accesslog_lines_total", L{"result": "written"})); v < float64(m.h1+m.h2c+m.notFound+m.h2tls+m.h3) {
 		t.Errorf("access log lines written = %v, want at least one per request", v)
 	}
 	wantValue(t, fams, "proxynow_accesslog_lines_total", L{"result": "dropped"}, 0)

@@ -62,6 +62,7 @@ type mixedTraffic struct {
 	h1, h2c   int // requests to route "api" on "web"
 	notFound  int // requests no route takes on "web"
 	h2tls     int // requests to route "api" over TLS (terminated) on "tls"
+	h3        int // requests to route "api" over HTTP/3 on "tls"
 	tcpConns  int // connections through tcp_route "echo"
 	udpDgrams int // datagrams through udp_route "dns", one flow
 	ptConns   int // connections through tcp_route "pt" (TLS passthrough)
@@ -81,7 +82,7 @@ func startMixed(t *testing.T, accessFormat string) *mixedTraffic {
 	ptBE := startTCPBackend(t, tlsGreetEcho(t, ptLeaf.tlsCert(t), "pt-hello"))
 	webLeaf := ca.issue(t, dir, "web", "web.test")
 	m := &mixedTraffic{accessLog: filepath.Join(dir, "access.log"),
-		h1: 7, h2c: 3, notFound: 2, h2tls: 2, tcpConns: 3, udpDgrams: 5, ptConns: 2}
+		h1: 7, h2c: 3, notFound: 2, h2tls: 2, h3: 2, tcpConns: 3, udpDgrams: 5, ptConns: 2}
 	m.p = startProxy(t, hcl(`
 log {
   level  = "info"
@@ -105,6 +106,7 @@ entrypoint "web" {
 }
 entrypoint "tls" {
   address = "127.0.0.1:0"
+  http3   = true
 }
 entrypoint "tcp" {
   address = "127.0.0.1:0"
@@ -169,6 +171,12 @@ service "dns" {
 	for range m.h2tls {
 		if r := mustDo(t, h2tls, "https://"+m.p.addr("tls"), reqSpec{path: "/api/tls"}); r.status != 200 || r.proto != 2 {
 			t.Fatalf("HTTPS request: %d over HTTP/%d", r.status, r.proto)
+		}
+	}
+	h3 := newH3Client(t, ca, "web.test")
+	for range m.h3 {
+		if r := mustDo(t, h3, "https://"+m.p.addr("tls"), reqSpec{path: "/api/h3"}); r.status != 200 || r.proto != 3 {
+			t.Fatalf("HTTP/3 request: %d over HTTP/%d", r.status, r.proto)
 		}
 	}
 	for i := range m.tcpConns {

@@ -2,6 +2,7 @@ package l7
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http"
 	"sync"
@@ -16,8 +17,8 @@ import (
 // Observer wraps an entrypoint's handler (the Entry) to count, time and
 // log every request, matched or not. Per request it takes a pooled
 // recorder that also carries the request's reqInfo, so observing costs no
-// allocation beyond what Entry already made (one more with the access log
-// on: the basic_auth user slot).
+// allocation beyond what Entry already made; the user basic_auth
+// authenticates lands in the reqInfo too (see infoCtx).
 type Observer struct {
 	next       http.Handler
 	entrypoint string
@@ -118,16 +119,10 @@ func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := recorders.Get().(*recorder)
 	rec.ResponseWriter = w
-	in := r
-	if o.log != nil {
-		// The user basic_auth authenticates down the chain lands in this
-		// request's slot.
-		in = middleware.TrackUser(r)
-	}
 	if o.inFlight != nil {
 		o.inFlight.Inc()
 	}
-	o.next.ServeHTTP(rec, in)
+	o.next.ServeHTTP(rec, r)
 	if o.inFlight != nil {
 		o.inFlight.Dec()
 	}
@@ -152,7 +147,7 @@ func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ro.size.Observe(float64(rec.bytes))
 	}
 	if o.log != nil {
-		o.logRequest(in, rec, ro, start, elapsed, status)
+		o.logRequest(r, rec, ro, start, elapsed, status)
 	}
 	*rec = recorder{}
 	recorders.Put(rec)
@@ -163,7 +158,7 @@ func (o *Observer) logRequest(r *http.Request, rec *recorder, ro *routeObs, star
 		Time: start, Client: rec.ri.client, Method: r.Method, Host: r.Host, Path: r.URL.Path, URI: r.RequestURI,
 		Proto: r.Proto, Status: status, Bytes: rec.bytes, Duration: elapsed, Entrypoint: o.entrypoint,
 		Route: ro.route, Service: ro.service, Backend: rec.ri.backend, RequestID: rec.ri.requestID,
-		User: middleware.User(r),
+		User: rec.ri.user,
 	}
 	if !e.Client.IsValid() {
 		e.Client = ClientIP(r)
@@ -176,3 +171,28 @@ func (o *Observer) logRequest(r *http.Request, rec *recorder, ro *routeObs, star
 	}
 	o.log.LogHTTP(&e)
 }
+
+// infoCtx is the request context Entry hands down: it carries the
+// reqInfo (one allocation, as context.WithValue would be) and is also
+// basic_auth's user slot, so recording the user costs nothing more.
+type infoCtx struct {
+	context.Context
+	ri *reqInfo
+}
+
+func (c *infoCtx) Value(k any) any {
+	switch k.(type) {
+	case infoKey:
+		return c.ri
+	}
+	if k == middleware.UserKey() {
+		return c.ri
+	}
+	return c.Context.Value(k)
+}
+
+// SetUser and User make reqInfo a middleware.UserSlot.
+func (ri *reqInfo) SetUser(name string) { ri.user = name }
+func (ri *reqInfo) User() string        { return ri.user }
+
+var _ middleware.UserSlot = (*reqInfo)(nil)

@@ -16,6 +16,7 @@ import (
 	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/l7"
 	"github.com/proxynow/proxynow/l7/middleware"
+	"github.com/proxynow/proxynow/quic"
 	"github.com/proxynow/proxynow/tlsmux"
 	"github.com/proxynow/proxynow/upstream"
 )
@@ -68,6 +69,10 @@ type epPlan struct {
 	http http.Handler // the entry handler; nil without http_routes
 	hs   *httpServer  // the HTTP server it runs on (maybe the previous generation's)
 	udp  l4.UDPLive
+	// quic is the HTTP/3 side (nil without http3), quicRoutes its
+	// quic_routes.
+	quic       *quicSide
+	quicRoutes []quic.PassRoute
 }
 
 type trackKey struct {
@@ -283,6 +288,9 @@ func (g *generation) build(p *epPlan) error {
 			return err
 		}
 		p.http = h
+		if err := g.buildQUIC(p); err != nil {
+			return err
+		}
 		if old := p.ln.http.Load(); old != nil && old.settings == settingsOf(ep) {
 			p.hs = old
 		} else {
@@ -325,7 +333,7 @@ func (g *generation) build(p *epPlan) error {
 func isHTTP(svc *config.Service) bool {
 	for _, b := range svc.Backends {
 		switch b.Scheme {
-		case config.SchemeHTTP, config.SchemeHTTPS, config.SchemeH2C:
+		case config.SchemeHTTP, config.SchemeHTTPS, config.SchemeH2C, config.SchemeH3:
 			return true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/proxynow/proxynow/config"
@@ -54,6 +55,8 @@ type listener struct {
 	// settings (timeouts, header limits) starts a new one here and shuts
 	// the old one down gracefully.
 	http atomic.Pointer[httpServer]
+	// quic is the HTTP/3 side, nil without http3; changed under Server.mu.
+	quic *quicSide
 
 	served chan struct{} // closed when the l4 Serve loop has returned
 }
@@ -126,19 +129,18 @@ func (l *listener) shutdown(ctx context.Context) error {
 	if l.udp != nil {
 		return l.udp.Shutdown(ctx)
 	}
+	// HTTP/3 and the HTTP server let their requests finish while l4 waits
+	// for the connections the HTTP server holds.
 	hs := l.http.Load()
-	if hs == nil {
-		return l.tcp.Shutdown(ctx)
+	var quicErr, httpErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { quicErr = l.quic.shutdown(ctx) })
+	if hs != nil {
+		wg.Go(func() { httpErr = hs.shutdown(ctx) })
 	}
-	var httpErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		httpErr = hs.shutdown(ctx)
-	}()
 	err := l.tcp.Shutdown(ctx)
-	<-done
-	return errors.Join(err, httpErr)
+	wg.Wait()
+	return errors.Join(err, httpErr, quicErr)
 }
 
 func (l *listener) close() {
@@ -149,6 +151,7 @@ func (l *listener) close() {
 	if hs := l.http.Load(); hs != nil {
 		hs.close()
 	}
+	l.quic.close()
 	l.tcp.Close()
 }
 

@@ -30,6 +30,7 @@ type Metrics struct {
 	Upstream *upstream.Collector
 	// AccessLogLines counts access log lines by result (written, dropped).
 	AccessLogLines *prometheus.CounterVec
+	quic           *quicCollector
 }
 
 // NewMetrics makes the registry with the process and Go runtime
@@ -64,6 +65,7 @@ func NewMetrics(version string) *Metrics {
 		HTTP:           l7.NewMetrics(reg),
 		Upstream:       upstream.NewCollector(reg),
 		AccessLogLines: lines,
+		quic:           newQUICCollector(reg),
 	}
 }
 
@@ -148,6 +150,7 @@ func (s *Server) publish(g *generation) {
 		pools[i] = g.services[n].pool
 	}
 	s.metrics.Upstream.SetPools(pools)
+	s.metrics.quic.server.Store(s)
 	if g.certs != nil {
 		s.metrics.TLS.SetCertStore(g.certs)
 	}

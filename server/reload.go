@@ -84,18 +84,18 @@ func (s *Server) Reload(cfg *config.Config) (*Changes, error) {
 	if !sameJSON(old.cfg.Log.Access, cfg.Log.Access) {
 		s.log.Warn("reload: log.access changes take effect on restart")
 	}
-	removed, replaced := s.swap(g)
+	removed, replaced, quics := s.swap(g)
 	ch.HTTPServersReplaced = len(replaced)
 	// A removed TCP socket stops accepting now, before Reload returns, so
 	// that the next reload may bind its address again.
-	s.retire(old, g, removed, replaced, cfg.Global.GracePeriod)
+	s.retire(old, g, removed, replaced, quics, cfg.Global.GracePeriod)
 	return ch, nil
 }
 
 // retire drains what old had and g does not, for at most grace, and then
 // releases it. Removed TCP listeners have stopped accepting when it
 // returns.
-func (s *Server) retire(old, g *generation, removed []*listener, replaced []*httpServer, grace time.Duration) {
+func (s *Server) retire(old, g *generation, removed []*listener, replaced []*httpServer, quics []*quicSide, grace time.Duration) {
 	ctx, cancel := context.WithTimeout(s.stopCtx, grace)
 	var wg sync.WaitGroup
 	for _, l := range removed {
@@ -111,6 +111,9 @@ func (s *Server) retire(old, g *generation, removed []*listener, replaced []*htt
 	}
 	for _, hs := range replaced {
 		wg.Go(func() { _ = hs.shutdown(ctx) })
+	}
+	for _, q := range quics {
+		wg.Go(func() { _ = q.shutdown(ctx) })
 	}
 	for k, t := range old.tcpTrack {
 		if g.tcpTrack[k] == t {

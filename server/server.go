@@ -13,6 +13,7 @@ import (
 
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l4"
+	"github.com/proxynow/proxynow/l7"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -109,17 +110,30 @@ func (s *Server) Start() error {
 // it closes those it opened.
 func (s *Server) bind(g *generation) error {
 	var bound []*listener
+	var quics []*quicSide
+	undo := func() {
+		for _, q := range quics {
+			q.unbind()
+		}
+		for _, l := range bound {
+			l.unbind()
+		}
+	}
 	for _, p := range g.eps {
-		if p.ln.addr != nil {
-			continue
-		}
-		if err := p.ln.bind(); err != nil {
-			for _, l := range bound {
-				l.unbind()
+		if p.ln.addr == nil {
+			if err := p.ln.bind(); err != nil {
+				undo()
+				return fmt.Errorf("entrypoint %q: %w", p.cfg.Name, err)
 			}
-			return fmt.Errorf("entrypoint %q: %w", p.cfg.Name, err)
+			bound = append(bound, p.ln)
 		}
-		bound = append(bound, p.ln)
+		if p.quic != nil && p.quic.pc == nil {
+			if err := p.ln.bindQUIC(p, s); err != nil {
+				undo()
+				return fmt.Errorf("entrypoint %q: %w", p.cfg.Name, err)
+			}
+			quics = append(quics, p.quic)
+		}
 	}
 	return nil
 }
@@ -128,7 +142,7 @@ func (s *Server) bind(g *generation) error {
 // atomic store each, new listeners start serving, background work of new
 // pools and certificates starts. It returns the listeners and HTTP
 // servers that g no longer uses. s.mu must be held.
-func (s *Server) swap(g *generation) (removed []*listener, replaced []*httpServer) {
+func (s *Server) swap(g *generation) (removed []*listener, replaced []*httpServer, quics []*quicSide) {
 	next := make(map[listenerKey]*listener, len(g.eps))
 	for _, p := range g.eps {
 		l := p.ln
@@ -136,8 +150,28 @@ func (s *Server) swap(g *generation) (removed []*listener, replaced []*httpServe
 		if l.udp != nil {
 			l.udp.Update(p.udp)
 		} else {
+			if q := p.quic; q != nil {
+				q.handler.store(l7.EarlyData(p.http))
+				if q.demux != nil && q.started {
+					// Validated when the routes were compiled at bind.
+					if err := q.demux.SetRoutes(p.quicRoutes); err != nil {
+						s.log.Error("quic_routes not applied", "entrypoint", p.cfg.Name, "error", err)
+					}
+				}
+				if !q.started {
+					q.serve(s, l)
+				}
+			}
+			if old := l.quic; old != nil && old != p.quic {
+				quics = append(quics, old)
+			}
+			l.quic = p.quic
 			if p.hs != nil {
-				p.hs.handler.store(p.http)
+				h := p.http
+				if p.quic != nil {
+					h = p.quic.wrap(h) // Alt-Svc: HTTP/3 listens
+				}
+				p.hs.handler.store(h)
 				if !p.hs.started {
 					p.hs.serve(s, l)
 				}
@@ -168,7 +202,7 @@ func (s *Server) swap(g *generation) (removed []*listener, replaced []*httpServe
 	if g.certs != nil {
 		g.certs.Watch(certPoll)
 	}
-	return removed, replaced
+	return removed, replaced, quics
 }
 
 func (s *Server) goServe(name func() string, serve func() error) {

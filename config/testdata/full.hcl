@@ -41,7 +41,14 @@ entrypoint "web" {
 }
 
 entrypoint "websecure" {
-  address = "0.0.0.0:8443"
+  address               = "0.0.0.0:8443"
+  http3                 = true
+  http3_advertised_port = 443
+  allow_0rtt            = true
+  quic {
+    max_incoming_streams = 50
+    retry_threshold      = 10
+  }
 }
 
 tls {
@@ -177,6 +184,7 @@ service "api" {
     weight = 3
   }
   backend "https://api.internal:8443" {}
+  backend "h3://api.internal:8443" {}
   tls {
     ca_file = "certs/ca.pem"
   }
@@ -207,6 +215,16 @@ service "api" {
     attempts        = 3
     per_try_timeout = "2s"
   }
+}
+
+quic_route "pass" {
+  entrypoints = ["websecure"]
+  sni         = ["P.Example.com.", "*.p.example.com"]
+  service     = "quicpass"
+}
+
+service "quicpass" {
+  backend "127.0.0.1:4433" {}
 }
 
 service "grpc" {
