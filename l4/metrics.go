@@ -281,7 +281,7 @@ type flowStats struct {
 
 // flowEnded counts and logs a flow removed from the table; s.mu is held.
 func (s *UDPServer) flowEnded(f *flow) {
-	s.Metrics.ended(f.stats.reason == "idle")
+	f.metrics.ended(f.stats.reason == "idle")
 	if s.AccessLog == nil {
 		return
 	}
@@ -290,7 +290,7 @@ func (s *UDPServer) flowEnded(f *flow) {
 		reason = "shutdown"
 	}
 	s.AccessLog.LogConn(&accesslog.Conn{
-		Time: f.stats.start, Network: "udp", Entrypoint: s.Entrypoint, Route: s.Route, Service: s.Service,
+		Time: f.stats.start, Network: "udp", Entrypoint: s.Entrypoint, Route: f.route, Service: f.service,
 		Client: netip.AddrPortFrom(f.client.Addr().Unmap(), f.client.Port()), Backend: f.backend.Backend.Addr,
 		BytesIn: f.stats.in.Load(), BytesOut: f.stats.out.Load(), Duration: time.Since(f.stats.start), Reason: reason,
 	})

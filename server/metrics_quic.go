@@ -50,11 +50,11 @@ func (c *quicCollector) Collect(ch chan<- prometheus.Metric) {
 	if s == nil || !s.ready.Load() {
 		return
 	}
-	for _, e := range s.eps {
-		if e.http == nil || e.http.quic == nil || e.http.quic.demux == nil {
+	for _, p := range s.cur.Load().eps {
+		if p.quic == nil || p.quic.demux == nil {
 			continue
 		}
-		c.collect(ch, e.cfg.Name, e.http.quic.demux.Stats())
+		c.collect(ch, p.cfg.Name, p.quic.demux.Stats())
 	}
 }
 
