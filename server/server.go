@@ -54,7 +54,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 }
 
 // NewWithOptions is New with the parts that outlive a configuration.
-func NewWithOptions(cfg *config.Config, o Options) (*Server, error) {
+func NewWithOptions(cfg *config.Config, o Options) (_ *Server, err error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -64,6 +64,11 @@ func NewWithOptions(cfg *config.Config, o Options) (*Server, error) {
 	if err := s.initOps(o); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			s.closeAccessLog(context.Background()) // the writer's goroutine and file
+		}
+	}()
 	for i := range cfg.Services {
 		svc := &cfg.Services[i]
 		if svc.Respond != nil {
