@@ -36,6 +36,8 @@ type flow struct {
 
 	lastDCID    [MaxCIDLen]byte // Serve's memo: the client's DCID already tracked
 	lastDCIDLen int
+
+	log flowLog // the access log line's numbers (passthrough_log.go)
 }
 
 // openFlow pins a pending address to a backend of r and replays its
@@ -69,7 +71,7 @@ func (d *Demux) openFlow(p *peer, r *PassRoute) {
 	d.collPool.Put(p.pend.col)
 	p.pend = nil
 	d.nPending--
-	f := &flow{peer: p, route: r.Name, pool: r.Pool, backend: bc, conn: conn}
+	f := &flow{peer: p, route: r.Name, pool: r.Pool, backend: bc, conn: conn, log: flowLog{start: time.Now()}}
 	addr := p.key
 	f.client.Store(&addr)
 	p.flow = f
@@ -96,6 +98,7 @@ func (d *Demux) toBackend(f *flow, b []byte) {
 		return
 	}
 	d.st.toBackend.Add(1)
+	f.log.in.Add(int64(len(b)))
 }
 
 // replyBufs hold a backend's datagram only while it is relayed, so idle
@@ -132,6 +135,7 @@ func (d *Demux) reply(f *flow) {
 			d.st.writeFailed.Add(1)
 		} else {
 			d.st.toClient.Add(1)
+			f.log.out.Add(int64(n))
 		}
 		return true
 	}
@@ -203,6 +207,9 @@ func (d *Demux) endFlow(f *flow, err error) {
 		f.pool.MarkDown(f.backend.Backend)
 	}
 	d.mu.Lock()
+	if f.log.reason == "" && !errors.Is(err, net.ErrClosed) {
+		f.log.reason = "error"
+	}
 	d.removeFlow(f)
 	d.mu.Unlock()
 	if !errors.Is(err, net.ErrClosed) {
@@ -225,6 +232,7 @@ func (d *Demux) removeFlow(f *flow) {
 	d.cids.remove(f)
 	f.conn.Close()
 	f.backend.Release()
+	d.logFlow(f)
 	if d.nFlows == 0 && d.drained != nil {
 		close(d.drained)
 		d.drained = nil
@@ -268,6 +276,9 @@ func (d *Demux) sweep(now time.Time) {
 			}
 		case p.flow != nil:
 			if quiet >= idle {
+				if p.flow.log.reason == "" {
+					p.flow.log.reason = "idle"
+				}
 				d.removeFlow(p.flow)
 			}
 		default:

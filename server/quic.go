@@ -89,7 +89,7 @@ func (s *Server) listenQUIC(e *entrypoint, lc *net.ListenConfig) error {
 	// hands quic-go the datagrams no route claims.
 	var local net.PacketConn = q.pc
 	if len(q.routes) > 0 {
-		d, err := quic.NewDemux(q.pc, q.routes, quic.DemuxOptions{Entrypoint: e.cfg.Name, Logger: s.log})
+		d, err := quic.NewDemux(q.pc, q.routes, quic.DemuxOptions{Entrypoint: e.cfg.Name, Logger: s.log, AccessLog: s.accessLog})
 		if err != nil {
 			q.pc.Close()
 			return fmt.Errorf("http3: %w", err)
