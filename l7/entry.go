@@ -8,13 +8,17 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 )
 
 // reqInfo is what the entry handler learns about a request once; the
-// proxy reads it. One allocation per request, in the request's context.
+// proxy reads it. It is itself the request's context (it wraps the
+// server's), so attaching it costs one allocation, not a context.WithValue
+// on top of it; the request id's bytes and header value live in it too.
 type reqInfo struct {
+	context.Context
 	peer       netip.Addr // the connection's peer (after the PROXY protocol)
 	client     netip.Addr // the client: peer, or from trusted forwarding headers
 	trusted    bool       // peer is a trusted proxy: keep and append its forwarding headers
@@ -22,11 +26,26 @@ type reqInfo struct {
 	entrypoint string
 	route      string
 	backend    string // set by the proxy: the backend that answered
+
+	idHdr [1]string // the X-Request-Id header value: requestID
+	idBuf [16]byte  // a generated requestID's bytes
 }
 
 type infoKey struct{}
 
+// Value answers infoKey with the reqInfo; every other key goes to the
+// server's context (cancellation, http.ServerContextKey, ...).
+func (ri *reqInfo) Value(key any) any {
+	if _, ok := key.(infoKey); ok {
+		return ri
+	}
+	return ri.Context.Value(key)
+}
+
 func infoFrom(ctx context.Context) *reqInfo {
+	if ri, ok := ctx.(*reqInfo); ok {
+		return ri // the common case: no Value walk
+	}
 	ri, _ := ctx.Value(infoKey{}).(*reqInfo)
 	return ri
 }
@@ -60,7 +79,7 @@ func (e *Entry) isTrusted(a netip.Addr) bool {
 }
 
 func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ri := &reqInfo{entrypoint: e.entrypoint}
+	ri := &reqInfo{Context: r.Context(), entrypoint: e.entrypoint}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		ri.peer = ap.Addr().Unmap()
 	}
@@ -72,9 +91,10 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ri.requestID == "" {
-		ri.requestID = newRequestID()
+		ri.requestID = newRequestID(&ri.idBuf)
 	}
-	w.Header()["X-Request-Id"] = []string{ri.requestID}
+	ri.idHdr[0] = ri.requestID
+	w.Header()["X-Request-Id"] = ri.idHdr[:]
 
 	route := e.router.Match(r, hostOnly(r.Host), ri.client)
 	if isUpgrade(r) && (route == nil || !route.Upgrades) {
@@ -94,7 +114,7 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ri.route = route.Config.Name
-	route.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
+	route.Handler.ServeHTTP(w, r.WithContext(ri))
 }
 
 // ClientIP is the request's client address as the entry handler resolved
@@ -157,9 +177,11 @@ func validRequestID(id string) bool {
 	return true
 }
 
-func newRequestID() string {
-	var b [16]byte
-	return string(strconv.AppendUint(b[:0], rand.Uint64(), 16))
+// newRequestID formats a random id into buf, which must outlive the string
+// (it is the reqInfo's own array: the id costs no allocation of its own).
+func newRequestID(buf *[16]byte) string {
+	b := strconv.AppendUint(buf[:0], rand.Uint64(), 16)
+	return unsafe.String(&b[0], len(b))
 }
 
 // hostOnly strips a port from a Host header value ("[::1]:80" -> "[::1]").
