@@ -25,7 +25,7 @@ type balancer struct {
 	sticky     *config.Sticky
 	attempts   int
 	perTry     time.Duration
-	transports map[*upstream.Backend]*http.Transport
+	transports map[*upstream.Backend]roundTripper
 	log        *slog.Logger
 }
 
@@ -37,7 +37,7 @@ func newBalancer(svc *config.Service, pool *upstream.Pool, log *slog.Logger) *ba
 		hashKey:    svc.HTTP.HashKey,
 		sticky:     svc.HTTP.Sticky,
 		attempts:   1,
-		transports: map[*upstream.Backend]*http.Transport{},
+		transports: map[*upstream.Backend]roundTripper{},
 		log:        log,
 	}
 	if svc.Balancer != config.BalancerHash {
@@ -52,9 +52,16 @@ func newBalancer(svc *config.Service, pool *upstream.Pool, log *slog.Logger) *ba
 	return b
 }
 
+// roundTripper is a backend's transport.
+type roundTripper interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
 // newTransport is the keep-alive pool toward one backend. Compression is
-// off so bodies pass through as the backend encoded them.
-func newTransport(svc *config.Service, be *upstream.Backend) *http.Transport {
+// off so bodies pass through as the backend encoded them. A plain-HTTP
+// backend gets the fast path for bodyless requests (h1Transport).
+func newTransport(svc *config.Service, be *upstream.Backend) roundTripper {
 	d := &net.Dialer{Timeout: svc.ConnectTimeout, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 15 * time.Second, Count: 4}}
 	t := &http.Transport{
 		DialContext:           d.DialContext,
@@ -79,7 +86,17 @@ func newTransport(svc *config.Service, be *upstream.Backend) *http.Transport {
 		protos.SetHTTP1(true)
 	}
 	t.Protocols = &protos
-	return t
+	if be.Scheme != config.SchemeHTTP {
+		return t
+	}
+	return &h1Transport{
+		fallback:      t,
+		addr:          be.Addr,
+		dial:          d.DialContext,
+		maxIdle:       svc.HTTP.MaxIdleConnsPerBackend,
+		idleTimeout:   svc.HTTP.IdleConnTimeout,
+		headerTimeout: svc.HTTP.ResponseHeaderTimeout,
+	}
 }
 
 func (b *balancer) closeIdle() {
