@@ -375,13 +375,24 @@ type h1Body struct {
 	rc    io.ReadCloser
 	stop  func() bool
 	reuse bool
-	state atomic.Int32 // 0 reading, 1 finished (the connection was handed on)
+	// state: bodyReading; bodyEOF or bodyClosed once the connection was
+	// handed on (to the pool or closed).
+	state atomic.Int32
 }
+
+const (
+	bodyReading = iota
+	bodyEOF
+	bodyClosed
+)
 
 var errBodyClosed = errors.New("read on closed response body")
 
 func (b *h1Body) Read(p []byte) (int, error) {
-	if b.state.Load() != 0 {
+	switch b.state.Load() {
+	case bodyEOF:
+		return 0, io.EOF
+	case bodyClosed:
 		return 0, errBodyClosed
 	}
 	n, err := b.rc.Read(p)
@@ -401,7 +412,11 @@ func (b *h1Body) Close() error {
 
 // finish hands the connection on once: to the pool, or closed.
 func (b *h1Body) finish(ok bool) {
-	if !b.state.CompareAndSwap(0, 1) {
+	end := int32(bodyClosed)
+	if ok {
+		end = bodyEOF
+	}
+	if !b.state.CompareAndSwap(bodyReading, end) {
 		return
 	}
 	c := b.c

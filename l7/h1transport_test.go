@@ -105,6 +105,9 @@ func TestH1TransportReuse(t *testing.T) {
 		if resp.StatusCode != 200 || body != "ok" || resp.Trailer.Get("X-T") != "v" {
 			t.Fatalf("try %d: %d %q trailer %q", i, resp.StatusCode, body, resp.Trailer)
 		}
+		if n, err := resp.Body.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("read after EOF: %d, %v; want 0, io.EOF", n, err)
+		}
 		h := <-heads
 		for _, want := range []string{"GET /p?q=1 HTTP/1.1\r\n", "Host: site.test\r\n", "X-A: 1\r\nX-A: 2\r\n"} {
 			if !strings.Contains(h, want) {
