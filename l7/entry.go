@@ -26,6 +26,9 @@ type reqInfo struct {
 	entrypoint string
 	route      string
 	backend    string // set by the proxy: the backend that answered
+	// w1xx is where the fast HTTP/1 path forwards a 1xx response, set by
+	// the proxy for the length of its round trip (informational.go).
+	w1xx http.ResponseWriter
 
 	idHdr [1]string // the X-Request-Id header value: requestID
 	idBuf [16]byte  // a generated requestID's bytes

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/textproto"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,7 @@ const (
 	// MaxResponseHeaderBytes (whose default is larger: 10 MB).
 	h1MaxHead = 1 << 20
 	// h1Max1xx bounds informational responses before the final one
-	// (net/http: 5). They are not forwarded on this path.
+	// (net/http: 5); each is forwarded to the client (informational.go).
 	h1Max1xx = 5
 )
 
@@ -335,6 +336,13 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 		if i == h1Max1xx {
 			err = errors.New("too many 1xx responses")
 			break
+		}
+		if ri := infoFrom(ctx); ri != nil && ri.w1xx != nil {
+			forward1xx(ri.w1xx, resp.StatusCode, resp.Header)
+		} else if tr := httptrace.ContextClientTrace(ctx); tr != nil && tr.Got1xxResponse != nil {
+			if err = tr.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+				break
+			}
 		}
 	}
 	c.limit = 0

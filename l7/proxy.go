@@ -94,7 +94,21 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer o.body.closed.Store(true)
 	}
 
+	var tr *trace1xx
+	if ri != nil {
+		ri.w1xx = w
+		defer func() { ri.w1xx = nil }()
+	}
+	if out.Body != nil || upType != "" || ri == nil {
+		// Bound for net/http's Transport (h1Transport.fast): its 1xx
+		// reports come from another goroutine.
+		tr = new(trace1xx)
+		out = tr.install(w, out)
+	}
 	res, be, err := p.lb.roundTrip(out, ri)
+	if tr != nil {
+		tr.finish()
+	}
 	if err != nil {
 		p.fail(w, out, ri, err)
 		return

@@ -2,9 +2,12 @@ package l7
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
+	"net/textproto"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -155,5 +158,48 @@ func TestCleanQuery(t *testing.T) {
 		if got := cleanQuery(in); got != want {
 			t.Errorf("cleanQuery(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A backend's 103 Early Hints reaches the client before the final answer,
+// with the backend's fields only, on the fast path (GET) and through
+// net/http's Transport (a request with a body); the final answer keeps the
+// request id.
+func TestInformationalForwarded(t *testing.T) {
+	_, be := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		io.WriteString(w, "final")
+	})
+	f := newFront(t, svcFor(be))
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			var codes []int
+			var link, rid string
+			trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+				codes = append(codes, code)
+				link, rid = h.Get("Link"), h.Get("X-Request-Id")
+				return nil
+			}}
+			var body io.Reader
+			if method == "POST" {
+				body = strings.NewReader("payload")
+			}
+			req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, f.url+"/", body)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if len(codes) != 1 || codes[0] != http.StatusEarlyHints || link != "</style.css>; rel=preload" || rid != "" {
+				t.Fatalf("1xx: codes %v Link %q X-Request-Id %q; want one 103 with the backend's Link only", codes, link, rid)
+			}
+			if resp.StatusCode != 200 || string(b) != "final" || resp.Header.Get("X-Request-Id") == "" {
+				t.Fatalf("final: %d %q X-Request-Id %q", resp.StatusCode, b, resp.Header.Get("X-Request-Id"))
+			}
+		})
 	}
 }
