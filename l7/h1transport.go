@@ -361,6 +361,11 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 	}
 	if c.t.headerTimeout > 0 {
 		c.nc.SetReadDeadline(time.Time{})
+		if ctx.Err() != nil {
+			// The context ended as the headers arrived: the deadline just
+			// cleared may have been its wake-up; the body must see it too.
+			c.nc.SetReadDeadline(aLongTimeAgo)
+		}
 	}
 	b := &h1Body{c: c, rc: resp.Body, stop: stop, reuse: !resp.Close}
 	if resp.Body == http.NoBody {
