@@ -221,8 +221,9 @@ func (d *decoder) named(b *hclsyntax.Block) (name string, p Pos, ok bool) {
 
 func (d *decoder) global(b *hclsyntax.Block) {
 	s := d.scope("global", b.Body, d.out.gw, "")
-	s.check(schema{attrs: []string{"grace_period"}})
+	s.check(schema{attrs: []string{"grace_period", "watch"}})
 	s.duration("grace_period", &d.out.global.GracePeriod)
+	s.boolean("watch", &d.out.global.Watch)
 }
 
 func (d *decoder) logBlock(b *hclsyntax.Block) {

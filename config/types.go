@@ -47,6 +47,10 @@ type Global struct {
 	// GracePeriod bounds how long shutdown waits for open connections and
 	// flows to finish. Default 10s.
 	GracePeriod time.Duration `json:"grace_period"`
+	// Watch reloads the configuration when one of its files, or a
+	// certificate or key file it names, changes (fsnotify, debounced).
+	// Default false: reload on SIGHUP or POST /reload only.
+	Watch bool `json:"watch,omitempty"`
 }
 
 // Log is the `log` block.

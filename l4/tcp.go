@@ -28,6 +28,7 @@ type TCPServer struct {
 
 	rejected atomic.Uint64
 	active   atomic.Int64
+	live     atomic.Pointer[TCPLive] // set by Update; overrides the fields above
 
 	mu       sync.Mutex
 	ctx      context.Context
@@ -102,11 +103,12 @@ func (s *TCPServer) closing() bool {
 }
 
 func (s *TCPServer) accept(tc *net.TCPConn) {
-	if s.MaxConnections > 0 && s.active.Load() >= int64(s.MaxConnections) {
+	h, pp, maxConns := s.current()
+	if maxConns > 0 && s.active.Load() >= int64(maxConns) {
 		s.rejected.Add(1)
 		s.Metrics.rejectMax()
 		s.Logger.Debug("connection refused: max_connections reached",
-			"entrypoint", s.Entrypoint, "client", tc.RemoteAddr(), "max_connections", s.MaxConnections)
+			"entrypoint", s.Entrypoint, "client", tc.RemoteAddr(), "max_connections", maxConns)
 		_ = tc.SetLinger(0)
 		tc.Close()
 		return
@@ -130,12 +132,12 @@ func (s *TCPServer) accept(tc *net.TCPConn) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.Metrics.accept()
-	go s.serve(c)
+	go s.serve(c, h, pp)
 }
 
-func (s *TCPServer) serve(c *Conn) {
+func (s *TCPServer) serve(c *Conn, h Handler, pp *ProxyProtocolIn) {
 	defer s.done(c)
-	if pp := s.ProxyProtocol; pp != nil {
+	if pp != nil {
 		if pp.trusts(c.Client.Addr()) {
 			err := pp.readProxyHeader(c)
 			s.Metrics.proxyHeader(err == nil)
@@ -150,7 +152,7 @@ func (s *TCPServer) serve(c *Conn) {
 			c.refuseProxyHeader = true
 		}
 	}
-	s.Handler.ServeTCP(s.ctx, c)
+	h.ServeTCP(s.ctx, c)
 }
 
 func (s *TCPServer) done(c *Conn) {

@@ -39,6 +39,8 @@ type UDPServer struct {
 	AccessLog *accesslog.Writer
 
 	dropped atomic.Uint64
+	live    atomic.Pointer[UDPMetrics] // Metrics, for readers that do not hold mu
+	updated atomic.Bool                // live is in force (Update was called)
 
 	mu       sync.RWMutex
 	pc       *net.UDPConn
@@ -51,6 +53,10 @@ type UDPServer struct {
 // flow is one client's conversation with one backend.
 type flow struct {
 	client  netip.AddrPort // as received, the key in the table
+	pool    *upstream.Pool // the pool backend came from (a reload may change s.Pool)
+	route   string         // the route, service and metrics it was opened with
+	service string
+	metrics *UDPMetrics
 	backend *upstream.Conn
 	conn    *net.UDPConn
 	head    []byte       // PROXY v2 header for this flow, or nil
@@ -141,7 +147,7 @@ func (s *UDPServer) forward(client netip.AddrPort, buf []byte, n int) {
 	s.mu.RLock()
 	f := s.flows[client]
 	s.mu.RUnlock()
-	s.Metrics.received()
+	s.metrics().received()
 	if f == nil {
 		if f = s.open(client); f == nil {
 			s.dropped.Add(1)
@@ -166,7 +172,7 @@ func (s *UDPServer) forward(client netip.AddrPort, buf []byte, n int) {
 	}
 	if err != nil {
 		s.dropped.Add(1)
-		s.Metrics.drop(dropWrite)
+		f.metrics.drop(dropWrite)
 		s.failed(f, err)
 	}
 }
@@ -176,26 +182,33 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	s.mu.RLock()
 	full := s.MaxFlows > 0 && len(s.flows) >= s.MaxFlows
 	closing := s.shutdown
+	// Update may change these; a flow keeps those it was opened with.
+	pool, route, svc, pp, m := s.Pool, s.Route, s.Service, s.ProxyProtocol, s.Metrics
 	s.mu.RUnlock()
 	if closing {
 		return nil
 	}
+	if pool == nil {
+		s.Logger.Debug("datagram dropped: no udp_route", "entrypoint", s.Entrypoint, "client", client)
+		return nil
+	}
 	if full {
-		s.Metrics.drop(dropFull)
+		m.drop(dropFull)
 		s.Logger.Debug("datagram dropped: max_flows reached", "entrypoint", s.Entrypoint, "client", client)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	bc, err := s.Pool.Dial(ctx, "udp")
+	bc, err := pool.Dial(ctx, "udp")
 	cancel()
 	if err != nil {
-		s.Metrics.drop(dropNoBackend)
-		s.Logger.Error("datagram dropped: no backend", "entrypoint", s.Entrypoint, "route", s.Route,
+		m.drop(dropNoBackend)
+		s.Logger.Error("datagram dropped: no backend", "entrypoint", s.Entrypoint, "route", route,
 			"client", client, "error", err)
 		return nil
 	}
-	f := &flow{client: client, backend: bc, conn: bc.Conn.(*net.UDPConn), stats: flowStats{start: time.Now()}}
-	if s.ProxyProtocol {
+	f := &flow{client: client, pool: pool, route: route, service: svc, metrics: m,
+		backend: bc, conn: bc.Conn.(*net.UDPConn), stats: flowStats{start: time.Now()}}
+	if pp {
 		src := netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
 		if f.head, err = proxyHeaderUDP(src, addrPort(s.pc.LocalAddr())); err != nil || len(f.head) > headRoom {
 			s.Logger.Error("PROXY header", "client", client, "error", err)
@@ -215,8 +228,8 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	s.flows[client] = f
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.Metrics.opened()
-	s.Logger.Debug("flow opened", "entrypoint", s.Entrypoint, "route", s.Route,
+	m.opened()
+	s.Logger.Debug("flow opened", "entrypoint", s.Entrypoint, "route", route,
 		"client", client, "backend", bc.Backend.Addr)
 	go s.reply(f)
 	return f
@@ -251,9 +264,9 @@ func (s *UDPServer) reply(f *flow) {
 		f.last.Store(time.Now().UnixNano())
 		if _, err := s.pc.WriteToUDPAddrPort((*bp)[:n], f.client); err != nil {
 			s.dropped.Add(1)
-			s.Metrics.drop(dropWrite)
+			f.metrics.drop(dropWrite)
 		} else {
-			s.Metrics.sent()
+			f.metrics.sent()
 			f.stats.out.Add(int64(n))
 		}
 		return true
@@ -305,7 +318,7 @@ func (s *UDPServer) expire(f *flow, last time.Time) bool {
 // datagram opens a flow to another one.
 func (s *UDPServer) failed(f *flow, err error) {
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		s.Pool.MarkDown(f.backend.Backend)
+		f.pool.MarkDown(f.backend.Backend)
 	}
 	s.mu.Lock()
 	if f.stats.reason == "" {

@@ -169,10 +169,10 @@ func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 		Reason      string `json:"reason,omitempty"`
 		Entrypoints []ep   `json:"entrypoints"`
 	}{Ready: s.ready.Load() && !s.draining.Load(), Entrypoints: []ep{}}
-	for _, e := range s.eps {
-		x := ep{Name: e.cfg.Name, Network: e.network()}
-		if s.ready.Load() && e.addr != nil {
-			x.Address = e.addr.String()
+	for _, e := range s.cur.Load().eps {
+		x := ep{Name: e.cfg.Name, Network: e.ln.network()}
+		if s.ready.Load() && e.ln.addr != nil {
+			x.Address = e.ln.addr.String()
 		}
 		out.Entrypoints = append(out.Entrypoints, x)
 	}
@@ -190,16 +190,17 @@ func (s *Server) serveUpstreams(w http.ResponseWriter, _ *http.Request) {
 	out := struct {
 		Services []any `json:"services"`
 	}{Services: []any{}}
-	for _, svc := range s.cfg.Services {
-		if p := s.pools[svc.Name]; p != nil {
-			out.Services = append(out.Services, p.State())
+	g := s.cur.Load()
+	for _, svc := range g.cfg.Services {
+		if e := g.services[svc.Name]; e != nil && e.pool != nil {
+			out.Services = append(out.Services, e.pool.State())
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) serveConfig(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, redactConfig(s.cfg))
+	writeJSON(w, http.StatusOK, redactConfig(s.cur.Load().cfg))
 }
 
 func (a *admin) serveReload(w http.ResponseWriter, r *http.Request) {

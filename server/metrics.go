@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/proxynow/proxynow/accesslog"
+	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/l7"
 	"github.com/proxynow/proxynow/tlsmux"
@@ -101,13 +102,13 @@ type ops struct {
 	draining  atomic.Bool // Shutdown or Close began
 }
 
-func (s *Server) initOps(o Options) error {
+func (s *Server) initOps(cfg *config.Config, o Options) error {
 	s.metrics = o.Metrics
 	if s.metrics == nil {
 		s.metrics = NewMetrics(o.Version)
 	}
 	s.accessLog = o.AccessLog
-	if al := s.cfg.Log.Access; al != nil && s.accessLog == nil {
+	if al := cfg.Log.Access; al != nil && s.accessLog == nil {
 		format, err := accesslog.ParseFormat(al.Format)
 		if err != nil {
 			return err
@@ -123,8 +124,8 @@ func (s *Server) initOps(o Options) error {
 		}
 		s.accessLog, s.ownLog = w, true
 	}
-	if s.cfg.Admin != nil {
-		a, err := newAdmin(s, s.cfg.Admin)
+	if cfg.Admin != nil {
+		a, err := newAdmin(s, cfg.Admin)
 		if err != nil {
 			s.closeAccessLog(context.Background())
 			return err
@@ -134,22 +135,24 @@ func (s *Server) initOps(o Options) error {
 	return nil
 }
 
-// publish points the scrape-time collectors at this server's pools and
+// publish points the scrape-time collectors at g's pools and
 // certificates.
-func (s *Server) publish() {
-	names := make([]string, 0, len(s.pools))
-	for n := range s.pools {
-		names = append(names, n)
+func (s *Server) publish(g *generation) {
+	names := make([]string, 0, len(g.services))
+	for n, e := range g.services {
+		if e.pool != nil {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	pools := make([]*upstream.Pool, len(names))
 	for i, n := range names {
-		pools[i] = s.pools[n]
+		pools[i] = g.services[n].pool
 	}
 	s.metrics.Upstream.SetPools(pools)
 	s.metrics.quic.server.Store(s)
-	if s.certs != nil {
-		s.metrics.TLS.SetCertStore(s.certs)
+	if g.certs != nil {
+		s.metrics.TLS.SetCertStore(g.certs)
 	}
 }
 

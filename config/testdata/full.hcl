@@ -1,6 +1,7 @@
 # Every attribute written with a non-default value.
 global {
   grace_period = "30s"
+  watch        = true
 }
 
 log {
