@@ -53,15 +53,18 @@ func gtlsFetch(t testing.TB, addr, sni, path string) (string, error) {
 }
 
 // udpRelay forwards datagrams between one client and a server, holding
-// back those toward the client by holdOut. Its goroutines end in Close.
+// back those toward the client by holdOut, and can move to a new source
+// port toward the server mid-connection (a NAT rebinding). Its goroutines
+// end in Close.
 type udpRelay struct {
 	front   *net.UDPConn // clients send here
-	back    *net.UDPConn // toward the server
+	back    atomic.Pointer[net.UDPConn]
 	server  *net.UDPAddr
 	client  atomic.Pointer[net.UDPAddr]
 	holdOut atomic.Int64 // nanoseconds
 	wg      sync.WaitGroup
 	timers  sync.WaitGroup
+	mu      sync.Mutex // serialises rebind and Close
 	closed  atomic.Bool
 }
 
@@ -75,13 +78,12 @@ func startUDPRelay(t testing.TB, server string) *udpRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
+	r := &udpRelay{front: front, server: sa}
+	if err := r.rebind(); err != nil {
 		front.Close()
 		t.Fatal(err)
 	}
-	r := &udpRelay{front: front, back: back, server: sa}
-	r.wg.Add(2)
+	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		buf := make([]byte, 65536)
@@ -91,9 +93,29 @@ func startUDPRelay(t testing.TB, server string) *udpRelay {
 				return
 			}
 			r.client.Store(from)
-			_, _ = back.WriteToUDP(buf[:n], sa)
+			_, _ = r.back.Load().WriteToUDP(buf[:n], sa)
 		}
 	}()
+	t.Cleanup(r.Close)
+	return r
+}
+
+// rebind sends the client's datagrams from a new local port from now on;
+// the old socket is closed (late replies to it are lost, as at a NAT).
+func (r *udpRelay) rebind() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return net.ErrClosed
+	}
+	back, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	if old := r.back.Swap(back); old != nil {
+		old.Close()
+	}
+	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		buf := make([]byte, 65536)
@@ -112,26 +134,31 @@ func startUDPRelay(t testing.TB, server string) *udpRelay {
 				time.AfterFunc(d, func() {
 					defer r.timers.Done()
 					if !r.closed.Load() {
-						_, _ = front.WriteToUDP(pkt, to)
+						_, _ = r.front.WriteToUDP(pkt, to)
 					}
 				})
 				continue
 			}
-			_, _ = front.WriteToUDP(buf[:n], to)
+			_, _ = r.front.WriteToUDP(buf[:n], to)
 		}
 	}()
-	t.Cleanup(r.Close)
-	return r
+	return nil
 }
 
 func (r *udpRelay) addr() string { return r.front.LocalAddr().String() }
 
+// backAddr is the relay's current source address toward the server.
+func (r *udpRelay) backAddr() string { return r.back.Load().LocalAddr().String() }
+
 func (r *udpRelay) Close() {
+	r.mu.Lock()
 	if r.closed.Swap(true) {
+		r.mu.Unlock()
 		return
 	}
 	r.front.Close()
-	r.back.Close()
+	r.back.Load().Close()
+	r.mu.Unlock()
 	r.wg.Wait()
 	r.timers.Wait()
 }

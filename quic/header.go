@@ -129,10 +129,10 @@ func ParseLongHeader(b []byte) (LongHeader, error) {
 	h.Version = uint32(b[1])<<24 | uint32(b[2])<<16 | uint32(b[3])<<8 | uint32(b[4])
 	off := 5
 	var ok bool
-	if h.DCID, off, ok = cid(b, off); !ok {
+	if h.DCID, off, ok = readCID(b, off); !ok {
 		return h, malformed("destination connection ID length")
 	}
-	if h.SCID, off, ok = cid(b, off); !ok {
+	if h.SCID, off, ok = readCID(b, off); !ok {
 		return h, malformed("source connection ID length")
 	}
 	h.Len = len(b)
@@ -178,8 +178,8 @@ func ParseLongHeader(b []byte) (LongHeader, error) {
 	return h, nil
 }
 
-// cid reads a 1-byte length and that many bytes at b[off:].
-func cid(b []byte, off int) ([]byte, int, bool) {
+// readCID reads a 1-byte length and that many bytes at b[off:].
+func readCID(b []byte, off int) ([]byte, int, bool) {
 	if off >= len(b) {
 		return nil, 0, false
 	}

@@ -32,14 +32,14 @@ var initialCaptures = []struct {
 	sni  string
 	dial func(ctx context.Context, addr string, sni string) error
 }{
-	{"quic-go-v1.hex", "quic-go.test", quicGoDial(quicgo.Version1)},
-	{"quic-go-v2.hex", "quic-go-v2.test", quicGoDial(quicgo.Version2)},
+	{"quic-go-v1.hex", "quic-go.test", captureQuicGo(quicgo.Version1)},
+	{"quic-go-v2.hex", "quic-go-v2.test", captureQuicGo(quicgo.Version2)},
 	// gtlsclient 0.12 (Debian 12) sends SNI "localhost" for a numeric host
 	// whatever --sni says, and knows only draft versions of v2.
-	{"ngtcp2-gnutls-v1.hex", "localhost", gtlsclient("v1")},
+	{"ngtcp2-gnutls-v1.hex", "localhost", captureGtlsclient("v1")},
 }
 
-func quicGoDial(v quicgo.Version) func(context.Context, string, string) error {
+func captureQuicGo(v quicgo.Version) func(context.Context, string, string) error {
 	return func(ctx context.Context, addr, sni string) error {
 		conn, err := quicgo.DialAddr(ctx, addr,
 			&tls.Config{ServerName: sni, NextProtos: []string{"h3"}},
@@ -51,7 +51,7 @@ func quicGoDial(v quicgo.Version) func(context.Context, string, string) error {
 	}
 }
 
-func gtlsclient(version string) func(context.Context, string, string) error {
+func captureGtlsclient(version string) func(context.Context, string, string) error {
 	return func(ctx context.Context, addr, sni string) error {
 		host, port, _ := net.SplitHostPort(addr)
 		cmd := exec.CommandContext(ctx, "gtlsclient", "-q", "--exit-on-first-stream-close",

@@ -56,7 +56,7 @@ func FuzzCollector(f *testing.F) {
 		dgrams := splitDatagrams(in)
 		orig := bytes.Clone(in)
 		var c Collector
-		done, err := feed(&c, dgrams)
+		done, err := feedCollector(&c, dgrams)
 		if !bytes.Equal(in, orig) {
 			t.Fatal("Add modified its input")
 		}
@@ -68,15 +68,15 @@ func FuzzCollector(f *testing.F) {
 		}
 		// A reset Collector is a fresh one.
 		c.Reset()
-		done2, err2 := feed(&c, dgrams)
+		done2, err2 := feedCollector(&c, dgrams)
 		if done2 != done || (err == nil) != (err2 == nil) || err != nil && err.Error() != err2.Error() {
 			t.Fatalf("after Reset: %v, %v; first run %v, %v", done2, err2, done, err)
 		}
 	})
 }
 
-// feed adds every datagram and returns the last answer; fatal errors stop.
-func feed(c *Collector, dgrams [][]byte) (bool, error) {
+// feedCollector adds every datagram and returns the last answer; fatal errors stop.
+func feedCollector(c *Collector, dgrams [][]byte) (bool, error) {
 	var done bool
 	var err error
 	for _, d := range dgrams {

@@ -86,7 +86,7 @@ func sealInitial(t testing.TB, p initialSpec) []byte {
 	hdr = append(hdr, p.dcid...)
 	hdr = append(hdr, byte(len(p.testSCID)))
 	hdr = append(hdr, p.testSCID...)
-	hdr = appendVarint(hdr, uint64(len(p.token)))
+	hdr = appendTestVarint(hdr, uint64(len(p.token)))
 	hdr = append(hdr, p.token...)
 	// Length in the 2-byte form, so padding can be computed up front.
 	fixed := len(hdr) + 2 + p.pnLen + 16
@@ -120,7 +120,7 @@ func sealInitial(t testing.TB, p initialSpec) []byte {
 	return pkt
 }
 
-func appendVarint(b []byte, v uint64) []byte {
+func appendTestVarint(b []byte, v uint64) []byte {
 	switch {
 	case v < 1<<6:
 		return append(b, byte(v))
@@ -135,8 +135,8 @@ func appendVarint(b []byte, v uint64) []byte {
 
 // cryptoFrame encodes a CRYPTO frame.
 func cryptoFrame(off int, data []byte) []byte {
-	b := appendVarint([]byte{frameCrypto}, uint64(off))
-	b = appendVarint(b, uint64(len(data)))
+	b := appendTestVarint([]byte{frameCrypto}, uint64(off))
+	b = appendTestVarint(b, uint64(len(data)))
 	return append(b, data...)
 }
 

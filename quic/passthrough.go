@@ -40,8 +40,9 @@ type DemuxOptions struct {
 	// real hellos take 1 to 3].
 	MaxPendingBytes int
 	// HelloTimeout is how long an address may take to complete its
-	// ClientHello before its buffered datagrams are dropped [3s: past
-	// the first Initial retransmissions].
+	// ClientHello before its buffered datagrams are dropped, and how long
+	// a new flow may go on with only Initials from its client (a forged
+	// flow) [3s: past the first Initial retransmissions].
 	HelloTimeout time.Duration
 	// MaxFlows bounds the passthrough flows [16384]; a hello that would
 	// open another is dropped.
@@ -92,8 +93,16 @@ func (o *DemuxOptions) defaults() {
 	}
 }
 
-// Demux owns a UDP entrypoint's socket and splits its QUIC traffic: a
-// client whose ClientHello matches a PassRoute gets a flow relayed both
+// Demux owns a UDP entrypoint's socket and splits its QUIC traffic. Use:
+//
+//	d, err := quic.NewDemux(udpConn, routes, quic.DemuxOptions{Logger: log})
+//	tr := &quicgo.Transport{Conn: d.Local()} // the HTTP/3 server's transport
+//	go d.Serve()
+//	...
+//	// stop the HTTP/3 server and tr first, then:
+//	d.Shutdown(ctx)
+//
+// A client whose ClientHello matches a PassRoute gets a flow relayed both
 // ways to a backend, untouched; every other datagram goes to the local
 // server reading Local (quic-go's HTTP/3 server), or is dropped if Local
 // was never called.
@@ -230,6 +239,9 @@ func (d *Demux) handle(b []byte, addr netip.AddrPort) {
 			if len(b) > 0 && b[0]&0x80 == 0 {
 				d.learnDCID(f, b)
 			}
+			if !f.confirmed.Load() {
+				confirmFlow(f, b)
+			}
 			d.toBackend(f, b)
 		} else {
 			d.toLocal(b, p.udp)
@@ -245,6 +257,14 @@ func (d *Demux) handle(b []byte, addr netip.AddrPort) {
 	d.first(b, addr)
 }
 
+// confirmFlow marks f as confirmed if b is not a client Initial (see
+// flow.confirmed). It parses only until then.
+func confirmFlow(f *flow, b []byte) {
+	if h, err := ParseLongHeader(b); err != nil || h.Type != TypeInitial {
+		f.confirmed.Store(true)
+	}
+}
+
 // first handles a datagram from an address with no state; d.mu is held.
 func (d *Demux) first(b []byte, addr netip.AddrPort) {
 	if !IsLongHeader(b) {
@@ -253,7 +273,11 @@ func (d *Demux) first(b []byte, addr netip.AddrPort) {
 			d.toBackend(f, b)
 			return
 		}
-		d.newLocal(b, addr)
+		d.newLocal(b, addr, true)
+		return
+	}
+	if d.routes.Load().empty() {
+		d.newLocal(b, addr, true) // nothing to route: no parsing
 		return
 	}
 	h, err := ParseLongHeader(b)
@@ -268,8 +292,11 @@ func (d *Demux) first(b []byte, addr netip.AddrPort) {
 	}
 	if err != nil || h.Type != TypeInitial || len(b) < MinInitialDatagram || d.shutdown {
 		// Unknown versions too: quic-go answers them with Version
-		// Negotiation (RFC 9000 §6), and drops what is not QUIC.
-		d.newLocal(b, addr)
+		// Negotiation (RFC 9000 §6), and drops what is not QUIC. Only a
+		// well-formed v1/v2 packet makes the address the local server's:
+		// after Version Negotiation the client's next Initial, from the
+		// same address, must be parsed for its SNI.
+		d.newLocal(b, addr, err == nil && len(b) >= MinInitialDatagram || d.shutdown)
 		return
 	}
 	if d.nPending >= d.opts.MaxPending {
@@ -306,15 +333,16 @@ func (d *Demux) addPending(p *peer, b []byte) {
 		// Not a ClientHello this package can read: the local server
 		// decides (it drops garbage like any QUIC server).
 		d.log.Debug("QUIC Initial not routable", "entrypoint", d.opts.Entrypoint, "client", p.key, "error", err)
-		d.pendingToLocal(p)
+		// Remember the address only if its Initial was authentic.
+		d.pendingToLocal(p, pd.col.Err() != nil)
 		return
 	}
 	if !done {
 		return
 	}
 	r := d.routes.Load().match(pd.col.Hello())
-	if r == nil {
-		d.pendingToLocal(p)
+	if r == nil || d.shutdown { // no new flow once Shutdown has begun
+		d.pendingToLocal(p, true)
 		return
 	}
 	d.openFlow(p, r)
@@ -332,22 +360,23 @@ func (d *Demux) dropPending(p *peer) {
 
 // pendingToLocal hands a pending address, its buffered datagrams first, to
 // the local server; d.mu is held.
-func (d *Demux) pendingToLocal(p *peer) {
+func (d *Demux) pendingToLocal(p *peer, remember bool) {
 	bufs := p.pend.bufs
 	d.dropPending(p)
 	d.st.unrouted.Add(1)
-	udp := d.newLocal(nil, p.key)
+	udp := d.newLocal(nil, p.key, remember)
 	for _, b := range bufs {
 		d.toLocal(b, udp)
 	}
 }
 
-// newLocal remembers addr as a client of the local server, if there is
-// room, and delivers b (if any) to it; d.mu is held. It returns the
-// address as the local server will see it.
-func (d *Demux) newLocal(b []byte, addr netip.AddrPort) *net.UDPAddr {
+// newLocal delivers b (if any) to the local server and, with remember,
+// takes addr as its client if there is room: its later datagrams skip
+// parsing. d.mu is held. It returns the address as the local server sees
+// it.
+func (d *Demux) newLocal(b []byte, addr netip.AddrPort, remember bool) *net.UDPAddr {
 	udp := net.UDPAddrFromAddrPort(addr)
-	if d.local.enabled.Load() && d.nLocal < d.opts.MaxLocalPeers {
+	if remember && d.local.enabled.Load() && d.nLocal < d.opts.MaxLocalPeers {
 		p := &peer{key: addr, udp: udp}
 		p.last.Store(time.Now().UnixNano())
 		d.peers[addr] = p

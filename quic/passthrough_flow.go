@@ -22,6 +22,13 @@ type flow struct {
 	backend *upstream.Conn
 	conn    *net.UDPConn
 	client  atomic.Pointer[netip.AddrPort] // where replies go; moves on migration
+	opened  time.Time
+	// confirmed: the client sent something other than an Initial after the
+	// flow opened, so it received the backend's answer. A flow opened by
+	// forged Initials (their keys are public, their source address can be
+	// spoofed) never is, and ends after HelloTimeout instead of holding a
+	// socket and a flow slot for the whole idle timeout.
+	confirmed atomic.Bool
 
 	cids    [maxCIDsPerFlow]string // tracked connection IDs, guarded by Demux.mu
 	nCIDs   int
@@ -71,7 +78,7 @@ func (d *Demux) openFlow(p *peer, r *PassRoute) {
 	d.collPool.Put(p.pend.col)
 	p.pend = nil
 	d.nPending--
-	f := &flow{peer: p, route: r.Name, pool: r.Pool, backend: bc, conn: conn, log: flowLog{start: time.Now()}}
+	f := &flow{peer: p, route: r.Name, pool: r.Pool, backend: bc, conn: conn, opened: time.Now(), log: flowLog{start: time.Now()}}
 	addr := p.key
 	f.client.Store(&addr)
 	p.flow = f
@@ -197,6 +204,7 @@ func (d *Demux) migrate(f *flow, addr netip.AddrPort) {
 	d.peers[addr] = f.peer
 	f.client.Store(&addr)
 	f.peer.last.Store(time.Now().UnixNano())
+	f.confirmed.Store(true)
 	d.st.migrations.Add(1)
 	d.log.Debug("QUIC passthrough flow migrated", "entrypoint", d.opts.Entrypoint, "route", f.route, "from", old, "to", addr)
 }
@@ -239,9 +247,9 @@ func (d *Demux) removeFlow(f *flow) {
 	}
 }
 
-// drainIdle is the idle timeout of flows once Shutdown has begun: a QUIC
+// flowDrainIdle is the idle timeout of flows once Shutdown has begun: a QUIC
 // connection that has been quiet this long has closed or is about to.
-const drainIdle = time.Second
+const flowDrainIdle = time.Second
 
 // janitor expires pending addresses, idle flows and idle local peers.
 func (d *Demux) janitor() {
@@ -264,7 +272,7 @@ func (d *Demux) sweep(now time.Time) {
 	defer d.mu.Unlock()
 	idle := d.opts.IdleTimeout
 	if d.shutdown {
-		idle = min(idle, drainIdle)
+		idle = min(idle, flowDrainIdle)
 	}
 	for _, p := range d.peers {
 		quiet := now.Sub(time.Unix(0, p.last.Load()))
@@ -275,11 +283,18 @@ func (d *Demux) sweep(now time.Time) {
 				d.dropPending(p)
 			}
 		case p.flow != nil:
-			if quiet >= idle {
-				if p.flow.log.reason == "" {
-					p.flow.log.reason = "idle"
+			f := p.flow
+			if !f.confirmed.Load() && now.Sub(f.opened) >= d.opts.HelloTimeout {
+				d.st.unconfirmed.Add(1)
+				if f.log.reason == "" {
+					f.log.reason = "unconfirmed"
 				}
-				d.removeFlow(p.flow)
+				d.removeFlow(f)
+			} else if quiet >= idle {
+				if f.log.reason == "" {
+					f.log.reason = "idle"
+				}
+				d.removeFlow(f)
 			}
 		default:
 			if quiet >= d.opts.IdleTimeout {
@@ -359,13 +374,15 @@ type DemuxStats struct {
 	DroppedLocalFull    uint64 // datagrams past LocalQueue
 	DroppedNoLocal      uint64 // datagrams for the local server when Local was never called
 	DroppedWrite        uint64 // failed writes either way
-	DroppedCIDsFull     uint64 // connection IDs not tracked past MaxCIDs
+	DroppedCIDsFull     uint64 // connection IDs not tracked past MaxCIDs (or held by another flow)
+	DroppedUnconfirmed  uint64 // flows ended because the client sent nothing but Initials for HelloTimeout
 }
 
 type demuxCounters struct {
 	toBackend, toClient, toLocal, routed, unrouted, migrations atomic.Uint64
 	pendingFull, pendingBytes, helloTimeout, flowsFull         atomic.Uint64
 	noBackend, localFull, noLocal, writeFailed, cidsFull       atomic.Uint64
+	unconfirmed                                                atomic.Uint64
 }
 
 // Stats returns the current gauges and counters.
@@ -380,5 +397,6 @@ func (d *Demux) Stats() DemuxStats {
 	s.DroppedHelloTimeout, s.DroppedFlowsFull = c.helloTimeout.Load(), c.flowsFull.Load()
 	s.DroppedNoBackend, s.DroppedLocalFull, s.DroppedNoLocal = c.noBackend.Load(), c.localFull.Load(), c.noLocal.Load()
 	s.DroppedWrite, s.DroppedCIDsFull = c.writeFailed.Load(), c.cidsFull.Load()
+	s.DroppedUnconfirmed = c.unconfirmed.Load()
 	return s
 }

@@ -47,6 +47,10 @@ func compilePassRoutes(routes []PassRoute) (*passTable, error) {
 	return t, nil
 }
 
+func (t *passTable) empty() bool {
+	return len(t.exact) == 0 && len(t.wildcard) == 0 && t.any == nil
+}
+
 // match picks the route for a hello: exact SNI, then a wildcard covering
 // it, then the route without SNI; nil means the local server's.
 func (t *passTable) match(h *tlsmux.ClientHello) *PassRoute {

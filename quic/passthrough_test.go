@@ -412,3 +412,50 @@ func TestPassRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestDemuxVersionNegotiationByLocal: an Initial of an unknown version is
+// answered by the local quic-go server with Version Negotiation.
+func TestDemuxVersionNegotiationByLocal(t *testing.T) {
+	ptLeaks(t)
+	d, addr := ptDemux(t, ptRoutes(t, "quic-go.test", "127.0.0.1:9"), DemuxOptions{})
+	ptLocalServer(t, d, "local:", "t.test")
+	to, _ := net.ResolveUDPAddr("udp", addr)
+	c := ptUDP(t)
+	dcid, scid := []byte{1, 2, 3, 4, 5, 6, 7, 8}, []byte{9, 9, 9, 9}
+	pkt := append([]byte{0xc0, 0x1a, 0x2a, 0x3a, 0x4a, byte(len(dcid))}, dcid...)
+	pkt = append(append(append(pkt, byte(len(scid))), scid...), make([]byte, 1200)...)
+	ptSend(t, c, pkt, to)
+	got, _ := ptRecv(t, c)
+	h, err := ParseLongHeader(got)
+	if !errors.Is(err, ErrVersionNegotiation) || string(h.DCID) != string(scid) || string(h.SCID) != string(dcid) {
+		t.Fatalf("reply %x: %v, header %+v", got, err, h)
+	}
+}
+
+// TestDemuxLocalClientRebinds: a client of the local server rebinds; its
+// short headers from the new port reach the local server, which keeps the
+// connection (quic-go validates the new path itself).
+func TestDemuxLocalClientRebinds(t *testing.T) {
+	ptLeaks(t)
+	back, _ := ptBackend(t, "backend:", "p.test")
+	d, addr := ptDemux(t, []PassRoute{{Name: "p", SNI: []string{"p.test"}, Pool: ptPool(t, back)}}, DemuxOptions{})
+	roots := ptLocalServer(t, d, "local:", "t.test")
+	r := newRebinder(t, addr)
+	ctx := ptCtx(t)
+	conn, err := quicgo.DialAddr(ctx, r.front.LocalAddr().String(),
+		&tls.Config{ServerName: "t.test", RootCAs: roots, NextProtos: []string{ptALPN}}, &quicgo.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	if got, err := ptStream(ctx, conn, "one"); err != nil || got != "local:one" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	r.rebind(t)
+	if got, err := ptStream(ctx, conn, "two"); err != nil || got != "local:two" {
+		t.Fatalf("after rebinding: %q, %v", got, err)
+	}
+	if st := d.Stats(); st.Routed != 0 || st.Migrations != 0 || st.LocalPeers < 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}

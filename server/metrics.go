@@ -13,6 +13,7 @@ import (
 	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/l7"
+	"github.com/proxynow/proxynow/quic"
 	"github.com/proxynow/proxynow/tlsmux"
 	"github.com/proxynow/proxynow/upstream"
 )
@@ -27,9 +28,10 @@ type Metrics struct {
 	TLS      *tlsmux.Metrics
 	HTTP     *l7.Metrics
 	Upstream *upstream.Collector
+	QUIC     *quic.DemuxMetrics
 	// AccessLogLines counts access log lines by result (written, dropped).
 	AccessLogLines *prometheus.CounterVec
-	quic           *quicCollector
+	entries        *entryCollector
 }
 
 // NewMetrics makes the registry with the process and Go runtime
@@ -64,7 +66,8 @@ func NewMetrics(version string) *Metrics {
 		HTTP:           l7.NewMetrics(reg),
 		Upstream:       upstream.NewCollector(reg),
 		AccessLogLines: lines,
-		quic:           newQUICCollector(reg),
+		QUIC:           quic.NewDemuxMetrics(reg),
+		entries:        newEntryCollector(reg),
 	}
 }
 
@@ -147,9 +150,19 @@ func (s *Server) publish() {
 		pools[i] = s.pools[n]
 	}
 	s.metrics.Upstream.SetPools(pools)
-	s.metrics.quic.server.Store(s)
+	s.metrics.entries.server.Store(s)
 	if s.certs != nil {
 		s.metrics.TLS.SetCertStore(s.certs)
+	}
+}
+
+// unpublish stops reporting this server's QUIC demultiplexers (they are
+// closed or about to be).
+func (s *Server) unpublish() {
+	for _, e := range s.eps {
+		if e.http != nil && e.http.quic != nil && e.http.quic.demux != nil {
+			s.metrics.QUIC.Remove(e.http.quic.demux)
+		}
 	}
 }
 

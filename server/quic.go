@@ -95,6 +95,7 @@ func (s *Server) listenQUIC(e *entrypoint, lc *net.ListenConfig) error {
 			return fmt.Errorf("http3: %w", err)
 		}
 		q.demux = d
+		s.metrics.QUIC.Add(d)
 		local = d.Local()
 		s.serve(e, d.Serve)
 	}

@@ -401,6 +401,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // stopBackground stops certificate polling and health checks and drops
 // idle backend connections.
 func (s *Server) stopBackground() {
+	s.unpublish()
 	if s.certs != nil {
 		s.certs.Close()
 	}
