@@ -41,6 +41,9 @@ type generation struct {
 	// routeFPs is what each route is ("http_route NAME" -> its definition
 	// without position and entrypoints), computed once per generation.
 	routeFPs map[string]string
+	// warned is, per HTTP listener, a hash of the routes whose shadowing
+	// warnings were logged.
+	warned map[listenerKey]string
 }
 
 // serviceEntry is one service's runtime: its pool (nil for respond) and
@@ -91,7 +94,7 @@ func emptyGeneration() *generation {
 // reuses that listener, the others get a new, unbound one.
 func compile(s *Server, cfg *config.Config, prev *generation, listeners map[listenerKey]*listener) (*generation, error) {
 	g := &generation{s: s, cfg: cfg, prev: prev, services: map[string]*serviceEntry{}, mws: map[string]*mwEntry{},
-		tcpTrack: map[trackKey]*connTracker{}, httpTrack: map[trackKey]*reqTracker{}}
+		tcpTrack: map[trackKey]*connTracker{}, httpTrack: map[trackKey]*reqTracker{}, warned: map[listenerKey]string{}}
 	defer func() { g.prev = nil }()
 	g.fingerprintRoutes()
 	for i := range cfg.Services {
