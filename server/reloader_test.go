@@ -254,3 +254,35 @@ func TestWatchSymlinkSwap(t *testing.T) {
 		t.Fatalf("body %q after the symlink swap", got)
 	}
 }
+
+// TestFingerprintDirectory: a configuration directory changes when one of
+// its *.hcl files appears, changes or goes, not for other files.
+func TestFingerprintDirectory(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.hcl", "a")
+	fp := fingerprintFile(dir)
+	write("notes.txt", "x")
+	if fingerprintFile(dir) != fp {
+		t.Fatal("a non-.hcl file changed the fingerprint")
+	}
+	for _, step := range []func(){
+		func() { write("b.hcl", "b") },
+		func() { write("a.hcl", "a2") },
+		func() { os.Remove(filepath.Join(dir, "b.hcl")) },
+	} {
+		step()
+		next := fingerprintFile(dir)
+		if next == fp {
+			t.Fatal("change not seen")
+		}
+		fp = next
+	}
+	if fingerprintFile(filepath.Join(dir, "missing.hcl")) == fingerprintFile(filepath.Join(dir, "a.hcl")) {
+		t.Fatal("a missing file hashes like a present one")
+	}
+}
