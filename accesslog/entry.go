@@ -36,7 +36,7 @@ type HTTP struct {
 // Conn is one TCP connection or UDP flow.
 type Conn struct {
 	Time       time.Time // when it began
-	Network    string    // "tcp" or "udp"
+	Network    string    // "tcp", "udp" or "quic" (a quic_route's passthrough flow)
 	Entrypoint string
 	Route      string
 	Service    string
@@ -277,9 +277,12 @@ func appendConnCLF(b []byte, e *Conn) []byte {
 	b = append(b, " - - ["...)
 	b = e.Time.AppendFormat(b, clfTime)
 	b = append(b, `] "`...)
-	if e.Network == "udp" {
+	switch e.Network {
+	case "udp":
 		b = append(b, "UDP "...)
-	} else {
+	case "quic":
+		b = append(b, "QUIC "...)
+	default:
 		b = append(b, "TCP "...)
 	}
 	b = appendCLFString(b, e.Entrypoint)

@@ -148,6 +148,9 @@ func (v *validator) admin() {
 				v.errf(a.w.at("address", a.Pos), "admin: address %q is reachable from other hosts; use a loopback address such as %q, or set allow_remote = true with a basic_auth block", a.Address, DefaultAdminAddress)
 			}
 		}
+		if err == nil {
+			v.adminClash(a, hp)
+		}
 	}
 	if a.AllowRemote && a.BasicAuth == nil {
 		v.errf(a.w.at("allow_remote", a.Pos), "admin: allow_remote = true requires a basic_auth { users = [\"USER:HASH\"] } block")
@@ -174,6 +177,28 @@ func (v *validator) admin() {
 		if a.w.ok("basic_auth.realm") && (ba.Realm == "" || strings.ContainsFunc(ba.Realm, func(r rune) bool { return r == '"' || r == '\\' || r < 0x20 || r == 0x7f })) {
 			v.errf(a.w.pos["basic_auth.realm"], "admin: basic_auth: realm %q must not be empty nor hold a quote, backslash or control character", ba.Realm)
 		}
+	}
+}
+
+// adminClash refuses an admin address whose TCP socket an entrypoint
+// binds too (same port, and the same host or a wildcard on either side):
+// one of them would fail to bind at start.
+func (v *validator) adminClash(a *adminDecl, hp hostPort) {
+	if hp.port == 0 {
+		return
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	for _, e := range v.c.entrypoints {
+		if e.Network != NetworkTCP || !e.w.ok("address") {
+			continue
+		}
+		ep, err := parseAddress(e.Address)
+		if err != nil || ep.port != hp.port || !(ep.host == hp.host || wild(ep.host) || wild(hp.host)) {
+			continue
+		}
+		v.errf(a.w.at("address", a.Pos), "admin: address %q takes the port of entrypoint %q (%s); use another port",
+			a.Address, e.Name, e.w.at("address", e.Pos))
+		return
 	}
 }
 

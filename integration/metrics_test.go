@@ -105,8 +105,17 @@ func TestMetricsAfterMixedTraffic(t *testing.T) {
 	if len(ended) < m.tcpConns+m.ptConns+1 {
 		t.Fatalf("only %d connection/flow lines in the access log, want %d", len(ended), m.tcpConns+m.ptConns+1)
 	}
+	// A bare LF: the request guard answers 400 before any route.
+	bad := dialTCP(t, m.p.addr("web"))
+	bad.Write([]byte("GET / HTTP/1.1\nHost: x\n\n"))
+	if resp, _ := readGreeting(bad, len("HTTP/1.1 400")); resp != "HTTP/1.1 400" {
+		t.Fatalf("malformed request answered %q, want a 400", resp)
+	}
+	bad.Close()
 	admin := m.p.adminAddr()
 	fams := scrape(t, admin)
+	wantValue(t, fams, "proxynow_http_guard_rejections_total", map[string]string{"entrypoint": "web"}, 1)
+	wantValue(t, fams, "proxynow_http_guard_rejections_total", map[string]string{"entrypoint": "tls"}, 0)
 
 	type L = map[string]string
 	hr := "proxynow_http_requests_total"

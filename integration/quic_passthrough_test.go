@@ -136,8 +136,14 @@ func TestQUICPassthroughMigration(t *testing.T) {
 	defer tr.Close()
 	c := &http.Client{Transport: tr, Timeout: ioTimeout}
 	var peer string
-	for i := range 3 {
-		if i > 0 {
+	for i := range 4 {
+		// Request 0 may travel entirely in datagrams that start with a
+		// long-header packet (the client's request coalesced behind its
+		// Handshake packet), and quic-go moves to a connection ID issued in
+		// an encrypted NEW_CONNECTION_ID frame right after the handshake:
+		// proxynow learns that ID only from a datagram that starts with a
+		// short header, so request 1 is sent from the first address too.
+		if i > 1 {
 			before := relay.backAddr()
 			if err := relay.rebind(); err != nil {
 				t.Fatal(err)
@@ -146,7 +152,7 @@ func TestQUICPassthroughMigration(t *testing.T) {
 		}
 		r, err := c.Get("https://" + relay.addr() + fmt.Sprintf("/m%d", i))
 		if err != nil {
-			t.Fatalf("request %d after %d rebindings: %v", i, i, err)
+			t.Fatalf("request %d after %d rebindings: %v", i, max(i-1, 0), err)
 		}
 		body, _ := io.ReadAll(r.Body)
 		r.Body.Close()
@@ -162,7 +168,7 @@ func TestQUICPassthroughMigration(t *testing.T) {
 			t.Fatalf("request %d came over a new flow (backend saw %s, then %s): the connection did not survive the rebinding", i, peer, got)
 		}
 	}
-	if got := s.h3.count.Load(); got != 3 {
-		t.Fatalf("backend answered %d requests, want 3", got)
+	if got := s.h3.count.Load(); got != 4 {
+		t.Fatalf("backend answered %d requests, want 4", got)
 	}
 }

@@ -48,8 +48,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		active:       gauge("proxynow_l4_connections_active", "TCP connections open now.", "entrypoint"),
 		proxyHeaders: counter("proxynow_l4_proxy_protocol_headers_total", "PROXY protocol headers accepted from trusted peers, or refused (malformed, or sent by an untrusted peer).", "entrypoint", "result"),
 		routeConns:   counter("proxynow_l4_route_connections_total", "TCP connections handed to a tcp_route.", ers...),
-		received:     counter("proxynow_l4_received_bytes_total", "Bytes received from clients on tcp_routes, counted when the connection ends.", ers...),
-		sent:         counter("proxynow_l4_sent_bytes_total", "Bytes sent to clients on tcp_routes, counted when the connection ends.", ers...),
+		received:     counter("proxynow_l4_received_bytes_total", "Bytes received from clients on tcp_routes, counted at each idle-timeout check (a quarter of timeouts.idle) and when the connection ends.", ers...),
+		sent:         counter("proxynow_l4_sent_bytes_total", "Bytes sent to clients on tcp_routes, counted at each idle-timeout check (a quarter of timeouts.idle) and when the connection ends.", ers...),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                            "proxynow_l4_connection_duration_seconds",
 			Help:                            "Lifetime of tcp_route connections.",
@@ -152,10 +152,19 @@ func (r *RouteMetrics) start() {
 	}
 }
 
-func (r *RouteMetrics) end(up, down int64, d time.Duration) {
+// moved counts bytes a pump moved, from the client (up) or to it.
+func (r *RouteMetrics) moved(up bool, n int64) {
+	switch {
+	case r == nil || n <= 0:
+	case up:
+		r.received.Add(float64(n))
+	default:
+		r.sent.Add(float64(n))
+	}
+}
+
+func (r *RouteMetrics) end(d time.Duration) {
 	if r != nil {
-		r.received.Add(float64(up))
-		r.sent.Add(float64(down))
 		r.duration.Observe(d.Seconds())
 	}
 }
@@ -257,7 +266,7 @@ var errNoBackend = errors.New("no backend")
 func (p *Proxy) observe(ctx context.Context, c *Conn, start time.Time, backend string, up, down int64, err error) {
 	d := time.Since(start)
 	if backend != "" {
-		p.Metrics.end(up, down, d)
+		p.Metrics.end(d)
 	}
 	if p.AccessLog == nil {
 		return

@@ -167,6 +167,28 @@ func TestUDPMetricsAndAccessLog(t *testing.T) {
 func TestNilMetricsCountNothing(t *testing.T) {
 	var m *Metrics
 	m.Entrypoint("x").accept()
-	m.Route("x", "r", "s").end(1, 2, time.Second)
+	m.Route("x", "r", "s").end(time.Second)
+	m.Route("x", "r", "s").moved(true, 3)
 	m.UDP("x", "r", "s").drop(dropFull)
+}
+
+// TestTCPBytesCountedWhileOpen: a long connection's bytes show before it
+// ends, at the idle-timeout checks.
+func TestTCPBytesCountedWhileOpen(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	be := backend(t, echo)
+	addr := startTCP(t, &TCPServer{Handler: &Proxy{Pool: pool(t, be), Idle: time.Second, Metrics: m.Route("ep", "r", "s")}})
+	c := dial(t, addr)
+	c.Write([]byte("hello"))
+	if _, err := io.ReadFull(c, make([]byte, 5)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bytes counted on an open connection", func() bool {
+		return testutil.ToFloat64(m.received.WithLabelValues("ep", "r", "s")) == 5 &&
+			testutil.ToFloat64(m.sent.WithLabelValues("ep", "r", "s")) == 5
+	})
+	if n := testutil.ToFloat64(m.routeConns.WithLabelValues("ep", "r", "s")); n != 1 {
+		t.Fatalf("route connections %v, want 1", n)
+	}
+	c.Close()
 }

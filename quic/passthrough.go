@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/upstream"
 )
@@ -29,6 +30,8 @@ type PassRoute struct {
 type DemuxOptions struct {
 	Entrypoint string       // for logs
 	Logger     *slog.Logger // [discard]
+	// AccessLog, when set, gets one line per passthrough flow when it ends.
+	AccessLog *accesslog.Writer
 	// MaxPending bounds the client addresses whose ClientHello is still
 	// being collected [1024]. Initials from more new addresses are dropped.
 	MaxPending int

@@ -43,6 +43,8 @@ type flow struct {
 
 	lastDCID    [MaxCIDLen]byte // Serve's memo: the client's DCID already tracked
 	lastDCIDLen int
+
+	log flowLog // the access log line's numbers (passthrough_log.go)
 }
 
 // openFlow pins a pending address to a backend of r and replays its
@@ -76,7 +78,8 @@ func (d *Demux) openFlow(p *peer, r *PassRoute) {
 	d.collPool.Put(p.pend.col)
 	p.pend = nil
 	d.nPending--
-	f := &flow{peer: p, route: r.Name, pool: r.Pool, backend: bc, conn: conn, opened: time.Now()}
+	now := time.Now()
+	f := &flow{peer: p, route: r.Name, pool: r.Pool, backend: bc, conn: conn, opened: now, log: flowLog{start: now}}
 	addr := p.key
 	f.client.Store(&addr)
 	p.flow = f
@@ -103,6 +106,7 @@ func (d *Demux) toBackend(f *flow, b []byte) {
 		return
 	}
 	d.st.toBackend.Add(1)
+	f.log.in.Add(int64(len(b)))
 }
 
 // replyBufs hold a backend's datagram only while it is relayed, so idle
@@ -139,6 +143,7 @@ func (d *Demux) reply(f *flow) {
 			d.st.writeFailed.Add(1)
 		} else {
 			d.st.toClient.Add(1)
+			f.log.out.Add(int64(n))
 		}
 		return true
 	}
@@ -211,6 +216,9 @@ func (d *Demux) endFlow(f *flow, err error) {
 		f.pool.MarkDown(f.backend.Backend)
 	}
 	d.mu.Lock()
+	if f.log.reason == "" && !errors.Is(err, net.ErrClosed) {
+		f.log.reason = "error"
+	}
 	d.removeFlow(f)
 	d.mu.Unlock()
 	if !errors.Is(err, net.ErrClosed) {
@@ -233,6 +241,7 @@ func (d *Demux) removeFlow(f *flow) {
 	d.cids.remove(f)
 	f.conn.Close()
 	f.backend.Release()
+	d.logFlow(f)
 	if d.nFlows == 0 && d.drained != nil {
 		close(d.drained)
 		d.drained = nil
@@ -278,8 +287,14 @@ func (d *Demux) sweep(now time.Time) {
 			f := p.flow
 			if !f.confirmed.Load() && now.Sub(f.opened) >= d.opts.HelloTimeout {
 				d.st.unconfirmed.Add(1)
+				if f.log.reason == "" {
+					f.log.reason = "unconfirmed"
+				}
 				d.removeFlow(f)
 			} else if quiet >= idle {
+				if f.log.reason == "" {
+					f.log.reason = "idle"
+				}
 				d.removeFlow(f)
 			}
 		default:

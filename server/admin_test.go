@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +189,33 @@ service "echo" {
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Error("admin endpoint still answers after Shutdown")
+	}
+}
+
+// TestNewFailureClosesAccessLog: when New fails after opening the access
+// log (a certificate gone since validation), the writer's goroutine ends
+// (goleak checks) and the file is closed.
+func TestNewFailureClosesAccessLog(t *testing.T) {
+	certFile, keyFile, _ := writeCert(t)
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	cfg := parse(t, fmt.Sprintf(`
+log {
+  access {
+    path = %q
+  }
+}
+tls {
+  certificate "t" {
+    cert_file = %q
+    key_file  = %q
+  }
+}
+`, logPath, certFile, keyFile))
+	os.Remove(certFile)
+	if _, err := New(cfg, nil); err == nil {
+		t.Fatal("New succeeded without its certificate file")
+	}
+	if _, err := os.Stat(logPath); err != nil {
+		t.Fatalf("the access log was not opened: %v", err)
 	}
 }

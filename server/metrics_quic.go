@@ -7,10 +7,12 @@ import (
 	"github.com/proxynow/proxynow/quic"
 )
 
-// quicCollector reports the QUIC demultiplexers of http3 entrypoints with
-// quic_routes (SNI passthrough of QUIC flows) from their Stats at scrape
-// time; the datagram path does nothing for it. HTTP/3 requests themselves
-// are counted with the other HTTP requests (protocol "HTTP/3").
+// quicCollector reports, at scrape time, what the entrypoints' own
+// counters hold: the QUIC demultiplexers of http3 entrypoints with
+// quic_routes (SNI passthrough of QUIC flows), from their Stats, and the
+// HTTP request guard's rejections. The traffic path does nothing for it.
+// HTTP/3 requests themselves are counted with the other HTTP requests
+// (protocol "HTTP/3").
 type quicCollector struct {
 	server   atomic.Pointer[Server]
 	flows    *prometheus.Desc
@@ -18,6 +20,7 @@ type quicCollector struct {
 	dgrams   *prometheus.Desc
 	migrated *prometheus.Desc
 	dropped  *prometheus.Desc
+	guard    *prometheus.Desc
 }
 
 func newQUICCollector(reg prometheus.Registerer) *quicCollector {
@@ -34,12 +37,14 @@ func newQUICCollector(reg prometheus.Registerer) *quicCollector {
 		dropped: prometheus.NewDesc("proxynow_quic_datagrams_dropped_total",
 			"QUIC datagrams or clients dropped by a bound of the demultiplexer, by reason.", []string{"entrypoint", "reason"}, nil),
 	}
+	c.guard = prometheus.NewDesc("proxynow_http_guard_rejections_total",
+		"HTTP/1 connections the request hygiene guard answered 400 and closed (malformed or ambiguous requests; they reach no route).", ep, nil)
 	reg.MustRegister(c)
 	return c
 }
 
 func (c *quicCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.flows, c.initials, c.dgrams, c.migrated, c.dropped} {
+	for _, d := range []*prometheus.Desc{c.flows, c.initials, c.dgrams, c.migrated, c.dropped, c.guard} {
 		ch <- d
 	}
 }
@@ -51,10 +56,12 @@ func (c *quicCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, p := range s.cur.Load().eps {
-		if p.quic == nil || p.quic.demux == nil {
-			continue
+		if p.hs != nil && p.hs.srv != nil {
+			ch <- prometheus.MustNewConstMetric(c.guard, prometheus.CounterValue, float64(p.hs.srv.GuardViolations()), p.cfg.Name)
 		}
-		c.collect(ch, p.cfg.Name, p.quic.demux.Stats())
+		if p.quic != nil && p.quic.demux != nil {
+			c.collect(ch, p.cfg.Name, p.quic.demux.Stats())
+		}
 	}
 }
 

@@ -106,8 +106,11 @@ func (l *listener) bindQUIC(p *epPlan, s *Server) error {
 		return fmt.Errorf("http3: %w", err)
 	}
 	q.pc = pc.(*net.UDPConn)
+	// Without quic_routes quic-go gets the socket itself, which keeps GSO,
+	// ECN and path MTU discovery; with them the demultiplexer reads it and
+	// hands quic-go the datagrams no route claims.
 	if len(p.quicRoutes) > 0 {
-		d, err := quic.NewDemux(q.pc, p.quicRoutes, quic.DemuxOptions{Entrypoint: p.cfg.Name, Logger: s.log})
+		d, err := quic.NewDemux(q.pc, p.quicRoutes, quic.DemuxOptions{Entrypoint: p.cfg.Name, Logger: s.log, AccessLog: s.accessLog})
 		if err != nil {
 			q.pc.Close()
 			q.pc = nil

@@ -56,7 +56,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 }
 
 // NewWithOptions is New with the parts that outlive a configuration.
-func NewWithOptions(cfg *config.Config, o Options) (*Server, error) {
+func NewWithOptions(cfg *config.Config, o Options) (_ *Server, err error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
