@@ -189,6 +189,10 @@ func TestWatchRenameReplace(t *testing.T) {
 	if err := f.nextLoad(t); err == nil {
 		t.Fatal("invalid edit loaded")
 	}
+	// The load's error is reported before the reload is counted.
+	for deadline := time.Now().Add(10 * time.Second); f.count(ResultFailure) != 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if f.srv.Config().Services[0].Respond.Body != "v2" || f.count(ResultFailure) != 1 {
 		t.Fatalf("invalid edit: body %q, failures %v", f.srv.Config().Services[0].Respond.Body, f.count(ResultFailure))
 	}
