@@ -63,6 +63,7 @@ type (
 	tlsDecl struct {
 		MinVersion string
 		certs      []*certDecl
+		acme       []*acmeDecl
 		w          where
 	}
 	certDecl struct {

@@ -107,6 +107,7 @@ func applyDefaults(c *decls) {
 	}
 	applyHTTPDefaults(c)
 	applyMiddlewareDefaults(c)
+	applyACMEDefaults(c)
 }
 
 // validator checks decoded declarations. It is pure: no I/O, no clock
@@ -177,6 +178,7 @@ func validate(c *decls) Diagnostics {
 	for _, r := range c.httpRoutes {
 		v.httpRoute(r)
 	}
+	v.acme() // after the routes: auto takes their names
 	v.tcpOverlaps()
 	v.httpOverlaps()
 	v.udpOverlaps()
@@ -403,7 +405,7 @@ func build(c *decls, warnings Diagnostics) *Config {
 		Global:      c.global,
 		Log:         c.log,
 		Entrypoints: []Entrypoint{},
-		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}},
+		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}, ACME: buildACME(c)},
 		TCPRoutes:   []TCPRoute{},
 		HTTPRoutes:  []HTTPRoute{},
 		Middlewares: buildMiddlewares(c),

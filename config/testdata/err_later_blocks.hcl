@@ -1,6 +1,9 @@
 tls {
   min_version = "1.2"
-  acme "le" {}
+  acme "le" {
+    domains = ["a.example.com"]
+    on_demand {}
+  }
 }
 admin {
   address = "127.0.0.1:9901"
