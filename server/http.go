@@ -104,7 +104,7 @@ func (s *Server) buildHTTP(ep *config.Entrypoint, routes []*config.HTTPRoute) (*
 	h := &httpEntry{ln: newConnListener()}
 	h.srv = l7.NewServer(l7.ServerOptions{
 		Entrypoint:           ep.Name,
-		Handler:              l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, s.log),
+		Handler:              s.acmeHandler(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, s.log)),
 		ReadHeaderTimeout:    ep.Timeouts.ReadHeader,
 		IdleTimeout:          ep.Timeouts.Idle,
 		WriteTimeout:         ep.HTTP.WriteTimeout,

@@ -16,6 +16,7 @@ import (
 	"github.com/proxynow/proxynow/l7"
 	"github.com/proxynow/proxynow/l7/middleware"
 	"github.com/proxynow/proxynow/tlsmux"
+	"github.com/proxynow/proxynow/tlsmux/acme"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -25,6 +26,7 @@ type Server struct {
 	log   *slog.Logger
 	pools map[string]*upstream.Pool
 	certs *tlsmux.CertStore // nil without certificates
+	acme  *acme.Manager     // nil without acme blocks
 	// services are the handlers of HTTP services, shared by every route.
 	services map[string]http.Handler
 	proxies  []*l7.Proxy
@@ -81,6 +83,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			return nil, err
 		}
 		s.certs = certs
+	}
+	if err := s.setupACME(); err != nil {
+		return nil, err
 	}
 	for i := range cfg.Entrypoints {
 		e, err := s.build(&cfg.Entrypoints[i])
@@ -184,6 +189,7 @@ func (s *Server) mux(ep *config.Entrypoint, routes []*config.TCPRoute, h *httpEn
 		Certs:            s.certs,
 		MinVersion:       tlsVersions[s.cfg.TLS.MinVersion],
 		HandshakeTimeout: ep.Timeouts.Handshake,
+		Challenges:       s.acmeChallenges(),
 		Logger:           s.log,
 	}
 	for _, r := range routes {
@@ -268,6 +274,7 @@ func (s *Server) Start() error {
 		}
 		s.log.Info("listening", "entrypoint", e.cfg.Name, "network", e.network(), "address", e.addr.String())
 	}
+	s.startACME()
 	return nil
 }
 
@@ -356,6 +363,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // stopBackground stops certificate polling and health checks and drops
 // idle backend connections.
 func (s *Server) stopBackground() {
+	s.stopACME()
 	if s.certs != nil {
 		s.certs.Close()
 	}

@@ -37,10 +37,13 @@ type CertStore struct {
 	log     *slog.Logger
 	index   atomic.Pointer[certIndex]
 
-	mu     sync.Mutex // serialises reloads
+	mu     sync.Mutex // serialises reloads and SetManaged
 	loaded []loadedPair
-	cancel context.CancelFunc
-	done   chan struct{}
+	// managed are the certificates added by SetManaged (ACME), by key.
+	managed map[string]*tls.Certificate
+	miss    atomic.Pointer[func(serverName string)]
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // loadedPair is a source with the certificate now served for it and the
@@ -132,6 +135,7 @@ func (s *CertStore) rebuild() {
 			}
 		}
 	}
+	s.indexManaged(idx)
 	for _, m := range []map[string][]*tls.Certificate{idx.exact, idx.wildcard} {
 		for _, l := range m {
 			slices.SortStableFunc(l, func(a, b *tls.Certificate) int { return keyRank(a) - keyRank(b) })
@@ -170,6 +174,9 @@ func (s *CertStore) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 		cands = idx.first
 	}
 	if len(cands) == 0 {
+		if f := s.miss.Load(); f != nil {
+			(*f)(string(name))
+		}
 		return nil, fmt.Errorf("%w: %q", ErrNoCertificate, hello.ServerName)
 	}
 	for _, c := range cands {

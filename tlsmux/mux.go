@@ -31,7 +31,10 @@ type Options struct {
 	// such connections get an unrecognized_name alert.
 	Fallback     l4.Handler
 	FallbackALPN []string
-	Logger       *slog.Logger
+	// Challenges, when set, answers ACME tls-alpn-01 validations before
+	// any route is chosen.
+	Challenges ALPNChallenges
+	Logger     *slog.Logger
 }
 
 // Mux is the l4.Handler of a TCP entrypoint with TLS-aware routes.
@@ -41,6 +44,7 @@ type Mux struct {
 	certs      *CertStore
 	configs    map[*Route]*tls.Config // per Terminate route, and the fallback
 	fallback   *Route
+	challenges ALPNChallenges
 	timeout    time.Duration
 	log        *slog.Logger
 	stats      Stats
@@ -65,7 +69,7 @@ func New(o Options) (*Mux, error) {
 		return nil, err
 	}
 	m := &Mux{entrypoint: o.Entrypoint, table: t, certs: o.Certs, timeout: o.HandshakeTimeout,
-		log: o.Logger, configs: map[*Route]*tls.Config{}}
+		log: o.Logger, configs: map[*Route]*tls.Config{}, challenges: o.Challenges}
 	if m.timeout <= 0 {
 		m.timeout = 10 * time.Second
 	}
@@ -142,6 +146,9 @@ func (m *Mux) ServeTCP(ctx context.Context, c *l4.Conn) {
 		m.log.Debug("connection closed: no valid ClientHello", "entrypoint", m.entrypoint,
 			"client", c.Client, "bytes", len(data), "error", err)
 		c.Close()
+		return
+	}
+	if m.challenges != nil && m.answerChallenge(ctx, c, &hello) {
 		return
 	}
 	r := m.table.match(&hello)

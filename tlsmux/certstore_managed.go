@@ -1,0 +1,75 @@
+package tlsmux
+
+import (
+	"crypto/tls"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// SetManaged adds, replaces or (with a nil value) removes certificates
+// obtained at run time (ACME), by a key of the caller's choosing, in one
+// atomic step: the next handshake sees all of the changes, and handshakes
+// already done keep the certificate they got. A certificate is indexed by
+// its leaf's DNS names, like a file pair; one whose leaf does not parse is
+// refused.
+func (s *CertStore) SetManaged(updates map[string]*tls.Certificate) error {
+	for k, c := range updates {
+		if c == nil {
+			continue
+		}
+		if c.Leaf == nil || len(c.Certificate) == 0 || c.PrivateKey == nil {
+			return errors.New("managed certificate " + k + ": no parsed leaf or key")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.managed == nil {
+		s.managed = make(map[string]*tls.Certificate, len(updates))
+	}
+	for k, c := range updates {
+		if c == nil {
+			delete(s.managed, k)
+		} else {
+			s.managed[k] = c
+		}
+	}
+	s.rebuild()
+	return nil
+}
+
+// Managed returns the managed certificate under key, or nil.
+func (s *CertStore) Managed(key string) *tls.Certificate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.managed[key]
+}
+
+// OnMiss sets f to be called with the lower-cased server name when a
+// handshake finds no certificate at all (not even a default); it runs on
+// the handshake's goroutine, so it must be quick. nil removes it.
+func (s *CertStore) OnMiss(f func(serverName string)) {
+	if f == nil {
+		s.miss.Store(nil)
+		return
+	}
+	s.miss.Store(&f)
+}
+
+// indexManaged adds the managed certificates to idx, in key order so that
+// the index does not depend on map order; file pairs stay ahead of them
+// for the same name.
+func (s *CertStore) indexManaged(idx *certIndex) {
+	for _, k := range slices.Sorted(maps.Keys(s.managed)) {
+		c := s.managed[k]
+		for _, name := range c.Leaf.DNSNames {
+			name = strings.TrimSuffix(strings.ToLower(name), ".")
+			if rest, ok := strings.CutPrefix(name, "*."); ok {
+				idx.wildcard[rest] = append(idx.wildcard[rest], c)
+			} else {
+				idx.exact[name] = append(idx.exact[name], c)
+			}
+		}
+	}
+}
