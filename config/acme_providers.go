@@ -1,5 +1,5 @@
 // Code generated from github.com/go-acme/lego/v4@v4.34.0 providers/dns/zz_gen_dns_providers.go; DO NOT EDIT.
-// tlsmux/acme TestProviderNamesMatchLego fails when lego's list and this one differ.
+// tlsmux/acme TestDNSProviderNames fails when lego's list and this one differ.
 
 package config
 
@@ -209,3 +209,14 @@ var dnsProviders = []string{
 	"zoneee",
 	"zonomi",
 }
+
+// dnsBuiltin are the lego DNS providers built into proxynow (see
+// tlsmux/acme's dnsProviders, which a test keeps equal to this list).
+var dnsBuiltin = []string{
+	"acme-dns", "cloudflare", "desec", "digitalocean", "dnsimple", "duckdns", "exec", "gandiv5", "godaddy",
+	"hetzner", "httpreq", "ionos", "linode", "namecheap", "namesilo", "netcup", "ovh", "pdns", "porkbun",
+	"rfc2136", "route53", "vultr",
+}
+
+// DNSBuiltin returns the lego DNS provider names this build includes.
+func DNSBuiltin() []string { return append([]string(nil), dnsBuiltin...) }

@@ -104,6 +104,9 @@ func (v *validator) acmeDNS(ctx string, a *acmeDecl) {
 			hint = "; see https://go-acme.github.io/lego/dns/ for the names"
 		}
 		v.errf(a.w.pos["dns_provider"], "%s: unknown dns_provider %q%s", ctx, a.DNSProvider, hint)
+	case !slices.Contains(dnsBuiltin, a.DNSProvider):
+		v.errf(a.w.pos["dns_provider"], "%s: dns_provider %q is a lego provider that is not supported yet in proxynow; built in: %s",
+			ctx, a.DNSProvider, strings.Join(dnsBuiltin, ", "))
 	}
 	if a.w.ok("dns_resolvers") {
 		switch {

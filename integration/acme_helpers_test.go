@@ -270,4 +270,3 @@ func waitLogCount(t testing.TB, p *proc, msg string, n int, d time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

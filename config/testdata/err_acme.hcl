@@ -27,11 +27,16 @@ tls {
   }
   acme "d" {
     challenge = "dns-01"
-    dns_provider = "zzzzzzzz"
+    dns_provider = "gcloud"
     domains   = []
   }
   acme "e" {
     challenge = "dns-0l"
+  }
+  acme "f" {
+    challenge    = "dns-01"
+    dns_provider = "zzzzzzzz"
+    domains      = ["f.example.com"]
   }
 }
 
@@ -45,3 +50,4 @@ tcp_route "t" {
 service "db" {
   backend "127.0.0.1:5432" {}
 }
+

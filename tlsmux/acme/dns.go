@@ -5,7 +5,6 @@ import (
 
 	"github.com/go-acme/lego/v4/challenge/dns01"
 	"github.com/go-acme/lego/v4/lego"
-	"github.com/go-acme/lego/v4/providers/dns"
 
 	"github.com/proxynow/proxynow/config"
 )
@@ -20,7 +19,11 @@ import (
 // package variable: two acme blocks with different dns_resolvers share the
 // last one set.
 func setDNS01(client *lego.Client, cfg *config.ACME) error {
-	p, err := dns.NewDNSChallengeProviderByName(cfg.DNSProvider)
+	newProvider := dnsProviders[cfg.DNSProvider]
+	if newProvider == nil {
+		return fmt.Errorf("dns_provider %q is not built in", cfg.DNSProvider)
+	}
+	p, err := newProvider()
 	if err != nil {
 		return fmt.Errorf("dns_provider %q: %w", cfg.DNSProvider, err)
 	}
