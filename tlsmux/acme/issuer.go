@@ -3,7 +3,6 @@ package acme
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +55,12 @@ type domain struct {
 	cert     *tls.Certificate // served now; nil before the first issuance
 	due      time.Time        // when to look at it next
 	failures int              // consecutive failed issuances
+	// plan is the renewal time chosen for cert, and ari the CA's window
+	// it was chosen in (zero without ARI): a time is drawn once per
+	// window, not at every look (RFC 9773, section 4.2).
+	plan  time.Time
+	ari   [2]time.Time
+	ariAt time.Time
 }
 
 var keyTypes = map[string]certcrypto.KeyType{
@@ -110,6 +115,7 @@ func (is *issuer) key(domain string) string { return is.cfg.Name + "/" + domain 
 func (is *issuer) run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	first := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -117,6 +123,16 @@ func (is *issuer) run(ctx context.Context) {
 		case <-timer.C:
 		}
 		next := is.pass(ctx)
+		if first && is.client != nil && ctx.Err() == nil {
+			first = false
+			served := 0
+			for _, d := range is.domains {
+				if d.cert != nil {
+					served++
+				}
+			}
+			is.log.Info("ACME initial check done", "domains", len(is.domains), "served", served, "next_check", next)
+		}
 		timer.Reset(max(time.Until(next), 0))
 	}
 }
@@ -172,7 +188,7 @@ func minTime(a, b time.Time) time.Time {
 func (is *issuer) step(ctx context.Context, d *domain) {
 	now := time.Now()
 	if d.cert != nil {
-		at, poll := is.renewAt(d.cert.Leaf)
+		at, poll := is.renewAt(d)
 		if now.Before(at) {
 			d.due = minTime(at, now.Add(poll))
 			is.log.Debug("certificate valid; renewal scheduled", "domain", d.name, "not_after", d.cert.Leaf.NotAfter, "renew_at", at)
@@ -197,8 +213,8 @@ func (is *issuer) step(ctx context.Context, d *domain) {
 	}
 	d.failures = 0
 	renewed := d.cert != nil
-	d.cert = c
-	at, poll := is.renewAt(c.Leaf)
+	d.cert, d.plan, d.ari, d.ariAt = c, time.Time{}, [2]time.Time{}, time.Time{}
+	at, poll := is.renewAt(d)
 	d.due = minTime(at, time.Now().Add(poll))
 	is.log.Info("certificate obtained", "domain", d.name, "renewal", renewed, "not_after", c.Leaf.NotAfter,
 		"renew_at", at, "took", time.Since(start).Round(time.Millisecond))
@@ -240,11 +256,16 @@ func isAccountGone(err error) bool {
 	return errors.As(err, &pd) && pd.Type == "urn:ietf:params:acme:error:accountDoesNotExist"
 }
 
-// renewAt is when leaf should be renewed, and the longest sleep before
-// looking again. ARI (RFC 9773) decides when the CA offers it, unless
-// renew_before asks for earlier; without it a third of the lifetime left.
-func (is *issuer) renewAt(leaf *x509.Certificate) (time.Time, time.Duration) {
-	fallback := renewalTime(leaf, is.cfg.RenewBefore, jitter)
+// renewAt is when d's certificate should be renewed, and the longest
+// sleep before looking again. ARI (RFC 9773) decides when the CA offers
+// it, unless renew_before asks for earlier; without it a third of the
+// lifetime left.
+func (is *issuer) renewAt(d *domain) (time.Time, time.Duration) {
+	leaf := d.cert.Leaf
+	if d.plan.IsZero() {
+		d.plan = renewalTime(leaf, is.cfg.RenewBefore, jitter)
+	}
+	fallback := d.plan
 	if is.noARI.Load() || is.client == nil {
 		return fallback, ariPoll
 	}
@@ -261,14 +282,18 @@ func (is *issuer) renewAt(leaf *x509.Certificate) (time.Time, time.Duration) {
 	if info.RetryAfter > 0 {
 		poll = min(max(info.RetryAfter, time.Minute), ariPoll)
 	}
-	at := info.ShouldRenewAt(time.Now(), leaf.NotAfter.Sub(leaf.NotBefore))
-	switch {
-	case at == nil:
-		return fallback, poll
-	case is.cfg.RenewBefore > 0 && fallback.Before(*at):
+	win := [2]time.Time{info.SuggestedWindow.Start, info.SuggestedWindow.End}
+	if win != d.ari {
+		at := info.ShouldRenewAt(time.Now(), leaf.NotAfter.Sub(leaf.NotBefore))
+		if at == nil {
+			return fallback, poll
+		}
+		d.ari, d.ariAt = win, *at
+	}
+	if is.cfg.RenewBefore > 0 && fallback.Before(d.ariAt) {
 		return fallback, poll
 	}
-	return *at, poll
+	return d.ariAt, poll
 }
 
 // setup loads or creates the account and registers it when it has no
