@@ -35,7 +35,7 @@ func (d *decoder) acmeBlock(b *hclsyntax.Block) {
 	s.check(schema{
 		attrs: []string{"email", "directory", "ca_file", "key_type", "challenge", "dns_provider", "dns_resolvers",
 			"storage", "domains", "auto", "renew_before"},
-		later: []string{"on_demand"},
+		blocks: []string{"on_demand"},
 	})
 	s.str("email", &a.Email)
 	s.str("directory", &a.Directory)
@@ -52,6 +52,15 @@ func (d *decoder) acmeBlock(b *hclsyntax.Block) {
 	a.Domains, a.listedAt = s.sniList("domains")
 	s.boolean("auto", &a.Auto)
 	s.duration("renew_before", &a.RenewBefore)
+	for _, nb := range s.nested("on_demand") {
+		a.OnDemand = &OnDemand{}
+		a.w.pos["on_demand"] = posOf(nb.TypeRange)
+		ns := d.scope(s.ctx+": on_demand", nb.Body, a.w, "on_demand.")
+		ns.check(schema{attrs: []string{"ask", "rate", "interval"}})
+		ns.str("ask", &a.OnDemand.Ask)
+		ns.integer("rate", &a.OnDemand.Rate)
+		ns.duration("interval", &a.OnDemand.Interval)
+	}
 	d.out.tls.acme = append(d.out.tls.acme, a)
 }
 

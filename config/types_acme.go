@@ -75,8 +75,30 @@ type ACME struct {
 	// (default) follows the CA's renewal information (ARI) when it offers
 	// it, else renews when a third of the lifetime is left.
 	RenewBefore time.Duration `json:"renew_before,omitempty"`
-	Pos         Pos           `json:"-"`
+	// OnDemand, when set, also issues at the first handshake for names
+	// that are not listed, when its ask endpoint approves them.
+	OnDemand *OnDemand `json:"on_demand,omitempty"`
+	Pos      Pos       `json:"-"`
 }
+
+// OnDemand is the `on_demand` block of an acme block (Caddy's on-demand
+// TLS): a handshake for an unknown name waits while the certificate is
+// obtained.
+type OnDemand struct {
+	// Ask is an http(s) URL asked GET Ask?domain=NAME before any order;
+	// only a 200 answer approves the name.
+	Ask string `json:"ask"`
+	// Rate is how many orders at most start per Interval (a token bucket
+	// of Rate tokens, refilled over Interval). Default 10.
+	Rate     int           `json:"rate"`
+	Interval time.Duration `json:"interval"` // default 1m
+}
+
+// On-demand defaults.
+const (
+	DefaultOnDemandRate     = 10
+	DefaultOnDemandInterval = time.Minute
+)
 
 // DNSProviders returns the lego DNS provider names dns_provider accepts.
 func DNSProviders() []string { return append([]string(nil), dnsProviders...) }

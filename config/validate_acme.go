@@ -23,6 +23,14 @@ func applyACMEDefaults(c *decls) {
 		if !a.w.has("challenge") {
 			a.Challenge = DefaultACMEChallenge
 		}
+		if od := a.OnDemand; od != nil {
+			if !a.w.has("on_demand.rate") {
+				od.Rate = DefaultOnDemandRate
+			}
+			if !a.w.has("on_demand.interval") {
+				od.Interval = DefaultOnDemandInterval
+			}
+		}
 	}
 }
 
@@ -30,7 +38,7 @@ func applyACMEDefaults(c *decls) {
 // auto = true.
 func (v *validator) acme() {
 	owner := map[string]*acmeDecl{} // domain -> the block managing it
-	var auto *acmeDecl
+	var auto, onDemand *acmeDecl
 	for _, a := range v.c.tls.acme {
 		ctx := fmt.Sprintf("tls: acme %q", a.Name)
 		if a.w.ok("email") && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t<>")) {
@@ -61,8 +69,15 @@ func (v *validator) acme() {
 		if a.w.ok("domains") && len(a.Domains) == 0 {
 			v.errf(a.w.pos["domains"], "%s: domains must not be empty; list names, or leave it out with auto = true", ctx)
 		}
-		if !a.w.has("domains") && !a.Auto {
-			v.errf(a.Pos, "%s: no certificate to obtain: add domains = [\"example.com\"] or auto = true", ctx)
+		if a.OnDemand != nil {
+			if onDemand != nil {
+				v.errf(a.w.pos["on_demand"], "%s: acme %q (%s) already has on_demand; only one acme block can issue at the first handshake", ctx, onDemand.Name, onDemand.Pos)
+			}
+			onDemand = a
+			v.onDemand(ctx, a)
+		}
+		if !a.w.has("domains") && !a.Auto && a.OnDemand == nil {
+			v.errf(a.Pos, "%s: no certificate to obtain: add domains = [\"example.com\"], auto = true or an on_demand block", ctx)
 		}
 		for i, d := range a.Domains {
 			at := a.listedAt[i]
@@ -87,6 +102,24 @@ func (v *validator) acme() {
 			}
 		}
 	}
+}
+
+// onDemand checks the on_demand block of a.
+func (v *validator) onDemand(ctx string, a *acmeDecl) {
+	od := a.OnDemand
+	ctx += ": on_demand"
+	switch {
+	case !a.w.has("on_demand.ask"):
+		v.errf(a.w.pos["on_demand"], "%s: missing required attribute \"ask\": without an endpoint approving names, any client could have certificates issued; add ask = \"http://127.0.0.1:9000/allowed\"", ctx)
+	case a.w.ok("on_demand.ask"):
+		if u, err := url.Parse(od.Ask); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.errf(a.w.pos["on_demand.ask"], "%s: ask %q: write an http or https URL, e.g. \"http://127.0.0.1:9000/allowed\"", ctx, od.Ask)
+		}
+	}
+	if a.w.ok("on_demand.rate") && od.Rate < 1 {
+		v.errf(a.w.pos["on_demand.rate"], "%s: rate must be at least 1 order per interval, got %d", ctx, od.Rate)
+	}
+	v.positive(ctx, a.w, "on_demand.interval", od.Interval, false)
 }
 
 // acmeDNS checks dns_provider and dns_resolvers against the challenge.

@@ -151,6 +151,9 @@ func (e *pebbleEnv) acmeConfig(tlsBody string) string {
 }
 entrypoint "websecure" {
   address = "127.0.0.1:%d"
+  timeouts {
+    handshake = "40s" # on-demand issuance happens within the handshake
+  }
 }
 tls {
 %s}

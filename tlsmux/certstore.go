@@ -41,7 +41,7 @@ type CertStore struct {
 	loaded []loadedPair
 	// managed are the certificates added by SetManaged (ACME), by key.
 	managed map[string]*tls.Certificate
-	miss    atomic.Pointer[func(serverName string)]
+	miss    atomic.Pointer[MissFunc]
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -165,6 +165,13 @@ func (s *CertStore) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 			cands = idx.wildcard[string(name[i+1:])]
 		}
 	}
+	if cands == nil && len(name) > 0 {
+		if f := s.miss.Load(); f != nil {
+			if c := (*f)(hello.Context(), string(name)); c != nil {
+				return c, nil
+			}
+		}
+	}
 	if cands == nil {
 		cands = idx.defaults
 	}
@@ -174,9 +181,6 @@ func (s *CertStore) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 		cands = idx.first
 	}
 	if len(cands) == 0 {
-		if f := s.miss.Load(); f != nil {
-			(*f)(string(name))
-		}
 		return nil, fmt.Errorf("%w: %q", ErrNoCertificate, hello.ServerName)
 	}
 	for _, c := range cands {

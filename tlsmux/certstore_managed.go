@@ -1,6 +1,7 @@
 package tlsmux
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"maps"
@@ -46,10 +47,15 @@ func (s *CertStore) Managed(key string) *tls.Certificate {
 	return s.managed[key]
 }
 
-// OnMiss sets f to be called with the lower-cased server name when a
-// handshake finds no certificate at all (not even a default); it runs on
-// the handshake's goroutine, so it must be quick. nil removes it.
-func (s *CertStore) OnMiss(f func(serverName string)) {
+// MissFunc is called by a handshake whose server name (lower case, not
+// empty) matches no certificate, before the default one is used; ctx is
+// the handshake's (nil outside a handshake). A certificate it returns is
+// served. It runs on the handshake's goroutine and may block it (ACME
+// on-demand issuance), bounded by ctx.
+type MissFunc func(ctx context.Context, serverName string) *tls.Certificate
+
+// OnMiss sets f as the store's MissFunc; nil removes it.
+func (s *CertStore) OnMiss(f MissFunc) {
 	if f == nil {
 		s.miss.Store(nil)
 		return

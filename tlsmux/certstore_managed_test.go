@@ -1,6 +1,7 @@
 package tlsmux
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -42,7 +43,7 @@ func TestSetManaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var missed []string
-	s.OnMiss(func(n string) { missed = append(missed, n) })
+	s.OnMiss(func(_ context.Context, n string) *tls.Certificate { missed = append(missed, n); return nil })
 	get := func(name string) *tls.Certificate {
 		c, _ := s.GetCertificate(&tls.ClientHelloInfo{ServerName: name})
 		return c

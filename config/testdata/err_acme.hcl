@@ -38,6 +38,17 @@ tls {
     dns_provider = "zzzzzzzz"
     domains      = ["f.example.com"]
   }
+  acme "g" {
+    on_demand {
+      rate = 0
+    }
+  }
+  acme "h" {
+    on_demand {
+      ask      = "ftp://x"
+      interval = "-1s"
+    }
+  }
 }
 
 tcp_route "t" {

@@ -1,9 +1,5 @@
 tls {
   min_version = "1.2"
-  acme "le" {
-    domains = ["a.example.com"]
-    on_demand {}
-  }
 }
 admin {
   address = "127.0.0.1:9901"

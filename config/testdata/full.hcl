@@ -51,6 +51,11 @@ tls {
     domains       = ["Example.com", "*.example.com"]
     auto          = true
     renew_before  = "720h"
+    on_demand {
+      ask      = "http://127.0.0.1:9000/allowed"
+      rate     = 5
+      interval = "10m"
+    }
   }
 }
 

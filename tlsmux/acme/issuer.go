@@ -36,11 +36,15 @@ type issuer struct {
 	retryBase time.Duration
 	retryMax  time.Duration
 	hc        *http.Client
-	client    *lego.Client // nil until setup succeeds; then read-only
+	clientMu  sync.Mutex                  // serialises setup
+	client    atomic.Pointer[lego.Client] // nil until setup succeeds
 	acct      *account
-	regMu     sync.Mutex  // serialises registering again
+	regMu     sync.Mutex  // serialises registering (again)
 	noARI     atomic.Bool // the CA does not offer renewal information
-	setupN    int         // consecutive setup failures
+	setupN    int         // consecutive setup failures (run goroutine)
+
+	domMu sync.Mutex // guards domains: on-demand adds to it
+	wake  chan struct{}
 }
 
 // parallel bounds the issuances in flight per acme block.
@@ -79,7 +83,8 @@ func newIssuer(m *Manager, cfg *config.ACME, base, max time.Duration, loaded map
 	if err != nil {
 		return nil, err
 	}
-	is := &issuer{m: m, cfg: cfg, store: st, log: m.log.With("acme", cfg.Name), retryBase: base, retryMax: max, hc: hc}
+	is := &issuer{m: m, cfg: cfg, store: st, log: m.log.With("acme", cfg.Name), retryBase: base, retryMax: max, hc: hc,
+		wake: make(chan struct{}, 1)}
 	now := time.Now()
 	for _, name := range cfg.Domains {
 		d := &domain{name: name}
@@ -121,17 +126,19 @@ func (is *issuer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-is.wake:
+			timer.Stop()
 		}
 		next := is.pass(ctx)
-		if first && is.client != nil && ctx.Err() == nil {
+		if first && is.client.Load() != nil && ctx.Err() == nil {
 			first = false
 			served := 0
-			for _, d := range is.domains {
+			for _, d := range is.snapshot() {
 				if d.cert != nil {
 					served++
 				}
 			}
-			is.log.Info("ACME initial check done", "domains", len(is.domains), "served", served, "next_check", next)
+			is.log.Info("ACME initial check done", "domains", len(is.snapshot()), "served", served, "next_check", next)
 		}
 		timer.Reset(max(time.Until(next), 0))
 	}
@@ -139,8 +146,8 @@ func (is *issuer) run(ctx context.Context) {
 
 // pass handles every domain that is due and returns when to wake next.
 func (is *issuer) pass(ctx context.Context) time.Time {
-	if is.client == nil {
-		if err := is.setup(); err != nil {
+	if is.client.Load() == nil {
+		if _, err := is.legoClient(); err != nil {
 			is.setupN++
 			wait := backoff(is.setupN, is.retryBase, is.retryMax, jitter)
 			if ctx.Err() == nil {
@@ -152,7 +159,8 @@ func (is *issuer) pass(ctx context.Context) time.Time {
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, parallel)
-	for _, d := range is.domains {
+	domains := is.snapshot()
+	for _, d := range domains {
 		if time.Now().Before(d.due) {
 			continue
 		}
@@ -170,10 +178,29 @@ func (is *issuer) pass(ctx context.Context) time.Time {
 	}
 	wg.Wait()
 	next := time.Now().Add(ariPoll)
-	for _, d := range is.domains {
+	for _, d := range is.snapshot() {
 		next = minTime(next, d.due)
 	}
 	return next
+}
+
+// snapshot is the list of domains now.
+func (is *issuer) snapshot() []*domain {
+	is.domMu.Lock()
+	defer is.domMu.Unlock()
+	return is.domains[:len(is.domains):len(is.domains)]
+}
+
+// add manages one more domain (obtained on demand) and wakes run so that
+// it schedules its renewal.
+func (is *issuer) add(d *domain) {
+	is.domMu.Lock()
+	is.domains = append(is.domains, d)
+	is.domMu.Unlock()
+	select {
+	case is.wake <- struct{}{}:
+	default:
+	}
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -222,16 +249,14 @@ func (is *issuer) step(ctx context.Context, d *domain) {
 
 // obtain orders a certificate for d, stores it and serves it.
 func (is *issuer) obtain(d *domain) (*tls.Certificate, error) {
-	res, err := is.client.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{d.name}, Bundle: true})
+	client := is.client.Load()
+	res, err := client.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{d.name}, Bundle: true})
 	if isAccountGone(err) {
 		// The CA forgot the account (a test CA restarted, or it was
 		// deactivated elsewhere): register the same key again, once.
 		is.log.Warn("ACME account unknown to the CA; registering again", "directory", is.cfg.Directory)
-		is.regMu.Lock()
-		err = is.register()
-		is.regMu.Unlock()
-		if err == nil {
-			res, err = is.client.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{d.name}, Bundle: true})
+		if err = is.register(client); err == nil {
+			res, err = client.Certificate.Obtain(certificate.ObtainRequest{Domains: []string{d.name}, Bundle: true})
 		}
 	}
 	if err != nil {
@@ -266,10 +291,11 @@ func (is *issuer) renewAt(d *domain) (time.Time, time.Duration) {
 		d.plan = renewalTime(leaf, is.cfg.RenewBefore, jitter)
 	}
 	fallback := d.plan
-	if is.noARI.Load() || is.client == nil {
+	client := is.client.Load()
+	if is.noARI.Load() || client == nil {
 		return fallback, ariPoll
 	}
-	info, err := is.client.Certificate.GetRenewalInfo(certificate.RenewalInfoRequest{Cert: leaf})
+	info, err := client.Certificate.GetRenewalInfo(certificate.RenewalInfoRequest{Cert: leaf})
 	if errors.Is(err, api.ErrNoARI) {
 		is.noARI.Store(true)
 		return fallback, ariPoll
@@ -296,12 +322,30 @@ func (is *issuer) renewAt(d *domain) (time.Time, time.Duration) {
 	return d.ariAt, poll
 }
 
-// setup loads or creates the account and registers it when it has no
+// legoClient returns the client, setting it up first when needed: it
+// loads or creates the account and registers it when it has no
 // registration yet; the account is stored and reused across restarts.
-func (is *issuer) setup() error {
+func (is *issuer) legoClient() (*lego.Client, error) {
+	if c := is.client.Load(); c != nil {
+		return c, nil
+	}
+	is.clientMu.Lock()
+	defer is.clientMu.Unlock()
+	if c := is.client.Load(); c != nil {
+		return c, nil
+	}
+	c, err := is.setup()
+	if err != nil {
+		return nil, err
+	}
+	is.client.Store(c)
+	return c, nil
+}
+
+func (is *issuer) setup() (*lego.Client, error) {
 	acct, err := is.store.loadAccount(is.cfg.Email)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	is.acct = acct
 	lc := lego.NewConfig(acct)
@@ -311,23 +355,23 @@ func (is *issuer) setup() error {
 	lc.Certificate.KeyType = keyTypes[is.cfg.KeyType]
 	client, err := lego.NewClient(lc)
 	if err != nil {
-		return fmt.Errorf("directory %s: %w", is.cfg.Directory, err)
+		return nil, fmt.Errorf("directory %s: %w", is.cfg.Directory, err)
 	}
 	if err := is.challenge(client); err != nil {
-		return err
+		return nil, err
 	}
-	is.client = client
 	if acct.Registration == nil {
-		if err := is.register(); err != nil {
-			is.client = nil
-			return err
+		if err := is.register(client); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return client, nil
 }
 
-func (is *issuer) register() error {
-	reg, err := is.client.Registration.Register(registration.RegisterOptions{TermsOfServiceAgreed: true})
+func (is *issuer) register(client *lego.Client) error {
+	is.regMu.Lock()
+	defer is.regMu.Unlock()
+	reg, err := client.Registration.Register(registration.RegisterOptions{TermsOfServiceAgreed: true})
 	if err != nil {
 		return fmt.Errorf("register account: %w", err)
 	}

@@ -36,12 +36,15 @@ type Manager struct {
 	certs   *tlsmux.CertStore
 	chal    *challenges
 	issuers []*issuer
-	byName  map[string]*issuer // domain -> its issuer
+	byName  map[string]*issuer // configured domain -> its issuer
+	od      *onDemand          // nil without an on_demand block
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+	bgMu   sync.Mutex // orders wg.Go after Close's Wait
+	closed bool
 
 	missMu sync.Mutex
 	missAt map[string]time.Time // when a refused handshake was last logged, per name
@@ -81,6 +84,12 @@ func New(o Options) (*Manager, error) {
 			m.byName[d.name] = is
 		}
 	}
+	for _, is := range m.issuers {
+		if is.cfg.OnDemand != nil {
+			m.od = newOnDemand(is)
+			m.od.loadStored(m.byName, loaded)
+		}
+	}
 	if len(loaded) > 0 {
 		if err := m.certs.SetManaged(loaded); err != nil {
 			cancel()
@@ -105,9 +114,24 @@ func (m *Manager) Start() {
 // and waits for it. Served certificates stay in the store.
 func (m *Manager) Close() {
 	m.once.Do(func() {}) // a Start after Close starts nothing
+	m.certs.OnMiss(nil)
+	m.bgMu.Lock()
+	m.closed = true
+	m.bgMu.Unlock()
 	m.cancel()
 	m.wg.Wait()
-	m.certs.OnMiss(nil)
+}
+
+// goBackground runs f in a goroutine that Close waits for; after Close it
+// runs nothing and reports false.
+func (m *Manager) goBackground(f func()) bool {
+	m.bgMu.Lock()
+	defer m.bgMu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.wg.Go(f)
+	return true
 }
 
 // Challenges answers tls-alpn-01 validations; give it to every tlsmux.Mux.
@@ -118,22 +142,27 @@ func (m *Manager) Challenges() tlsmux.ALPNChallenges { return m.chal }
 // HTTPS must not hide them).
 func (m *Manager) HTTPHandler(next http.Handler) http.Handler { return m.chal.handler(next) }
 
-// miss logs a handshake refused for a managed name that has no
-// certificate yet, once a minute per name.
-func (m *Manager) miss(name string) {
+// miss is the certificate store's MissFunc: a configured name without a
+// certificate yet is logged, once a minute per name; another name may be
+// obtained on demand.
+func (m *Manager) miss(ctx context.Context, name string) *tls.Certificate {
 	is := m.byName[name]
 	if is == nil {
-		return
+		if m.od != nil {
+			return m.od.get(ctx, name)
+		}
+		return nil
 	}
 	now := time.Now()
 	m.missMu.Lock()
 	last, seen := m.missAt[name]
 	if seen && now.Sub(last) < missLogEvery {
 		m.missMu.Unlock()
-		return
+		return nil
 	}
 	m.missAt[name] = now
 	m.missMu.Unlock()
-	m.log.Warn("TLS handshake refused: no certificate yet for this name; ACME issuance in progress, and no default certificate is configured",
+	m.log.Warn("no certificate yet for this name; ACME issuance in progress: the default certificate is served, or the handshake is refused without one",
 		"acme", is.cfg.Name, "domain", name)
+	return nil
 }
