@@ -32,6 +32,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecords$$' -fuzztime $(FUZZTIME) ./tlsmux
 	$(GO) test -run '^$$' -fuzz '^FuzzGuard$$' -fuzztime $(FUZZTIME) ./l7
 	$(GO) test -run '^$$' -fuzz '^FuzzTrafficXFFAt$$' -fuzztime $(FUZZTIME) ./l7/middleware
+	$(GO) test -run '^$$' -fuzz '^FuzzCollector$$' -fuzztime $(FUZZTIME) ./quic
+	$(GO) test -run '^$$' -fuzz '^FuzzDemux$$' -fuzztime $(FUZZTIME) ./quic
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -26,6 +26,18 @@ global {
 log {
   level  = "info"
   format = "text"
+  # One JSON line per HTTP request, TCP connection and UDP flow, on stdout.
+  access {
+    format = "json"
+    path   = "-"
+  }
+}
+
+# Operations endpoint, loopback only:
+#   curl http://127.0.0.1:9901/metrics      # Prometheus
+#   curl http://127.0.0.1:9901/upstreams    # backends, health, breakers
+admin {
+  address = "127.0.0.1:9901"
 }
 
 entrypoint "web" {

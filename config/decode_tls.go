@@ -17,8 +17,8 @@ var (
 	// insecureTLSVersions are refused with their own message.
 	insecureTLSVersions = []string{"1.0", "1.1"}
 	// laterSchemes are backend URL schemes of the design that a later
-	// release implements.
-	laterSchemes = []string{"h3"}
+	// release implements (none left).
+	laterSchemes []string
 )
 
 // path resolves a file name written in the config against the directory of

@@ -86,6 +86,22 @@ func FuzzParse(f *testing.F) {
 		for _, r := range cfg.HTTPRoutes {
 			checkHTTPRoute(t, cfg, r)
 		}
+		for _, r := range cfg.QUICRoutes {
+			for _, e := range r.Entrypoints {
+				if ep := cfg.Entrypoint(e); ep == nil || ep.HTTP3 == nil {
+					t.Fatalf("quic_route %q names entrypoint %q without http3", r.Name, e)
+				}
+			}
+			s := cfg.Service(r.Service)
+			if s == nil || isHTTPService(s) || len(r.SNI) == 0 {
+				t.Fatalf("quic_route %q: bad service %q or no sni", r.Name, r.Service)
+			}
+			for _, b := range s.Backends {
+				if b.Scheme != SchemeTCP {
+					t.Fatalf("quic_route %q: backend %+v", r.Name, b)
+				}
+			}
+		}
 		for _, s := range cfg.Services {
 			checkService(t, s)
 		}
@@ -97,6 +113,10 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("udp entrypoint %q has middlewares", e.Name)
 			}
 			checkMiddlewareNames(t, cfg, "entrypoint "+e.Name, e.HTTP.Middlewares)
+			if h := e.HTTP3; h != nil && (e.Network != NetworkTCP || len(cfg.TLS.Certificates) == 0 ||
+				h.MaxIncomingStreams < 1 || h.RetryThreshold < 0 || h.AdvertisedPort < 0 || h.AdvertisedPort > 65535) {
+				t.Fatalf("entrypoint %q: bad http3 settings %+v", e.Name, h)
+			}
 		}
 		if cfg.Middlewares == nil {
 			t.Fatal("Config.Middlewares is nil")
@@ -176,9 +196,9 @@ func checkService(t *testing.T, s Service) {
 	}
 	http := isHTTPService(&s)
 	for _, b := range s.Backends {
-		bhttp := b.Scheme == SchemeHTTP || b.Scheme == SchemeHTTPS || b.Scheme == SchemeH2C
+		bhttp := b.Scheme == SchemeHTTP || b.Scheme == SchemeHTTPS || b.Scheme == SchemeH2C || b.Scheme == SchemeH3
 		if strings.Contains(b.Address, "://") || b.TLS && s.TLS == nil || bhttp != http ||
-			b.TLS != (b.Scheme == SchemeTLS || b.Scheme == SchemeHTTPS) {
+			b.TLS != (b.Scheme == SchemeTLS || b.Scheme == SchemeHTTPS || b.Scheme == SchemeH3) {
 			t.Fatalf("service %q: bad backend %+v", s.Name, b)
 		}
 	}

@@ -13,12 +13,14 @@ type Config struct {
 	Files       []string     `json:"files"`
 	Global      Global       `json:"global"`
 	Log         Log          `json:"log"`
+	Admin       *Admin       `json:"admin,omitempty"` // nil: no admin endpoint
 	Entrypoints []Entrypoint `json:"entrypoints"`
 	TLS         TLS          `json:"tls"`
 	TCPRoutes   []TCPRoute   `json:"tcp_routes"`
 	HTTPRoutes  []HTTPRoute  `json:"http_routes"`
 	Middlewares []Middleware `json:"middlewares"`
 	UDPRoutes   []UDPRoute   `json:"udp_routes"`
+	QUICRoutes  []QUICRoute  `json:"quic_routes,omitempty"`
 	Services    []Service    `json:"services"`
 	// Warnings are diagnostics that did not stop the load.
 	Warnings Diagnostics `json:"warnings,omitempty"`
@@ -45,12 +47,18 @@ type Global struct {
 	// GracePeriod bounds how long shutdown waits for open connections and
 	// flows to finish. Default 10s.
 	GracePeriod time.Duration `json:"grace_period"`
+	// Watch reloads the configuration when one of its files, or a
+	// certificate or key file it names, changes (fsnotify, debounced).
+	// Default false: reload on SIGHUP or POST /reload only.
+	Watch bool `json:"watch,omitempty"`
 }
 
 // Log is the `log` block.
 type Log struct {
 	Level  string `json:"level"`  // debug | info | warn | error; default info
 	Format string `json:"format"` // text | json; default text
+	// Access, when set, writes an access log (log { access { } }).
+	Access *AccessLog `json:"access,omitempty"`
 }
 
 // Network values of an entrypoint.
@@ -76,7 +84,9 @@ type Entrypoint struct {
 	// HTTP holds the HTTP settings, used when http_routes name this
 	// entrypoint.
 	HTTP HTTPSettings `json:"http"`
-	Pos  Pos          `json:"-"`
+	// HTTP3 is non-nil exactly when `http3 = true`.
+	HTTP3 *HTTP3Settings `json:"http3,omitempty"`
+	Pos   Pos            `json:"-"`
 }
 
 // ProxyProtocolIn is the `proxy_protocol` block of an entrypoint.
@@ -236,7 +246,8 @@ type Backend struct {
 	// TLS (re-encrypted), set up as the service's TLS says.
 	TLS bool `json:"tls,omitempty"`
 	// Scheme is the label's scheme: SchemeTCP, SchemeTLS, SchemeHTTP,
-	// SchemeHTTPS or SchemeH2C. TLS is true for SchemeTLS and SchemeHTTPS.
+	// SchemeHTTPS, SchemeH2C or SchemeH3. TLS is true for SchemeTLS,
+	// SchemeHTTPS and SchemeH3.
 	Scheme string `json:"scheme,omitempty"`
 	// ServerName is what a TLS backend's certificate is verified against
 	// and the SNI sent: the service's tls.server_name, else the host of

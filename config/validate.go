@@ -52,6 +52,7 @@ func applyDefaults(c *decls) {
 	if !c.lw.has("format") {
 		c.log.Format = DefaultLogFormat
 	}
+	applyAdminDefaults(c)
 	for _, e := range c.entrypoints {
 		if !e.w.has("network") {
 			e.Network = NetworkTCP
@@ -106,6 +107,7 @@ func applyDefaults(c *decls) {
 		}
 	}
 	applyHTTPDefaults(c)
+	applyHTTP3Defaults(c)
 	applyMiddlewareDefaults(c)
 	applyACMEDefaults(c)
 }
@@ -164,7 +166,9 @@ func validate(c *decls) Diagnostics {
 	v.positive("global", c.gw, "grace_period", c.global.GracePeriod, true)
 	v.enum("log", c.lw, "level", c.log.Level, logLevels)
 	v.enum("log", c.lw, "format", c.log.Format, logFormats)
+	v.admin()
 	v.entrypoints()
+	v.http3Entrypoints()
 	v.tls()
 	v.services()
 	v.middlewares()
@@ -175,6 +179,7 @@ func validate(c *decls) Diagnostics {
 	for _, r := range c.udpRoutes {
 		v.route("udp_route", NetworkUDP, r)
 	}
+	v.quicRoutes()
 	for _, r := range c.httpRoutes {
 		v.httpRoute(r)
 	}
@@ -301,6 +306,9 @@ func (v *validator) services() {
 				continue
 			}
 			k := net.JoinHostPort(hp.host, strconv.Itoa(hp.port))
+			if b.scheme == SchemeH3 {
+				k = "udp " + k // QUIC: the same host:port as an https:// backend is another socket
+			}
 			if prev := seen[k]; prev != nil {
 				v.errf(b.Pos, "%s: duplicate backend; first defined at %s", bctx, prev.Pos)
 				continue
@@ -404,12 +412,14 @@ func build(c *decls, warnings Diagnostics) *Config {
 		Files:       slices.Clone(c.files),
 		Global:      c.global,
 		Log:         c.log,
+		Admin:       buildAdmin(c),
 		Entrypoints: []Entrypoint{},
 		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}, ACME: buildACME(c)},
 		TCPRoutes:   []TCPRoute{},
 		HTTPRoutes:  []HTTPRoute{},
 		Middlewares: buildMiddlewares(c),
 		UDPRoutes:   []UDPRoute{},
+		QUICRoutes:  buildQUICRoutes(c),
 		Services:    []Service{},
 		Warnings:    warnings,
 	}

@@ -70,13 +70,13 @@ func serviceLayer(s *serviceDecl) int {
 }
 
 // urlPort is the port a missing-port message suggests, per scheme.
-var urlPort = map[string]string{SchemeHTTP: ":80", SchemeHTTPS: ":443"}
+var urlPort = map[string]string{SchemeHTTP: ":80", SchemeHTTPS: ":443", SchemeH3: ":443"}
 
 func schemeLayer(scheme string) int {
 	switch scheme {
 	case SchemeTCP, SchemeTLS:
 		return layerL4
-	case SchemeHTTP, SchemeHTTPS, SchemeH2C:
+	case SchemeHTTP, SchemeHTTPS, SchemeH2C, SchemeH3:
 		return layerHTTP
 	}
 	return layerUnknown

@@ -41,6 +41,7 @@ type Conn struct {
 	// refuseProxyHeader is set on a PROXY-protocol entrypoint for peers that
 	// are not trusted: a PROXY header from them ends the connection.
 	refuseProxyHeader bool
+	metrics           *EntrypointMetrics // counts a refused PROXY header
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close; nil unless from a TCPServer

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func pool(t testing.TB, addrs ...string) *upstream.Pool {
 	t.Helper()
-	svc := &config.Service{Name: "svc", ConnectTimeout: time.Second, FailTimeout: time.Minute}
+	svc := &config.Service{Name: "svc", ConnectTimeout: 5 * time.Second, FailTimeout: time.Minute}
 	for _, a := range addrs {
 		svc.Backends = append(svc.Backends, config.Backend{Address: a, Weight: 1})
 	}

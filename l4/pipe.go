@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -24,6 +25,11 @@ type Proxy struct {
 	// 0 means never.
 	Idle   time.Duration
 	Logger *slog.Logger
+	// Service names the route's service in the access log. Metrics and
+	// AccessLog, when set, count and log each connection.
+	Service   string
+	Metrics   *RouteMetrics
+	AccessLog *accesslog.Writer
 }
 
 var _ Handler = (*Proxy)(nil)
@@ -36,8 +42,10 @@ func (p *Proxy) ServeTCP(ctx context.Context, c *Conn) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	start := time.Now()
+	p.Metrics.start()
 	bc, err := p.Pool.Dial(ctx, "tcp")
 	if err != nil {
+		p.observe(ctx, c, start, "", 0, 0, errNoBackend)
 		log.Error("connection closed: no backend", "entrypoint", c.Entrypoint, "route", p.Route,
 			"client", c.Client, "error", err)
 		c.Close()
@@ -55,8 +63,9 @@ func (p *Proxy) ServeTCP(ctx context.Context, c *Conn) {
 			return
 		}
 	}
-	t := &tunnel{client: c, backend: backend, idle: p.Idle, head: head}
+	t := &tunnel{client: c, backend: backend, idle: p.Idle, head: head, m: p.Metrics}
 	up, down, err := t.run()
+	p.observe(ctx, c, start, bc.Backend.Addr, up, down, err)
 	lvl := slog.LevelDebug
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		lvl = slog.LevelInfo
@@ -76,7 +85,8 @@ type tunnel struct {
 	idle    time.Duration
 	head    []byte // PROXY header, written before the client's bytes
 
-	last atomic.Int64 // unix nanoseconds of the last progress either way
+	last atomic.Int64  // unix nanoseconds of the last progress either way
+	m    *RouteMetrics // counts bytes as they move; nil: not counted
 }
 
 // run pumps both directions and closes both sides. A clean EOF in one
@@ -95,7 +105,7 @@ func (t *tunnel) run() (up, down int64, err error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		down, downErr = t.pump(client, t.backend)
+		down, downErr = t.pump(client, t.backend, false)
 		t.finish(client, t.backend, downErr)
 	}()
 	up, err = t.upstream(client)
@@ -160,11 +170,13 @@ func (t *tunnel) upstream(client net.Conn) (int64, error) {
 		w, err := t.backend.Write(first)
 		n = int64(w - len(t.head))
 		if err != nil {
+			t.m.moved(true, n)
 			return max(n, 0), err
 		}
 		t.last.Store(time.Now().UnixNano())
 	}
-	m, err := t.pump(t.backend, client)
+	t.m.moved(true, n)
+	m, err := t.pump(t.backend, client, true)
 	return n + m, err
 }
 
@@ -193,9 +205,11 @@ func copyOnce(dst, src net.Conn) (int64, error) {
 // and when it fires the copy returns with what it moved; the pair is idle
 // only if neither direction moved anything for the whole timeout. A write
 // stalled for the whole timeout (a peer that stopped reading) also ends it.
-func (t *tunnel) pump(dst, src net.Conn) (int64, error) {
+func (t *tunnel) pump(dst, src net.Conn, up bool) (int64, error) {
 	if t.idle <= 0 {
-		return copyOnce(dst, src)
+		n, err := copyOnce(dst, src)
+		t.m.moved(up, n)
+		return n, err
 	}
 	var total int64
 	check := max(t.idle/4, 10*time.Millisecond)
@@ -205,6 +219,7 @@ func (t *tunnel) pump(dst, src net.Conn) (int64, error) {
 		_ = dst.SetWriteDeadline(began.Add(t.idle))
 		n, err := copyOnce(dst, src)
 		total += n
+		t.m.moved(up, n) // long connections report as they go, each idle check
 		now := time.Now()
 		if n > 0 {
 			t.last.Store(now.UnixNano())

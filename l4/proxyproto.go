@@ -149,6 +149,7 @@ func (c *Conn) checkNoProxyHeader() error {
 	for {
 		sig, more := startsWithProxySig(buf)
 		if sig {
+			c.metrics.proxyHeader(false)
 			return ErrProxyHeaderUntrusted
 		}
 		if !more {

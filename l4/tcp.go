@@ -23,9 +23,12 @@ type TCPServer struct {
 	// 0 means no cap.
 	MaxConnections int
 	Logger         *slog.Logger
+	// Metrics, when set, counts connections (see Metrics.Entrypoint).
+	Metrics *EntrypointMetrics
 
 	rejected atomic.Uint64
 	active   atomic.Int64
+	live     atomic.Pointer[TCPLive] // set by Update; overrides the fields above
 
 	mu       sync.Mutex
 	ctx      context.Context
@@ -100,10 +103,12 @@ func (s *TCPServer) closing() bool {
 }
 
 func (s *TCPServer) accept(tc *net.TCPConn) {
-	if s.MaxConnections > 0 && s.active.Load() >= int64(s.MaxConnections) {
+	h, pp, maxConns := s.current()
+	if maxConns > 0 && s.active.Load() >= int64(maxConns) {
 		s.rejected.Add(1)
+		s.Metrics.rejectMax()
 		s.Logger.Debug("connection refused: max_connections reached",
-			"entrypoint", s.Entrypoint, "client", tc.RemoteAddr(), "max_connections", s.MaxConnections)
+			"entrypoint", s.Entrypoint, "client", tc.RemoteAddr(), "max_connections", maxConns)
 		_ = tc.SetLinger(0)
 		tc.Close()
 		return
@@ -114,6 +119,7 @@ func (s *TCPServer) accept(tc *net.TCPConn) {
 		Client:     addrPort(tc.RemoteAddr()),
 		Dest:       addrPort(tc.LocalAddr()),
 		done:       make(chan struct{}),
+		metrics:    s.Metrics,
 	}
 	s.mu.Lock()
 	if s.shutdown {
@@ -125,14 +131,17 @@ func (s *TCPServer) accept(tc *net.TCPConn) {
 	s.active.Add(1)
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go s.serve(c)
+	s.Metrics.accept()
+	go s.serve(c, h, pp)
 }
 
-func (s *TCPServer) serve(c *Conn) {
+func (s *TCPServer) serve(c *Conn, h Handler, pp *ProxyProtocolIn) {
 	defer s.done(c)
-	if pp := s.ProxyProtocol; pp != nil {
+	if pp != nil {
 		if pp.trusts(c.Client.Addr()) {
-			if err := pp.readProxyHeader(c); err != nil {
+			err := pp.readProxyHeader(c)
+			s.Metrics.proxyHeader(err == nil)
+			if err != nil {
 				s.rejected.Add(1)
 				s.Logger.Warn("connection refused: bad PROXY header",
 					"entrypoint", s.Entrypoint, "peer", c.TCPConn.RemoteAddr(), "error", err)
@@ -143,10 +152,11 @@ func (s *TCPServer) serve(c *Conn) {
 			c.refuseProxyHeader = true
 		}
 	}
-	s.Handler.ServeTCP(s.ctx, c)
+	h.ServeTCP(s.ctx, c)
 }
 
 func (s *TCPServer) done(c *Conn) {
+	s.Metrics.closed()
 	s.mu.Lock()
 	delete(s.conns, c)
 	if s.active.Add(-1) == 0 && s.idle != nil {

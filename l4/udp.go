@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -31,8 +32,15 @@ type UDPServer struct {
 	// are dropped. 0 means no cap.
 	MaxFlows int
 	Logger   *slog.Logger
+	// Service names the route's service in the access log. Metrics and
+	// AccessLog, when set, count datagrams and flows and log each flow.
+	Service   string
+	Metrics   *UDPMetrics
+	AccessLog *accesslog.Writer
 
 	dropped atomic.Uint64
+	live    atomic.Pointer[UDPMetrics] // Metrics, for readers that do not hold mu
+	updated atomic.Bool                // live is in force (Update was called)
 
 	mu       sync.RWMutex
 	pc       *net.UDPConn
@@ -45,10 +53,15 @@ type UDPServer struct {
 // flow is one client's conversation with one backend.
 type flow struct {
 	client  netip.AddrPort // as received, the key in the table
+	pool    *upstream.Pool // the pool backend came from (a reload may change s.Pool)
+	route   string         // the route, service and metrics it was opened with
+	service string
+	metrics *UDPMetrics
 	backend *upstream.Conn
 	conn    *net.UDPConn
 	head    []byte       // PROXY v2 header for this flow, or nil
 	last    atomic.Int64 // unix nanoseconds of the last datagram either way
+	stats   flowStats    // for the access log
 }
 
 // maxDatagram is the largest UDP payload (65535 less the 8-byte header);
@@ -134,12 +147,14 @@ func (s *UDPServer) forward(client netip.AddrPort, buf []byte, n int) {
 	s.mu.RLock()
 	f := s.flows[client]
 	s.mu.RUnlock()
+	s.metrics().received()
 	if f == nil {
 		if f = s.open(client); f == nil {
 			s.dropped.Add(1)
 			return
 		}
 	}
+	f.stats.in.Add(int64(n))
 	f.last.Store(time.Now().UnixNano())
 	start := headRoom - len(f.head)
 	copy(buf[start:], f.head)
@@ -150,12 +165,14 @@ func (s *UDPServer) forward(client netip.AddrPort, buf []byte, n int) {
 			s.dropped.Add(1)
 			return
 		}
+		f.stats.in.Add(int64(n))
 		start = headRoom - len(f.head)
 		copy(buf[start:], f.head)
 		_, err = f.conn.Write(buf[start : headRoom+n])
 	}
 	if err != nil {
 		s.dropped.Add(1)
+		f.metrics.drop(dropWrite)
 		s.failed(f, err)
 	}
 }
@@ -165,24 +182,33 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	s.mu.RLock()
 	full := s.MaxFlows > 0 && len(s.flows) >= s.MaxFlows
 	closing := s.shutdown
+	// Update may change these; a flow keeps those it was opened with.
+	pool, route, svc, pp, m := s.Pool, s.Route, s.Service, s.ProxyProtocol, s.Metrics
 	s.mu.RUnlock()
 	if closing {
 		return nil
 	}
+	if pool == nil {
+		s.Logger.Debug("datagram dropped: no udp_route", "entrypoint", s.Entrypoint, "client", client)
+		return nil
+	}
 	if full {
+		m.drop(dropFull)
 		s.Logger.Debug("datagram dropped: max_flows reached", "entrypoint", s.Entrypoint, "client", client)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	bc, err := s.Pool.Dial(ctx, "udp")
+	bc, err := pool.Dial(ctx, "udp")
 	cancel()
 	if err != nil {
-		s.Logger.Error("datagram dropped: no backend", "entrypoint", s.Entrypoint, "route", s.Route,
+		m.drop(dropNoBackend)
+		s.Logger.Error("datagram dropped: no backend", "entrypoint", s.Entrypoint, "route", route,
 			"client", client, "error", err)
 		return nil
 	}
-	f := &flow{client: client, backend: bc, conn: bc.Conn.(*net.UDPConn)}
-	if s.ProxyProtocol {
+	f := &flow{client: client, pool: pool, route: route, service: svc, metrics: m,
+		backend: bc, conn: bc.Conn.(*net.UDPConn), stats: flowStats{start: time.Now()}}
+	if pp {
 		src := netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
 		if f.head, err = proxyHeaderUDP(src, addrPort(s.pc.LocalAddr())); err != nil || len(f.head) > headRoom {
 			s.Logger.Error("PROXY header", "client", client, "error", err)
@@ -202,7 +228,8 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	s.flows[client] = f
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.Logger.Debug("flow opened", "entrypoint", s.Entrypoint, "route", s.Route,
+	m.opened()
+	s.Logger.Debug("flow opened", "entrypoint", s.Entrypoint, "route", route,
 		"client", client, "backend", bc.Backend.Addr)
 	go s.reply(f)
 	return f
@@ -237,6 +264,10 @@ func (s *UDPServer) reply(f *flow) {
 		f.last.Store(time.Now().UnixNano())
 		if _, err := s.pc.WriteToUDPAddrPort((*bp)[:n], f.client); err != nil {
 			s.dropped.Add(1)
+			f.metrics.drop(dropWrite)
+		} else {
+			f.metrics.sent()
+			f.stats.out.Add(int64(n))
 		}
 		return true
 	}
@@ -275,6 +306,7 @@ func (s *UDPServer) expire(f *flow, last time.Time) bool {
 		_ = f.conn.SetReadDeadline(time.Unix(0, f.last.Load()).Add(s.idleLocked()))
 		return false
 	}
+	f.stats.reason = "idle"
 	s.remove(f)
 	s.mu.Unlock()
 	s.Logger.Debug("flow expired", "entrypoint", s.Entrypoint, "client", f.client, "backend", f.backend.Backend.Addr)
@@ -286,9 +318,12 @@ func (s *UDPServer) expire(f *flow, last time.Time) bool {
 // datagram opens a flow to another one.
 func (s *UDPServer) failed(f *flow, err error) {
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		s.Pool.MarkDown(f.backend.Backend)
+		f.pool.MarkDown(f.backend.Backend)
 	}
 	s.mu.Lock()
+	if f.stats.reason == "" {
+		f.stats.reason = "error"
+	}
 	s.remove(f)
 	s.mu.Unlock()
 	if !errors.Is(err, net.ErrClosed) {
@@ -306,6 +341,7 @@ func (s *UDPServer) remove(f *flow) {
 	delete(s.flows, f.client)
 	f.conn.Close()
 	f.backend.Release()
+	s.flowEnded(f)
 	if len(s.flows) == 0 && s.drained != nil {
 		close(s.drained)
 		s.drained = nil

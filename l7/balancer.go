@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/upstream"
 )
@@ -26,8 +27,9 @@ type balancer struct {
 	sticky     *config.Sticky
 	attempts   int
 	perTry     time.Duration
-	transports map[*upstream.Backend]*http.Transport
+	transports map[*upstream.Backend]backendTransport
 	log        *slog.Logger
+	retries    prometheus.Counter // nil: not counted (see CountRetries)
 }
 
 func newBalancer(svc *config.Service, pool *upstream.Pool, log *slog.Logger) *balancer {
@@ -38,7 +40,7 @@ func newBalancer(svc *config.Service, pool *upstream.Pool, log *slog.Logger) *ba
 		hashKey:    svc.HTTP.HashKey,
 		sticky:     svc.HTTP.Sticky,
 		attempts:   1,
-		transports: map[*upstream.Backend]*http.Transport{},
+		transports: map[*upstream.Backend]backendTransport{},
 		log:        log,
 	}
 	if svc.Balancer != config.BalancerHash {
@@ -48,6 +50,10 @@ func newBalancer(svc *config.Service, pool *upstream.Pool, log *slog.Logger) *ba
 		b.attempts, b.perTry = max(r.Attempts, 1), r.PerTryTimeout
 	}
 	for _, be := range pool.Backends() {
+		if be.Scheme == config.SchemeH3 {
+			b.transports[be] = newH3Transport(svc, be)
+			continue
+		}
 		b.transports[be] = newTransport(svc, be)
 	}
 	return b
@@ -124,6 +130,9 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retry || body != nil && body.read.Load() > 0 {
 			break
 		}
+		if b.retries != nil {
+			b.retries.Inc()
+		}
 		b.log.Debug("retrying on another backend", "service", b.service, "attempt", try+1, "error", err)
 	}
 	return nil, err
@@ -157,7 +166,7 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 	}
 	out.URL.Host = be.Addr
 	out.URL.Scheme = "http"
-	if be.Scheme == config.SchemeHTTPS {
+	if be.Scheme == config.SchemeHTTPS || be.Scheme == config.SchemeH3 {
 		out.URL.Scheme = "https"
 	}
 	if ri != nil {
@@ -279,7 +288,7 @@ func safeMethod(m string) bool {
 
 func isDialError(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return errors.As(err, &op) && op.Op == "dial" || isH3DialError(err)
 }
 
 // releaseBody ends a backend's in-flight count when the response body is

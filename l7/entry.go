@@ -22,6 +22,7 @@ type reqInfo struct {
 	entrypoint string
 	route      string
 	backend    string // set by the proxy: the backend that answered
+	user       string // set by basic_auth (see infoCtx)
 }
 
 type infoKey struct{}
@@ -60,7 +61,7 @@ func (e *Entry) isTrusted(a netip.Addr) bool {
 }
 
 func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ri := &reqInfo{entrypoint: e.entrypoint}
+	ri := newInfo(w, e.entrypoint) // the Observer's recorder carries one
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		ri.peer = ap.Addr().Unmap()
 	}
@@ -94,7 +95,7 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ri.route = route.Config.Name
-	route.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
+	route.Handler.ServeHTTP(w, r.WithContext(&infoCtx{r.Context(), ri}))
 }
 
 // ClientIP is the request's client address as the entry handler resolved

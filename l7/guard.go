@@ -306,11 +306,13 @@ func (g *guardConn) fail(e *GuardError) {
 // afterViolation answers a Read once everything before the violation has been
 // delivered.
 func (g *guardConn) afterViolation(p []byte) (int, error) {
-	if g.headBad && len(p) == 1 {
-		// A 1-byte read at a request boundary is net/http's background read
-		// while it answers the requests before the bad one (connReader.
-		// backgroundRead). An EOF here would cancel those requests' contexts,
-		// so behave like an idle connection instead: wait, discarding input,
+	if len(p) == 1 {
+		// A 1-byte read is net/http's background read while it answers a
+		// request before the bad one, whose body is complete (connReader.
+		// backgroundRead; it starts when a body hits EOF, which the bad
+		// request's body never does). An EOF here would cancel that
+		// request's context, and muting here would drop its response, so
+		// behave like an idle connection instead: wait, discarding input,
 		// until net/http aborts the read with a deadline (abortPendingRead)
 		// or the client goes away. net/http's next read is a buffer-sized
 		// one, which gets the EOF.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,7 @@ type ServerOptions struct {
 type Server struct {
 	srv     *http.Server
 	maxHead int
+	guard   atomic.Pointer[GuardedListener] // set by Serve, for GuardViolations
 }
 
 // NewServer builds the server; Serve runs it.
@@ -66,12 +68,23 @@ func NewServer(o ServerOptions) *Server {
 // hygiene guard (GuardListener): a malformed or ambiguous request gets 400
 // and its connection is closed before net/http sees it.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.srv.Serve(NewGuardListener(ln, GuardOptions{MaxHead: s.maxHead}))
+	g := NewGuardListener(ln, GuardOptions{MaxHead: s.maxHead})
+	s.guard.Store(g)
+	return s.srv.Serve(g)
 }
 
 // Shutdown stops accepting, closes idle connections, sends HTTP/2 GOAWAY,
 // and waits for in-flight requests until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// GuardViolations counts the connections the request hygiene guard
+// answered 400 and closed.
+func (s *Server) GuardViolations() uint64 {
+	if g := s.guard.Load(); g != nil {
+		return g.Violations()
+	}
+	return 0
+}
 
 // Close closes every connection at once.
 func (s *Server) Close() error { return s.srv.Close() }

@@ -49,10 +49,10 @@ func (l *connListener) Addr() net.Addr {
 	return l.addr
 }
 
-// handoff is the l4.Handler that gives connections to the HTTP server and
-// holds them in l4's books (max_connections, drain on shutdown) until the
-// HTTP server closes them.
-type handoff struct{ ln *connListener }
+// handoff is the l4.Handler that gives connections to the listener's HTTP
+// server and holds them in l4's books (max_connections, drain on shutdown)
+// until the HTTP server closes them.
+type handoff struct{ l *listener }
 
 var _ l4.Handler = handoff{}
 
@@ -61,14 +61,26 @@ func (h handoff) ServeTCP(ctx context.Context, c *l4.Conn) {
 	if c.Stream != nil {
 		conn = c.Stream
 	}
-	select {
-	case h.ln.conns <- conn:
-	case <-h.ln.done:
-		c.Close()
-		return
-	case <-ctx.Done():
-		c.Close()
-		return
+	for handed := false; !handed; {
+		hs := h.l.http.Load()
+		if hs == nil {
+			c.Close()
+			return
+		}
+		select {
+		case hs.ln.conns <- conn:
+			handed = true
+		case <-hs.ln.done:
+			if h.l.http.Load() == hs {
+				c.Close()
+				return
+			}
+			// A reload replaced the HTTP server while this connection was
+			// on its way: the new one takes it.
+		case <-ctx.Done():
+			c.Close()
+			return
+		}
 	}
 	select {
 	case <-c.Done():
@@ -77,94 +89,55 @@ func (h handoff) ServeTCP(ctx context.Context, c *l4.Conn) {
 	}
 }
 
-// httpEntry is the HTTP side of an entrypoint.
-type httpEntry struct {
-	ln  *connListener
-	srv *l7.Server
-}
-
-// buildHTTP makes the HTTP server of an entrypoint with http_routes.
-func (s *Server) buildHTTP(ep *config.Entrypoint, routes []*config.HTTPRoute) (*httpEntry, error) {
+// buildHTTP makes the entry handler of an entrypoint with http_routes: the
+// router over the routes' trackers.
+func (g *generation) buildHTTP(ep *config.Entrypoint, k listenerKey, routes []*config.HTTPRoute) (http.Handler, error) {
 	var rs []*l7.Route
 	for _, r := range routes {
-		h, err := s.routeHandler(ep, r)
+		t, err := g.httpTracker(ep, k, r)
 		if err != nil {
 			return nil, err
 		}
-		_, proxied := s.services[r.Service].(*l7.Proxy)
-		rs = append(rs, &l7.Route{Config: r, Handler: h, Upgrades: proxied})
+		_, proxied := g.services[r.Service].handler.(*l7.Proxy)
+		rs = append(rs, &l7.Route{Config: r, Handler: t, Upgrades: proxied})
 	}
 	router, err := l7.NewRouter(rs)
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range router.Warnings() {
-		s.log.Warn("http routes", "entrypoint", ep.Name, "warning", w)
+		g.s.log.Warn("http routes", "entrypoint", ep.Name, "warning", w)
 	}
-	h := &httpEntry{ln: newConnListener()}
-	h.srv = l7.NewServer(l7.ServerOptions{
-		Entrypoint:           ep.Name,
-		Handler:              s.acmeHandler(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, s.log)),
-		ReadHeaderTimeout:    ep.Timeouts.ReadHeader,
-		IdleTimeout:          ep.Timeouts.Idle,
-		WriteTimeout:         ep.HTTP.WriteTimeout,
-		MaxHeaderBytes:       ep.HTTP.MaxHeaderBytes,
-		MaxConcurrentStreams: ep.HTTP.MaxConcurrentStreams,
-		Logger:               s.log,
-	})
-	return h, nil
+	entry := g.acmeHandler(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log))
+	return l7.NewObserver(entry, ep.Name, routes, g.s.metrics.HTTP, g.s.accessLog), nil
 }
 
-// routeHandler is the route's service wrapped in the entrypoint's
-// middlewares, then the route's own, folded once here.
-func (s *Server) routeHandler(ep *config.Entrypoint, r *config.HTTPRoute) (http.Handler, error) {
+// httpTracker is the route's service wrapped in the entrypoint's
+// middlewares, then the route's own, folded once; the previous
+// generation's tracker when nothing it is made of changed.
+func (g *generation) httpTracker(ep *config.Entrypoint, k listenerKey, r *config.HTTPRoute) (*reqTracker, error) {
 	names := append(append([]string(nil), ep.HTTP.Middlewares...), r.Middlewares...)
-	if len(names) == 0 {
-		return s.services[r.Service], nil
-	}
+	svc := g.services[r.Service]
 	mws := make([]middleware.Middleware, len(names))
+	fp := fmt.Sprintf("%s|%p", g.routeFPs["http_route "+r.Name], svc)
 	for i, name := range names {
-		mw, err := s.middleware(name)
+		m, err := g.middleware(name)
 		if err != nil {
 			return nil, fmt.Errorf("http_route %q: %w", r.Name, err)
 		}
-		mws[i] = mw
+		mws[i] = m.mw
+		fp += fmt.Sprintf("|%p", m)
 	}
-	return middleware.Chain(mws...)(s.services[r.Service]), nil
-}
-
-// middleware builds a named middleware once and shares it among routes, so
-// that state such as a rate limit's buckets is per middleware, not per
-// route.
-func (s *Server) middleware(name string) (middleware.Middleware, error) {
-	if mw, ok := s.mws[name]; ok {
-		return mw, nil
+	key := trackKey{k, r.Name}
+	if t := g.prev.httpTrack[key]; t != nil && t.fp == fp {
+		g.httpTrack[key] = t
+		return t, nil
 	}
-	for i := range s.cfg.Middlewares {
-		if m := &s.cfg.Middlewares[i]; m.Name == name {
-			mw, err := middleware.Build(m, middleware.Env{
-				ClientIP: l7.ClientIP,
-				Service:  func(n string) http.Handler { return s.services[n] },
-				Logger:   s.log,
-			})
-			if err != nil {
-				return nil, err
-			}
-			s.mws[name] = mw
-			return mw, nil
-		}
+	h := svc.handler
+	if len(mws) > 0 {
+		h = middleware.Chain(mws...)(h)
 	}
-	return nil, fmt.Errorf("unknown middleware %q", name)
-}
-
-func (s *Server) httpRoutes(ep string) []*config.HTTPRoute {
-	var out []*config.HTTPRoute
-	for i := range s.cfg.HTTPRoutes {
-		for _, name := range s.cfg.HTTPRoutes[i].Entrypoints {
-			if name == ep {
-				out = append(out, &s.cfg.HTTPRoutes[i])
-			}
-		}
-	}
-	return out
+	t := newReqTracker(h, fp)
+	g.httpTrack[key] = t
+	return t, nil
 }

@@ -54,13 +54,14 @@ func (s *CertStore) Managed(key string) *tls.Certificate {
 // on-demand issuance), bounded by ctx.
 type MissFunc func(ctx context.Context, serverName string) *tls.Certificate
 
-// OnMiss sets f as the store's MissFunc; nil removes it.
-func (s *CertStore) OnMiss(f MissFunc) {
-	if f == nil {
-		s.miss.Store(nil)
-		return
-	}
-	s.miss.Store(&f)
+// OnMiss sets f as the store's MissFunc, replacing any other. The
+// returned func removes f, unless another has replaced it since (a
+// configuration reload hands the store to a new ACME manager before the
+// old one is closed).
+func (s *CertStore) OnMiss(f MissFunc) (remove func()) {
+	p := &f
+	s.miss.Store(p)
+	return func() { s.miss.CompareAndSwap(p, nil) }
 }
 
 // indexManaged adds the managed certificates to idx, in key order so that

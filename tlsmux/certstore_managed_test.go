@@ -43,7 +43,8 @@ func TestSetManaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var missed []string
-	s.OnMiss(func(_ context.Context, n string) *tls.Certificate { missed = append(missed, n); return nil })
+	remove := s.OnMiss(func(_ context.Context, n string) *tls.Certificate { missed = append(missed, n); return nil })
+	defer remove()
 	get := func(name string) *tls.Certificate {
 		c, _ := s.GetCertificate(&tls.ClientHelloInfo{ServerName: name})
 		return c

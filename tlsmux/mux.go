@@ -31,10 +31,12 @@ type Options struct {
 	// such connections get an unrecognized_name alert.
 	Fallback     l4.Handler
 	FallbackALPN []string
+	Logger       *slog.Logger
+	// Metrics, when set, counts handshakes (see metrics.go).
+	Metrics *Metrics
 	// Challenges, when set, answers ACME tls-alpn-01 validations before
 	// any route is chosen.
 	Challenges ALPNChallenges
-	Logger     *slog.Logger
 }
 
 // Mux is the l4.Handler of a TCP entrypoint with TLS-aware routes.
@@ -48,6 +50,7 @@ type Mux struct {
 	timeout    time.Duration
 	log        *slog.Logger
 	stats      Stats
+	metrics    *Metrics
 }
 
 // Stats counts what happened to connections; read with the atomics' Load.
@@ -69,7 +72,7 @@ func New(o Options) (*Mux, error) {
 		return nil, err
 	}
 	m := &Mux{entrypoint: o.Entrypoint, table: t, certs: o.Certs, timeout: o.HandshakeTimeout,
-		log: o.Logger, configs: map[*Route]*tls.Config{}, challenges: o.Challenges}
+		log: o.Logger, configs: map[*Route]*tls.Config{}, metrics: o.Metrics, challenges: o.Challenges}
 	if m.timeout <= 0 {
 		m.timeout = 10 * time.Second
 	}
@@ -143,6 +146,7 @@ func (m *Mux) ServeTCP(ctx context.Context, c *l4.Conn) {
 		return
 	case err != nil:
 		m.stats.BadHello.Add(1)
+		m.count(kindUnrouted, resultBadHello, 0)
 		m.log.Debug("connection closed: no valid ClientHello", "entrypoint", m.entrypoint,
 			"client", c.Client, "bytes", len(data), "error", err)
 		c.Close()
@@ -157,6 +161,7 @@ func (m *Mux) ServeTCP(ctx context.Context, c *l4.Conn) {
 	}
 	if r == nil {
 		m.stats.NoRoute.Add(1)
+		m.count(kindUnrouted, resultNoRoute, offeredVersion(&hello))
 		m.log.Debug("connection closed: no route for server name", "entrypoint", m.entrypoint,
 			"client", c.Client, "sni", string(hello.ServerName))
 		_, _ = c.TCPConn.Write(alertUnrecognizedName)
@@ -168,6 +173,7 @@ func (m *Mux) ServeTCP(ctx context.Context, c *l4.Conn) {
 		return
 	}
 	m.stats.Passthrough.Add(1)
+	m.count(kindPassthrough, resultOK, offeredVersion(&hello))
 	m.hand(ctx, c, r)
 }
 
@@ -180,16 +186,22 @@ func (m *Mux) hand(ctx context.Context, c *l4.Conn, r *Route) {
 func (m *Mux) terminate(ctx context.Context, c *l4.Conn, r *Route) {
 	tc := tls.Server(c, m.configs[r])
 	hctx, cancel := context.WithTimeout(ctx, m.timeout)
+	began := time.Now()
 	err := tc.HandshakeContext(hctx)
 	cancel()
+	m.observeHandshake(time.Since(began))
 	if err != nil {
 		m.stats.HandshakeErr.Add(1)
+		m.count(kindTerminate, resultError, 0)
 		m.log.Debug("TLS handshake failed", "entrypoint", m.entrypoint, "route", r.Name,
 			"client", c.Client, "error", err)
 		c.Close()
 		return
 	}
 	m.stats.Terminated.Add(1)
+	if m.metrics != nil {
+		m.count(kindTerminate, resultOK, tc.ConnectionState().Version)
+	}
 	c.Stream = tc
 	m.hand(ctx, c, r)
 }

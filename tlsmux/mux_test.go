@@ -23,7 +23,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func pool(t testing.TB, addr string) *upstream.Pool {
-	p, err := upstream.NewPool(&config.Service{Name: "svc", ConnectTimeout: time.Second, FailTimeout: time.Second,
+	p, err := upstream.NewPool(&config.Service{Name: "svc", ConnectTimeout: 5 * time.Second, FailTimeout: time.Second,
 		Backends: []config.Backend{{Address: addr, Weight: 1}}}, upstream.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -101,7 +101,7 @@ func (p *Pool) StartHealthChecks() {
 		switch b.Scheme {
 		case config.SchemeHTTP, config.SchemeH2C:
 			t.url = "http://" + b.Addr + p.health.Path
-		case config.SchemeHTTPS:
+		case config.SchemeHTTPS, config.SchemeH3:
 			t.url = "https://" + b.Addr + p.health.Path
 			if b.TLS != nil {
 				t.tls = b.TLS.Clone()
@@ -229,6 +229,8 @@ func (p *Pool) probe(ctx context.Context, c *healthChecker, t *probeTarget) erro
 		return p.probeHTTP(ctx, c.h1, t)
 	case config.SchemeH2C:
 		return p.probeHTTP(ctx, c.h2c, t)
+	case config.SchemeH3:
+		return p.probeH3(ctx, t)
 	}
 	// An L4 backend is healthy when it accepts a connection (and completes
 	// a TLS handshake, for tls://).
@@ -277,6 +279,7 @@ func (e *statusError) Error() string {
 // rotation when a run of results reaches the threshold.
 func (p *Pool) observe(t *probeTarget, err error) {
 	b := t.b
+	b.countProbe(err)
 	if err == nil {
 		t.oks++
 		t.errs = 0

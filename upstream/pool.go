@@ -38,9 +38,10 @@ type Backend struct {
 	idHash  uint64 // for rendezvous hashing
 	healthy atomic.Bool
 
-	active    atomic.Int64 // connections in use
-	downUntil atomic.Int64 // unix nanoseconds; skipped by the balancer until then
-	current   int          // smooth weighted round robin state, guarded by Pool.mu
+	active    atomic.Int64     // connections in use
+	downUntil atomic.Int64     // unix nanoseconds; skipped by the balancer until then
+	current   int              // smooth weighted round robin state, guarded by Pool.mu
+	probes    [2]atomic.Uint64 // health check results: ok, failed (metrics)
 }
 
 func newBackend(addr string, weight int) *Backend {

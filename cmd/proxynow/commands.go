@@ -64,10 +64,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitConfig
 	}
-	cfg, err := config.Load(fs.Args()...)
-	if err == nil {
-		err = buildMiddlewares(cfg)
-	}
+	cfg, err := loadConfig(fs.Args()...)
 	if err != nil {
 		printDiagnostics(stderr, err)
 		return exitConfig
@@ -147,7 +144,7 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 	var files stringList
 	fs.Var(&files, "config", "configuration file or directory of *.hcl files; repeatable (default proxynow.hcl)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: proxynow run [-config FILE]...\n\nServes until SIGINT or SIGTERM, then drains open connections within global.grace_period.")
+		fmt.Fprintln(stderr, "Usage: proxynow run [-config FILE]...\n\nServes until SIGINT or SIGTERM, then drains open connections within global.grace_period.\nSIGHUP reloads the configuration files (an invalid configuration changes nothing).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -160,15 +157,13 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 	if len(files) == 0 {
 		files = stringList{"proxynow.hcl"}
 	}
-	cfg, err := config.Load(files...)
-	if err == nil {
-		err = buildMiddlewares(cfg)
-	}
+	cfg, err := loadConfig(files...)
 	if err != nil {
 		printDiagnostics(stderr, err)
 		return exitConfig
 	}
-	log := newLogger(stderr, cfg.Log)
+	level := new(slog.LevelVar)
+	log := newLogger(stderr, cfg.Log, level)
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", "warning", w.Error())
 	}
@@ -180,7 +175,7 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 		stop = ch
 	}
 
-	srv, err := server.New(cfg, log)
+	srv, err := server.NewWithOptions(cfg, server.Options{Logger: log, Version: versionString()})
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return exitRuntime
@@ -189,15 +184,31 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 		log.Error("cannot start", "error", err)
 		return exitRuntime
 	}
+	format := cfg.Log.Format
+	rl, err := server.NewReloader(srv, server.ReloaderOptions{
+		Files:      files,
+		Load:       loadConfig,
+		Applied:    func(c *config.Config) { applyLog(log, level, format, c.Log) },
+		Logger:     log,
+		Registerer: srv.Registry(),
+	})
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		_ = srv.Close()
+		return exitRuntime
+	}
+	srv.SetReload(func(ctx context.Context) (config.Diagnostics, error) { return rl.Reload(ctx, "POST /reload") })
 	log.Info("started", "version", versionString(), "files", cfg.Files)
 
 	for sig := range stop {
 		if sig == syscall.SIGHUP {
-			log.Warn("SIGHUP ignored: configuration reload is not supported yet; restart to apply changes")
+			_, _ = rl.Reload(context.Background(), "SIGHUP") // logged by the reloader
 			continue
 		}
 		break
 	}
+	rl.Close()
+	cfg = srv.Config()
 	log.Info("shutting down", "grace_period", cfg.Global.GracePeriod)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Global.GracePeriod)
 	defer cancel()
@@ -217,11 +228,39 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 	return exitOK
 }
 
-func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		level = slog.LevelInfo
+// loadConfig is config.Load plus the checks only the middleware
+// constructors make: what run (and a reload) accepts.
+func loadConfig(files ...string) (*config.Config, error) {
+	cfg, err := config.Load(files...)
+	if err == nil {
+		err = buildMiddlewares(cfg)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// applyLog makes a reloaded log block take effect: the level at once; a
+// new format needs a restart (the handler writing the log is not swapped),
+// which is said once per reload that asks for it.
+func applyLog(log *slog.Logger, level *slog.LevelVar, format string, c config.Log) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.Level)); err == nil && l != level.Level() {
+		level.Set(l)
+		log.Info("log level changed", "level", c.Level)
+	}
+	if c.Format != format {
+		log.Warn("log.format changes take effect on restart", "format", format, "requested", c.Format)
+	}
+}
+
+func newLogger(w io.Writer, c config.Log, level *slog.LevelVar) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.Level)); err != nil {
+		l = slog.LevelInfo
+	}
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -1,7 +1,7 @@
 // Command proxynow is a TCP/UDP (and, as it grows, TLS and HTTP) proxy
 // configured by HCL files.
 //
-//	proxynow run [-config FILE]...   serve until SIGINT/SIGTERM
+//	proxynow run [-config FILE]...   serve until SIGINT/SIGTERM; SIGHUP reloads
 //	proxynow validate FILE...         check configuration files, bind nothing
 //	proxynow version                  print the version
 //

@@ -126,7 +126,7 @@ func TestRunServesUntilSignal(t *testing.T) {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	c.Close()
-	stop <- syscall.SIGHUP // not a stop: logged and ignored
+	stop <- syscall.SIGHUP // not a stop: a reload
 	stop <- syscall.SIGTERM
 	select {
 	case code := <-done:
@@ -136,7 +136,7 @@ func TestRunServesUntilSignal(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("run did not return after SIGTERM")
 	}
-	for _, want := range []string{"SIGHUP ignored", "shutting down", "stopped"} {
+	for _, want := range []string{"configuration reloaded", "shutting down", "stopped"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, stderr.String())
 		}

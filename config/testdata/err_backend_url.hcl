@@ -34,4 +34,7 @@ service "web" {
   backend "ws://127.0.0.1:9002" {}
   backend "https://127.0.0.1:9001" {}
   backend "http://127.0.0.1:9001" {}
+  backend "h3://api.example.com" {}
+  backend "h3://127.0.0.1:9001" {}
+  backend "H3://127.0.0.1:9001" {}
 }

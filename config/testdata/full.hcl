@@ -1,11 +1,27 @@
 # Every attribute written with a non-default value.
 global {
   grace_period = "30s"
+  watch        = true
 }
 
 log {
   level  = "debug"
   format = "json"
+  access {
+    format = "combined"
+    path   = "access.log"
+    buffer = 100
+  }
+}
+
+admin {
+  address      = "0.0.0.0:9901"
+  allow_remote = true
+  pprof        = true
+  basic_auth {
+    users = ["ops:$2a$04$ukZWu3Uv0/mEMlTifWmsZu6wbBCB179P/ukDIhekrJr8Tt1NsDNpi"]
+    realm = "ops"
+  }
 }
 
 entrypoint "web" {
@@ -25,7 +41,14 @@ entrypoint "web" {
 }
 
 entrypoint "websecure" {
-  address = "0.0.0.0:8443"
+  address               = "0.0.0.0:8443"
+  http3                 = true
+  http3_advertised_port = 443
+  allow_0rtt            = true
+  quic {
+    max_incoming_streams = 50
+    retry_threshold      = 10
+  }
 }
 
 tls {
@@ -179,6 +202,7 @@ service "api" {
     weight = 3
   }
   backend "https://api.internal:8443" {}
+  backend "h3://api.internal:8443" {}
   tls {
     ca_file = "certs/ca.pem"
   }
@@ -209,6 +233,16 @@ service "api" {
     attempts        = 3
     per_try_timeout = "2s"
   }
+}
+
+quic_route "pass" {
+  entrypoints = ["websecure"]
+  sni         = ["P.Example.com.", "*.p.example.com"]
+  service     = "quicpass"
+}
+
+service "quicpass" {
+  backend "127.0.0.1:4433" {}
 }
 
 service "grpc" {

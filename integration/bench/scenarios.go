@@ -155,6 +155,7 @@ var scenarios = []*scenario{
 		load:       loadTLS,
 		openLoop:   openLoopTLS,
 	},
+	h3Scenario,
 }
 
 func scenarioNames() string {

@@ -24,6 +24,7 @@ const (
 	kindTLSTerminate routeKind = "tls-terminate" // TLS 1.3 terminated, plaintext to a TCP backend
 	kindHTTP         routeKind = "http"          // HTTP/1.1 reverse proxy to an HTTP/1.1 backend, keep-alive upstream
 	kindHTTPS        routeKind = "https"         // the same behind TLS 1.3 with ALPN h2 and http/1.1
+	kindH3           routeKind = "h3"            // https plus HTTP/3 on the same UDP port (load_h3.go)
 )
 
 func (k routeKind) isHTTP() bool { return k == kindHTTP || k == kindHTTPS }
@@ -63,6 +64,8 @@ func readiness(p *proc, r route) error {
 	switch {
 	case r.Kind == kindUDP:
 		probe = udpEchoProbe(r.Listen)
+	case r.Kind == kindH3:
+		probe = h3Probe(r.Listen)
 	case r.Kind.isHTTP():
 		// A proxied GET / that reaches the backend: the listener alone
 		// may be up before the routes are.
@@ -93,13 +96,14 @@ type tmplData struct {
 	UDP  bool
 	TLS  bool // TLS 1.3 terminated on the listener (tls-terminate and https)
 	HTTP bool // an HTTP reverse proxy (http and https)
+	H3   bool // HTTP/3 too (h3)
 	Cert certFiles
 	Dir  string
 }
 
 func data(e *env, dir string, r route) tmplData {
-	return tmplData{R: r, UDP: r.Kind == kindUDP, TLS: r.Kind == kindTLSTerminate || r.Kind == kindHTTPS,
-		HTTP: r.Kind.isHTTP(), Cert: e.cert, Dir: dir}
+	return tmplData{R: r, UDP: r.Kind == kindUDP, TLS: r.Kind == kindTLSTerminate || r.Kind == kindHTTPS || r.Kind == kindH3,
+		HTTP: r.Kind.isHTTP() || r.Kind == kindH3, H3: r.Kind == kindH3, Cert: e.cert, Dir: dir}
 }
 
 // ---------------------------------------------------------------------------
@@ -110,7 +114,7 @@ type proxynowTarget struct{}
 func (proxynowTarget) name() string { return "proxynow" }
 func (proxynowTarget) check() error { return nil }
 func (proxynowTarget) supports(k routeKind) bool {
-	return k == kindTCP || k == kindUDP || k == kindTLSTerminate || k.isHTTP()
+	return k == kindTCP || k == kindUDP || k == kindTLSTerminate || k.isHTTP() || k == kindH3
 }
 
 // Logging at "error": proxynow has no access log; this keeps per-connection
@@ -123,6 +127,9 @@ const proxynowConf = `log {
 }
 entrypoint "bench" {
   address = "{{.R.Listen}}"
+{{- if .H3}}
+  http3   = true
+{{- end}}
 {{- if .HTTP}}
 {{- else if .UDP}}
   network   = "udp"
@@ -392,11 +399,12 @@ func (caddyTarget) check() error {
 	}
 	return nil
 }
-func (caddyTarget) supports(k routeKind) bool { return k.isHTTP() }
+func (caddyTarget) supports(k routeKind) bool { return k.isHTTP() || k == kindH3 }
 
 // A Caddyfile: admin endpoint off (its autosave goes to dir), no automatic HTTPS
 // (the TLS listener uses the shared certificate through the tls
-// directive), HTTP/1.1 and HTTP/2 only (no HTTP/3 listener), no access log
+// directive), HTTP/1.1 and HTTP/2 (and HTTP/3 on the same UDP port for the h3
+// scenario), no access log
 // (Caddy logs requests only with a "log" directive) and its own log at
 // ERROR, keep-alive upstream with a pool of 64 idle connections like
 // nginx's. The site has no host matcher, so any Host is proxied.
@@ -407,7 +415,7 @@ const caddyfile = `{
 		level ERROR
 	}
 	servers {
-		protocols h1 h2
+		protocols h1 h2{{if .H3}} h3{{end}}
 	}
 }
 {{if .TLS}}https{{else}}http{{end}}://:{{.Port}} {

@@ -267,6 +267,21 @@ func (c *baCache) add(k [sha256.Size]byte) {
 // userKey is the context key of the authenticated user's slot.
 type userKey struct{}
 
+// UserKey is the context key under which basic_auth looks up a UserSlot to
+// record the user it authenticated in. A caller that already puts a value
+// of its own in the request's context (l7's request info) can answer this
+// key too, and spare TrackUser's copy of the request.
+func UserKey() any { return userKey{} }
+
+// UserSlot records the user basic_auth authenticated for a request.
+type UserSlot interface {
+	SetUser(name string)
+	User() string
+}
+
+func (c *userCtx) SetUser(name string) { c.name = name }
+func (c *userCtx) User() string        { return c.name }
+
 // userCtx is a context carrying the user slot: one allocation, where
 // context.WithValue and a separate slot would take two. It is written and
 // read by the goroutine serving the request, before and after the chain.
@@ -293,16 +308,16 @@ func TrackUser(r *http.Request) *http.Request {
 
 // User returns the user name basic_auth authenticated for r, or "".
 func User(r *http.Request) string {
-	if c, ok := r.Context().Value(userKey{}).(*userCtx); ok {
-		return c.name
+	if s, ok := r.Context().Value(userKey{}).(UserSlot); ok {
+		return s.User()
 	}
 	return ""
 }
 
 // withUser records name in r's slot, adding one when TrackUser did not.
 func withUser(r *http.Request, name string) *http.Request {
-	if c, ok := r.Context().Value(userKey{}).(*userCtx); ok {
-		c.name = name
+	if s, ok := r.Context().Value(userKey{}).(UserSlot); ok {
+		s.SetUser(name)
 		return r
 	}
 	return r.WithContext(&userCtx{Context: r.Context(), name: name})

@@ -117,16 +117,20 @@ func buildForwardAuth(c *config.ForwardAuth, env Env) (*forwardAuth, error) {
 		fa.reqHdrs = canon(c.RequestHeaders)
 	}
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext:         dialer.DialContext,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 64, // one auth host: the default 2 would redial under load
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: timeout,
+		DisableCompression:  true,
+	}
+	if env.AddCloser != nil {
+		env.AddCloser(idleCloser{tr})
+	}
 	fa.client = &http.Client{
-		Transport: &http.Transport{
-			DialContext:         dialer.DialContext,
-			ForceAttemptHTTP2:   true,
-			MaxIdleConns:        64,
-			MaxIdleConnsPerHost: 64, // one auth host: the default 2 would redial under load
-			IdleConnTimeout:     90 * time.Second,
-			TLSHandshakeTimeout: timeout,
-			DisableCompression:  true,
-		},
+		Transport: tr,
 		// A redirect is the auth service's answer to the client (to a login
 		// page), not something to follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

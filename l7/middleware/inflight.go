@@ -45,9 +45,13 @@ func buildInFlight(c *config.InFlight, env Env) (inFlight, error) {
 	}
 	seed := maphash.MakeSeed()
 	if key.addr != nil {
-		return newIFShards(c.Max, key.addr, trafficHashAddr(seed)), nil
+		t := newIFShards(c.Max, key.addr, trafficHashAddr(seed))
+		t.onRefuse = env.OnRefuse
+		return t, nil
 	}
-	return newIFShards(c.Max, key.str, trafficHashString(seed)), nil
+	t := newIFShards(c.Max, key.str, trafficHashString(seed))
+	t.onRefuse = env.OnRefuse
+	return t, nil
 }
 
 type ifShards[K comparable] struct {
@@ -55,6 +59,8 @@ type ifShards[K comparable] struct {
 	key    func(*http.Request) K
 	hash   func(K) uint64
 	shards [trafficShards]ifShard[K]
+	// onRefuse is Env.OnRefuse.
+	onRefuse func()
 }
 
 type ifShard[K comparable] struct {
@@ -76,6 +82,9 @@ func (t *ifShards[K]) wrap(next http.Handler) http.Handler {
 		k := t.key(r)
 		s := &t.shards[t.hash(k)%trafficShards]
 		if !s.acquire(k, t.max) {
+			if t.onRefuse != nil {
+				t.onRefuse()
+			}
 			trafficRefuse(w, http.StatusTooManyRequests)
 			return
 		}

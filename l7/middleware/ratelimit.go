@@ -56,7 +56,8 @@ type rateLimit struct {
 	capacity int64 // Burst·Period
 	fullTime int64 // ns to refill an empty bucket
 
-	table rlTable
+	table    rlTable
+	onRefuse func() // Env.OnRefuse
 
 	// Pre-formatted header values. They are shared, read-only slices of
 	// one element: net/http and httputil only replace or append to header
@@ -121,6 +122,7 @@ func buildRateLimit(c *config.RateLimit, env Env) (*rateLimit, error) {
 		average:  int64(c.Average),
 		capacity: int64(burst) * int64(period),
 		limitVal: []string{strconv.Itoa(burst)},
+		onRefuse: env.OnRefuse,
 	}
 	rl.fullTime = trafficCeilDiv(rl.capacity, rl.average)
 	seed := maphash.MakeSeed()
@@ -169,6 +171,9 @@ func (h *rateLimitHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		wait := trafficCeilDiv(rl.period-credit, rl.average)
 		hdr.Set("Retry-After", strconv.FormatInt(trafficCeilDiv(wait, int64(time.Second)), 10))
+		if rl.onRefuse != nil {
+			rl.onRefuse()
+		}
 		trafficRefuse(w, http.StatusTooManyRequests)
 		return
 	}

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -20,6 +21,13 @@ type Env struct {
 	// Service returns the handler of a service by name (error_pages).
 	Service func(name string) http.Handler
 	Logger  *slog.Logger
+	// AddCloser, when set, is given what a middleware holds that must be
+	// released when it is retired (a configuration reload that drops or
+	// changes it, or shutdown): forward_auth's idle connections.
+	AddCloser func(io.Closer)
+	// OnRefuse, when set, is called each time a rate_limit or in_flight
+	// middleware refuses a request (the rate-limited requests metric).
+	OnRefuse func()
 }
 
 // constructor builds one kind from its block.
@@ -85,3 +93,12 @@ func remoteIP(r *http.Request) netip.Addr {
 
 // errNotImplemented is returned by kinds still being written.
 func errNotImplemented(kind string) error { return fmt.Errorf("%s is not implemented yet", kind) }
+
+// idleCloser closes a transport's idle connections when its middleware is
+// retired; requests still in flight keep theirs.
+type idleCloser struct{ t *http.Transport }
+
+func (c idleCloser) Close() error {
+	c.t.CloseIdleConnections()
+	return nil
+}

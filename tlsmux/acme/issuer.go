@@ -114,7 +114,7 @@ func hostOf(domain string) string {
 }
 
 // key is the CertStore key of a domain's certificate.
-func (is *issuer) key(domain string) string { return is.cfg.Name + "/" + domain }
+func (is *issuer) key(domain string) string { return is.m.prefix + is.cfg.Name + "/" + domain }
 
 // run obtains missing certificates and renews due ones until ctx ends.
 func (is *issuer) run(ctx context.Context) {
@@ -270,7 +270,7 @@ func (is *issuer) obtain(d *domain) (*tls.Certificate, error) {
 		// Serve it anyway; the next start orders again.
 		is.log.Error("could not store the certificate; serving it from memory", "domain", d.name, "error", err)
 	}
-	if err := is.m.certs.SetManaged(map[string]*tls.Certificate{is.key(d.name): c}); err != nil {
+	if err := is.m.setManaged(map[string]*tls.Certificate{is.key(d.name): c}); err != nil {
 		return nil, err
 	}
 	return c, nil

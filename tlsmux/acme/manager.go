@@ -46,8 +46,15 @@ type Manager struct {
 	bgMu   sync.Mutex // orders wg.Go after Close's Wait
 	closed bool
 
-	missMu sync.Mutex
-	missAt map[string]time.Time // when a refused handshake was last logged, per name
+	missMu     sync.Mutex
+	missAt     map[string]time.Time // when a refused handshake was last logged, per name
+	removeMiss func()
+
+	// prefix makes this manager's keys in the store its own: after a
+	// reload the store may hold the next manager's certificates too.
+	prefix string
+	keysMu sync.Mutex
+	keys   map[string]bool // keys set in the store, removed by Close
 }
 
 // missLogEvery bounds the "no certificate yet" log lines of one name.
@@ -71,7 +78,8 @@ func New(o Options) (*Manager, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{log: o.Logger, certs: o.Certs, chal: newChallenges(), byName: map[string]*issuer{},
-		ctx: ctx, cancel: cancel, missAt: map[string]time.Time{}}
+		ctx: ctx, cancel: cancel, missAt: map[string]time.Time{}, keys: map[string]bool{}}
+	m.prefix = fmt.Sprintf("%p/", m)
 	loaded := map[string]*tls.Certificate{}
 	for i := range o.ACME {
 		is, err := newIssuer(m, &o.ACME[i], o.RetryBase, o.RetryMax, loaded)
@@ -91,13 +99,26 @@ func New(o Options) (*Manager, error) {
 		}
 	}
 	if len(loaded) > 0 {
-		if err := m.certs.SetManaged(loaded); err != nil {
+		if err := m.setManaged(loaded); err != nil {
 			cancel()
 			return nil, err
 		}
 	}
-	m.certs.OnMiss(m.miss)
+	m.removeMiss = m.certs.OnMiss(m.miss)
 	return m, nil
+}
+
+// setManaged puts certificates in the store and remembers their keys.
+func (m *Manager) setManaged(certs map[string]*tls.Certificate) error {
+	m.keysMu.Lock()
+	defer m.keysMu.Unlock()
+	if err := m.certs.SetManaged(certs); err != nil {
+		return err
+	}
+	for k := range certs {
+		m.keys[k] = true
+	}
+	return nil
 }
 
 // Start begins obtaining and renewing in the background; call it once
@@ -111,15 +132,25 @@ func (m *Manager) Start() {
 }
 
 // Close stops the background work, aborting requests to CAs in flight,
-// and waits for it. Served certificates stay in the store.
+// waits for it, and removes its certificates from the store (a reload's
+// new manager has put its own there by then).
 func (m *Manager) Close() {
 	m.once.Do(func() {}) // a Start after Close starts nothing
-	m.certs.OnMiss(nil)
+	m.removeMiss()
 	m.bgMu.Lock()
 	m.closed = true
 	m.bgMu.Unlock()
 	m.cancel()
 	m.wg.Wait()
+	m.keysMu.Lock()
+	defer m.keysMu.Unlock()
+	drop := make(map[string]*tls.Certificate, len(m.keys))
+	for k := range m.keys {
+		drop[k] = nil
+	}
+	if len(drop) > 0 {
+		_ = m.certs.SetManaged(drop) // nil values cannot fail
+	}
 }
 
 // goBackground runs f in a goroutine that Close waits for; after Close it

@@ -1,0 +1,13 @@
+// Package accesslog writes access log lines (one per HTTP request, TCP
+// connection and UDP flow) without putting the write on the traffic's path.
+//
+// Lines are encoded by the caller's goroutine into pooled buffers with
+// append-style encoders (no fmt, no reflection) and queued on a bounded
+// channel; one goroutine writes them through a buffered writer and flushes
+// whenever the queue runs empty. When the queue is full (a slow disk, a pipe
+// nobody reads) the line is dropped and counted: traffic never waits for the
+// log. Close flushes what is queued.
+//
+// It is a leaf package: l4 and l7 call a *Writer (nil means off) and import
+// nothing else from each other.
+package accesslog

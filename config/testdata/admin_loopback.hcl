@@ -1,0 +1,5 @@
+admin {}
+
+log {
+  access {}
+}

@@ -1,0 +1,12 @@
+log {
+  access {
+    format = "apache"
+    path   = ""
+    buffer = 0
+  }
+}
+
+admin {
+  address = ":9901"
+  pprof   = "yes"
+}

@@ -1,0 +1,4 @@
+admin {
+  address      = "[::]:9901"
+  allow_remote = true
+}

@@ -1,0 +1,198 @@
+package l7
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/proxynow/proxynow/accesslog"
+	"github.com/proxynow/proxynow/config"
+	"github.com/proxynow/proxynow/l7/middleware"
+)
+
+// Observer wraps an entrypoint's handler (the Entry) to count, time and
+// log every request, matched or not. Per request it takes a pooled
+// recorder that also carries the request's reqInfo, so observing costs no
+// allocation beyond what Entry already made; the user basic_auth
+// authenticates lands in the reqInfo too (see infoCtx).
+type Observer struct {
+	next       http.Handler
+	entrypoint string
+	log        *accesslog.Writer
+	inFlight   prometheus.Gauge
+	routes     map[string]*routeObs
+	unmatched  *routeObs
+	metrics    bool
+}
+
+// NewObserver wraps next, the handler of entrypoint whose http_routes are
+// routes. m nil: no metrics; log nil: no access log.
+func NewObserver(next http.Handler, entrypoint string, routes []*config.HTTPRoute, m *Metrics, log *accesslog.Writer) *Observer {
+	o := &Observer{next: next, entrypoint: entrypoint, log: log, routes: map[string]*routeObs{}, metrics: m != nil}
+	mk := func(route, service string) *routeObs {
+		if m == nil {
+			return &routeObs{route: route, service: service}
+		}
+		return m.routeObs(entrypoint, route, service)
+	}
+	for route, service := range routesOf(routes) {
+		o.routes[route] = mk(route, service)
+	}
+	// Requests no route took (404, CONNECT): route and service "".
+	o.unmatched = mk("", "")
+	if m != nil {
+		o.inFlight = m.inFlight.WithLabelValues(entrypoint)
+	}
+	return o
+}
+
+// recorder is the ResponseWriter handed down: it notes the status and the
+// body bytes, and holds the request's reqInfo (see newInfo).
+type recorder struct {
+	http.ResponseWriter
+	ri     reqInfo
+	status int
+	bytes  int64
+}
+
+var recorders = sync.Pool{New: func() any { return new(recorder) }}
+
+// newInfo is the reqInfo of a request: the recorder's own when w is one
+// (the Observer is on), else a new one.
+func newInfo(w http.ResponseWriter, entrypoint string) *reqInfo {
+	if rec, ok := w.(*recorder); ok {
+		rec.ri.entrypoint = entrypoint
+		return &rec.ri
+	}
+	return &reqInfo{entrypoint: entrypoint}
+}
+
+func (w *recorder) WriteHeader(code int) {
+	// Interim 1xx responses (100 Continue, 103 Early Hints) are not the
+	// answer; 101 is.
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush keeps streaming responses (SSE, gRPC) streaming.
+func (w *recorder) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack serves upgrades (WebSocket) and records them as 101.
+func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return c, brw, err
+}
+
+// Unwrap lets http.ResponseController reach the server's writer (read and
+// write deadlines, full duplex).
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// statusClientClosed is nginx's 499: the client went away before an answer.
+const statusClientClosed = 499
+
+func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := recorders.Get().(*recorder)
+	rec.ResponseWriter = w
+	if o.inFlight != nil {
+		o.inFlight.Inc()
+	}
+	o.next.ServeHTTP(rec, r)
+	if o.inFlight != nil {
+		o.inFlight.Dec()
+	}
+	elapsed := time.Since(start)
+	status := rec.status
+	if status == 0 {
+		if r.Context().Err() != nil {
+			status = statusClientClosed
+		} else {
+			status = http.StatusOK // net/http sends 200 for a handler that wrote nothing
+		}
+	}
+	ro := o.unmatched
+	if rec.ri.route != "" {
+		if x := o.routes[rec.ri.route]; x != nil {
+			ro = x
+		}
+	}
+	if o.metrics {
+		ro.counter(methodIndex(r.Method), classIndex(status), protoIndex(r)).Inc()
+		ro.duration.Observe(elapsed.Seconds())
+		ro.size.Observe(float64(rec.bytes))
+	}
+	if o.log != nil {
+		o.logRequest(r, rec, ro, start, elapsed, status)
+	}
+	*rec = recorder{}
+	recorders.Put(rec)
+}
+
+func (o *Observer) logRequest(r *http.Request, rec *recorder, ro *routeObs, start time.Time, elapsed time.Duration, status int) {
+	e := accesslog.HTTP{
+		Time: start, Client: rec.ri.client, Method: r.Method, Host: r.Host, Path: r.URL.Path, URI: r.RequestURI,
+		Proto: r.Proto, Status: status, Bytes: rec.bytes, Duration: elapsed, Entrypoint: o.entrypoint,
+		Route: ro.route, Service: ro.service, Backend: rec.ri.backend, RequestID: rec.ri.requestID,
+		User: rec.ri.user,
+	}
+	if !e.Client.IsValid() {
+		e.Client = ClientIP(r)
+	}
+	if r.TLS != nil {
+		e.TLSVersion, e.SNI = r.TLS.Version, r.TLS.ServerName
+	}
+	if o.log.Combined() {
+		e.Referer, e.UserAgent = r.Header.Get("Referer"), r.Header.Get("User-Agent")
+	}
+	o.log.LogHTTP(&e)
+}
+
+// infoCtx is the request context Entry hands down: it carries the
+// reqInfo (one allocation, as context.WithValue would be) and is also
+// basic_auth's user slot, so recording the user costs nothing more.
+type infoCtx struct {
+	context.Context
+	ri *reqInfo
+}
+
+func (c *infoCtx) Value(k any) any {
+	switch k.(type) {
+	case infoKey:
+		return c.ri
+	}
+	if k == middleware.UserKey() {
+		return c.ri
+	}
+	return c.Context.Value(k)
+}
+
+// SetUser and User make reqInfo a middleware.UserSlot.
+func (ri *reqInfo) SetUser(name string) { ri.user = name }
+func (ri *reqInfo) User() string        { return ri.user }
+
+var _ middleware.UserSlot = (*reqInfo)(nil)
