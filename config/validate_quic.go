@@ -39,8 +39,8 @@ func (v *validator) entrypointHTTP3(ctx string, e *epDecl, udpBound map[string]*
 	case e.Network == NetworkUDP:
 		v.errf(at, "%s: http3 applies to tcp entrypoints (it opens the UDP port of the same number itself); remove it", ctx)
 		return
-	case len(v.c.tls.certs) == 0:
-		v.errf(at, "%s: http3 needs a certificate, QUIC always uses TLS; add tls { certificate \"NAME\" { ... } }", ctx)
+	case len(v.c.tls.certs) == 0 && len(v.c.tls.acme) == 0:
+		v.errf(at, "%s: http3 needs a certificate, QUIC always uses TLS; add tls { certificate \"NAME\" { ... } } or tls { acme \"NAME\" { ... } }", ctx)
 	case !v.hasHTTPRoute(e.Name):
 		// HTTP/3 serves the entrypoint's http_routes; without one it would
 		// have nothing to serve (and quic_routes nothing to share with).
