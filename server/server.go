@@ -151,7 +151,7 @@ func (s *Server) swap(g *generation) (removed []*listener, replaced []*httpServe
 			l.udp.Update(p.udp)
 		} else {
 			if q := p.quic; q != nil {
-				q.handler.store(l7.EarlyData(p.http))
+				q.handler.store(l7.HTTP3(p.http, p.cfg.Timeouts.ReadHeader))
 				if q.demux != nil && q.started {
 					// Validated when the routes were compiled at bind.
 					if err := q.demux.SetRoutes(p.quicRoutes); err != nil {

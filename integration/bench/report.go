@@ -65,19 +65,21 @@ type targetResult struct {
 	// CPUPerUnit is the target's CPU seconds per unit of work times the
 	// scenario's cpuScale (e.g. µs per handshake); WorkPerCPU is work per
 	// CPU-second; Cores is CPU seconds per second. Zero for direct.
-	CPUPerUnit spread  `json:"cpu_per_unit"`
-	WorkPerCPU spread  `json:"work_per_cpu_second"`
-	Cores      spread  `json:"cores"`
-	P50ms      float64 `json:"p50_ms,omitempty"` // closed loop, median over rounds
-	P99ms      float64 `json:"p99_ms,omitempty"`
-	LossPct    float64 `json:"loss_pct,omitempty"`
-	Errors     int64   `json:"errors,omitempty"`
-	PeakRSS    int64   `json:"peak_rss_bytes,omitempty"`
-	OpenLoop   *sample `json:"open_loop,omitempty"`
+	CPUPerUnit spread `json:"cpu_per_unit"`
+	WorkPerCPU spread `json:"work_per_cpu_second"`
+	Cores      spread `json:"cores"`
+	// LoaderCores is the harness's CPU seconds per second (Go loaders).
+	LoaderCores spread  `json:"loader_cores"`
+	P50ms       float64 `json:"p50_ms,omitempty"` // closed loop, median over rounds
+	P99ms       float64 `json:"p99_ms,omitempty"`
+	LossPct     float64 `json:"loss_pct,omitempty"`
+	Errors      int64   `json:"errors,omitempty"`
+	PeakRSS     int64   `json:"peak_rss_bytes,omitempty"`
+	OpenLoop    *sample `json:"open_loop,omitempty"`
 }
 
 func (tr *targetResult) summarize(sc *scenario) {
-	var thr, cpu, per, cores, p50, p99 []float64
+	var thr, cpu, per, cores, loader, p50, p99 []float64
 	var sent, lost int64
 	for _, s := range tr.Rounds {
 		thr = append(thr, s.Work/s.Seconds/sc.scale)
@@ -85,6 +87,9 @@ func (tr *targetResult) summarize(sc *scenario) {
 			cpu = append(cpu, s.CPU/s.Work*sc.cpuScale)
 			per = append(per, s.Work/s.CPU)
 			cores = append(cores, s.CPU/s.Seconds)
+		}
+		if s.LoaderCPU > 0 {
+			loader = append(loader, s.LoaderCPU/s.Seconds)
 		}
 		if (s.hist != nil && s.hist.n > 0) || s.P99ms > 0 { // wrk reports percentiles only
 			p50 = append(p50, s.P50ms)
@@ -95,6 +100,7 @@ func (tr *targetResult) summarize(sc *scenario) {
 		tr.Errors += s.Errors
 	}
 	tr.Throughput, tr.CPUPerUnit, tr.WorkPerCPU, tr.Cores = spreadOf(thr), spreadOf(cpu), spreadOf(per), spreadOf(cores)
+	tr.LoaderCores = spreadOf(loader)
 	tr.P50ms, tr.P99ms = spreadOf(p50).Median, spreadOf(p99).Median
 	if sent > 0 {
 		tr.LossPct = 100 * float64(lost) / float64(sent)
@@ -230,6 +236,10 @@ func precFor(v float64) int {
 	}
 }
 
+// loaderBound: a one-core target using less than this much CPU was not
+// saturated.
+const loaderBound = 0.85
+
 func (sr *scenarioResult) markdown(w io.Writer) {
 	fmt.Fprintf(w, "\n### %s\n\n", sr.Title)
 	if sr.Error != "" {
@@ -255,6 +265,9 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 		cols = append(cols, "per CPU-s")
 	}
 	cols = append(cols, "cores used")
+	if sr.sc.goLoader {
+		cols = append(cols, "loader cores")
+	}
 	if sr.sc.latency {
 		cols = append(cols, "p50 ms", "p99 ms")
 	}
@@ -272,6 +285,9 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 			row = append(row, fmtSpread(tr.WorkPerCPU, 0))
 		}
 		row = append(row, fmtSpread(tr.Cores, 2))
+		if sr.sc.goLoader {
+			row = append(row, fmtSpread(tr.LoaderCores, 2))
+		}
 		if sr.sc.latency {
 			row = append(row, fmt.Sprintf("%.3f", tr.P50ms), fmt.Sprintf("%.3f", tr.P99ms))
 		}
@@ -295,6 +311,11 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 			}
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+	}
+	for _, tr := range ok {
+		if c := tr.Cores.Median; c > 0 && c < loaderBound {
+			fmt.Fprintf(w, "\n%s used %.2f of its core: the load generator or the machine's other work, not %s, set its pace; CPU per request is the fairer comparison.\n", tr.Target, c, tr.Target)
+		}
 	}
 	var open []*targetResult
 	for _, tr := range ok {

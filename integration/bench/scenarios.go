@@ -27,6 +27,9 @@ type scenario struct {
 	perCPU bool
 	// latency: p50/p99 are meaningful and shown.
 	latency bool
+	// goLoader: the load comes from the harness's own goroutines, so the
+	// harness's CPU is the loader's and is shown beside the target's.
+	goLoader bool
 
 	newBackend func() (backend, error)
 	// load drives addr for d, calling m.begin once steady and m.end when the
@@ -62,7 +65,12 @@ type sample struct {
 	// OtherCPU is CPU seconds the rest of the machine (neither the target
 	// nor the harness) used in the window: the noise of this round.
 	OtherCPU float64 `json:"other_cpu_seconds"`
-	hist     *histogram
+	// LoaderCPU is the harness's own CPU seconds in the window: its Go
+	// load generator, when the scenario uses one (a loader near the free
+	// cores while the target is under its one core means the loader, not
+	// the target, set the pace).
+	LoaderCPU float64 `json:"loader_cpu_seconds,omitempty"`
+	hist      *histogram
 }
 
 func (s *sample) finishLatency() {
@@ -80,19 +88,22 @@ type meter struct {
 	cpu0, cpu1 cpuSample
 	// machine-wide busy ticks and the harness's own, for OtherCPU
 	busy0, busy1, self0, self1 uint64
+	loader0, loader1           uint64 // the harness alone
 }
 
 func (m *meter) begin() {
 	if m.pid != 0 {
 		m.cpu0 = sampleCPU(m.pid)
 	}
-	m.busy0, m.self0 = machineBusy(), selfTicks()+helperTicks(m.helper)
+	m.loader0 = selfTicks()
+	m.busy0, m.self0 = machineBusy(), m.loader0+helperTicks(m.helper)
 	m.t0 = time.Now()
 }
 
 func (m *meter) end() {
 	m.t1 = time.Now()
-	m.busy1, m.self1 = machineBusy(), selfTicks()+helperTicks(m.helper)
+	m.loader1 = selfTicks()
+	m.busy1, m.self1 = machineBusy(), m.loader1+helperTicks(m.helper)
 	if m.pid != 0 {
 		m.cpu1 = sampleCPU(m.pid)
 	}
@@ -103,6 +114,7 @@ func (m *meter) fill(s *sample) {
 	if m.pid != 0 {
 		s.CPU = cpuSeconds(m.cpu0, m.cpu1)
 	}
+	s.LoaderCPU = float64(m.loader1-m.loader0) / clockTicks
 	if m.busy1 > m.busy0 {
 		s.OtherCPU = max(0, float64(m.busy1-m.busy0)/clockTicks-s.CPU-float64(m.self1-m.self0)/clockTicks)
 	}
