@@ -253,6 +253,9 @@ func (g *guardConn) Read(p []byte) (int, error) {
 				continue
 			}
 			if rel < n {
+				if g.hold == nil {
+					g.hold = (*guardHoldPool.Get().(*[]byte))[:0]
+				}
 				g.hold = append(g.hold, p[rel:n]...)
 			}
 			if rel > 0 {
@@ -270,6 +273,8 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			g.off, g.ready = 0, 0
 		}
 		if cap(g.hold)-len(g.hold) < 2048 {
+			// A pooled buffer is dropped here, not returned: grown ones are
+			// rare (large heads), and the pool keeps one size.
 			g.hold = append(make([]byte, 0, 2*cap(g.hold)+4096), g.hold...)
 		}
 		start := len(g.hold)
@@ -288,12 +293,26 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	}
 }
 
-// resetHold empties hold, dropping a large buffer left by a large head.
+// guardHoldPool holds the buffers a head or chunk line waits in. A
+// connection takes one only while such a line is split across reads (net/http
+// reads the first 14 bytes of every plaintext connection alone, to look for
+// the HTTP/2 preface) and gives it back once it is delivered, so an idle
+// keep-alive connection holds none.
+var guardHoldPool = sync.Pool{New: func() any { b := make([]byte, 0, guardHoldSize); return &b }}
+
+const guardHoldSize = 4096
+
+// resetHold empties hold, returning its buffer to the pool (or dropping
+// one a large head grew).
 func (g *guardConn) resetHold() {
-	if cap(g.hold) > 64<<10 {
+	if g.hold != nil {
+		if cap(g.hold) == guardHoldSize {
+			b := g.hold[:0]
+			guardHoldPool.Put(&b)
+		}
 		g.hold = nil
 	}
-	g.hold, g.off, g.ready = g.hold[:0], 0, 0
+	g.off, g.ready = 0, 0
 }
 
 func (g *guardConn) fail(e *GuardError) {
