@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l4"
@@ -49,43 +50,153 @@ func (l *connListener) Addr() net.Addr {
 	return l.addr
 }
 
+// httpParkAfter is how long a plaintext HTTP/1.1 connection waits for its
+// next request inside net/http before handoff takes it back (l7's
+// ServerOptions.ParkIdleAfter): a parked connection costs one small
+// goroutine instead of net/http's goroutine and 8 KiB of buffers. Handing it
+// to net/http again costs a few microseconds, nothing next to the second
+// the client stayed silent.
+var httpParkAfter = time.Second // a var for the tests
+
 // handoff is the l4.Handler that gives connections to the listener's HTTP
 // server and holds them in l4's books (max_connections, drain on shutdown)
-// until the HTTP server closes them.
+// until the HTTP server closes them. A plaintext connection the HTTP server
+// parks (l7.IdleParker) comes back here to wait for its next request, then
+// goes to the HTTP server in place then, which after a reload may be
+// another one.
 type handoff struct{ l *listener }
 
 var _ l4.Handler = handoff{}
 
 func (h handoff) ServeTCP(ctx context.Context, c *l4.Conn) {
-	var conn net.Conn = c
 	if c.Stream != nil {
-		conn = c.Stream
+		if h.hand(ctx, c, c.Stream) {
+			h.wait(ctx, c, c.Stream, nil)
+		}
+		return
 	}
-	for handed := false; !handed; {
+	p := &parkable{Conn: c, park: make(chan time.Time, 1)}
+	for h.hand(ctx, c, p) {
+		dl, parked := h.wait(ctx, c, p, p.park)
+		if !parked || !h.awaitRequest(c, p, dl) {
+			return
+		}
+		p = &parkable{Conn: c, park: make(chan time.Time, 1), resumed: true}
+	}
+}
+
+// hand gives conn to the current HTTP server; false when it closed c
+// instead.
+func (h handoff) hand(ctx context.Context, c *l4.Conn, conn net.Conn) bool {
+	for {
 		hs := h.l.http.Load()
 		if hs == nil {
 			c.Close()
-			return
+			return false
 		}
 		select {
 		case hs.ln.conns <- conn:
-			handed = true
+			return true
 		case <-hs.ln.done:
 			if h.l.http.Load() == hs {
 				c.Close()
-				return
+				return false
 			}
 			// A reload replaced the HTTP server while this connection was
 			// on its way: the new one takes it.
 		case <-ctx.Done():
 			c.Close()
-			return
+			return false
 		}
 	}
+}
+
+// wait returns when the HTTP server has closed the connection, or parked
+// it (parked true, with its idle deadline).
+func (h handoff) wait(ctx context.Context, c *l4.Conn, conn net.Conn, park <-chan time.Time) (time.Time, bool) {
 	select {
 	case <-c.Done():
+	case dl := <-park:
+		return dl, true
 	case <-ctx.Done():
 		conn.Close()
+	}
+	return time.Time{}, false
+}
+
+// awaitRequest waits for the first byte of a parked connection's next
+// request until its idle deadline; false when it closed c instead (idle
+// timeout, client gone, listener shutting down).
+func (h handoff) awaitRequest(c *l4.Conn, p *parkable, dl time.Time) bool {
+	if !h.l.parked.add(c) {
+		c.Close()
+		return false
+	}
+	defer h.l.parked.remove(c)
+	if c.TCPConn.SetReadDeadline(dl) != nil {
+		c.Close()
+		return false
+	}
+	n, err := c.TCPConn.Read(p.first[:])
+	if n == 0 || c.TCPConn.SetReadDeadline(time.Time{}) != nil {
+		_ = err // EOF, idle timeout or closed by shutdown: all end here
+		c.Close()
+		return false
+	}
+	c.Prefix = p.first[:1]
+	return true
+}
+
+// parkable is a plaintext connection as handoff gives it to the HTTP
+// server: l7's guard parks it through Park instead of closing it.
+type parkable struct {
+	*l4.Conn
+	park    chan time.Time // Park's deadline, buffered: Park never blocks
+	resumed bool
+	first   [1]byte // the byte that woke a parked connection
+}
+
+var _ l7.IdleParker = (*parkable)(nil)
+
+func (p *parkable) Park(deadline time.Time) { p.park <- deadline }
+
+func (p *parkable) Resumed() bool { return p.resumed }
+
+// parkedConns are a listener's parked connections, closed at once when the
+// listener shuts down (as net/http closes its idle ones).
+type parkedConns struct {
+	mu     sync.Mutex
+	conns  map[*l4.Conn]struct{}
+	closed bool
+}
+
+// add registers c; false once closeAll has run.
+func (s *parkedConns) add(c *l4.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = make(map[*l4.Conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *parkedConns) remove(c *l4.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// closeAll closes the parked connections and every one parked later.
+func (s *parkedConns) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
 	}
 }
 
