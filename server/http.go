@@ -60,106 +60,93 @@ func (l *connListener) Addr() net.Addr {
 var httpParkAfter = 100 * time.Millisecond // a var for the tests
 
 // handoff is the l4.Handler that gives connections to the listener's HTTP
-// server and holds them in l4's books (max_connections, drain on shutdown)
-// until the HTTP server closes them. A plaintext connection the HTTP server
-// parks (l7.IdleParker) comes back here to wait for its next request, then
-// goes to the HTTP server in place then, which after a reload may be
-// another one.
+// server. It detaches them: l4 keeps them on its books (max_connections,
+// drain on shutdown) until the HTTP server closes them, with no goroutine
+// of its own waiting meanwhile. A plaintext connection the HTTP server
+// parks (l7.IdleParker) waits for its next request in a goroutine of its
+// own, then goes to the HTTP server in place then, which after a reload may
+// be another one.
 type handoff struct{ l *listener }
 
 var _ l4.Handler = handoff{}
 
 func (h handoff) ServeTCP(ctx context.Context, c *l4.Conn) {
+	if len(c.Prefix) > 0 {
+		// tlsmux peeked these bytes into a pooled buffer that it reuses
+		// once ServeTCP returns.
+		c.Prefix = append([]byte(nil), c.Prefix...)
+	}
+	c.Detach()
 	if c.Stream != nil {
-		if h.hand(ctx, c, c.Stream) {
-			h.wait(ctx, c, c.Stream, nil)
-		}
+		h.hand(ctx, c, c.Stream)
 		return
 	}
-	p := &parkable{Conn: c, park: make(chan time.Time, 1)}
-	for h.hand(ctx, c, p) {
-		dl, parked := h.wait(ctx, c, p, p.park)
-		if !parked || !h.awaitRequest(c, p, dl) {
-			return
-		}
-		p = &parkable{Conn: c, park: make(chan time.Time, 1), resumed: true}
-	}
+	h.hand(ctx, c, &parkable{Conn: c, ctx: ctx, h: h})
 }
 
-// hand gives conn to the current HTTP server; false when it closed c
-// instead.
-func (h handoff) hand(ctx context.Context, c *l4.Conn, conn net.Conn) bool {
+// hand gives conn to the current HTTP server, or closes c.
+func (h handoff) hand(ctx context.Context, c *l4.Conn, conn net.Conn) {
 	for {
 		hs := h.l.http.Load()
 		if hs == nil {
 			c.Close()
-			return false
+			return
 		}
 		select {
 		case hs.ln.conns <- conn:
-			return true
+			return
 		case <-hs.ln.done:
 			if h.l.http.Load() == hs {
 				c.Close()
-				return false
+				return
 			}
 			// A reload replaced the HTTP server while this connection was
 			// on its way: the new one takes it.
 		case <-ctx.Done():
 			c.Close()
-			return false
+			return
 		}
 	}
 }
 
-// wait returns when the HTTP server has closed the connection, or parked
-// it (parked true, with its idle deadline).
-func (h handoff) wait(ctx context.Context, c *l4.Conn, conn net.Conn, park <-chan time.Time) (time.Time, bool) {
-	select {
-	case <-c.Done():
-	case dl := <-park:
-		return dl, true
-	case <-ctx.Done():
-		conn.Close()
-	}
-	return time.Time{}, false
-}
-
 // awaitRequest waits for the first byte of a parked connection's next
-// request until its idle deadline; false when it closed c instead (idle
-// timeout, client gone, listener shutting down).
-func (h handoff) awaitRequest(c *l4.Conn, p *parkable, dl time.Time) bool {
+// request until its idle deadline, then hands it to the HTTP server again;
+// it closes the connection instead on idle timeout, when the client goes,
+// or when the listener shuts down.
+func (h handoff) awaitRequest(p *parkable, dl time.Time) {
+	c := p.Conn
 	if !h.l.parked.add(c) {
 		c.Close()
-		return false
+		return
 	}
-	defer h.l.parked.remove(c)
-	if c.TCPConn.SetReadDeadline(dl) != nil {
-		c.Close()
-		return false
+	ok := c.TCPConn.SetReadDeadline(dl) == nil
+	if ok {
+		n, _ := c.TCPConn.Read(p.first[:])
+		ok = n == 1 && c.TCPConn.SetReadDeadline(time.Time{}) == nil
 	}
-	n, err := c.TCPConn.Read(p.first[:])
-	if n == 0 || c.TCPConn.SetReadDeadline(time.Time{}) != nil {
-		_ = err // EOF, idle timeout or closed by shutdown: all end here
+	h.l.parked.remove(c)
+	if !ok {
 		c.Close()
-		return false
+		return
 	}
 	c.Prefix = p.first[:1]
-	return true
+	h.hand(p.ctx, c, &parkable{Conn: c, ctx: p.ctx, h: h, resumed: true})
 }
 
 // parkable is a plaintext connection as handoff gives it to the HTTP
 // server: l7's guard parks it through Park instead of closing it.
 type parkable struct {
 	*l4.Conn
-	park    chan time.Time // Park's deadline, buffered: Park never blocks
+	ctx     context.Context // the l4 server's
+	h       handoff
 	resumed bool
-	first   [1]byte // the byte that woke a parked connection
+	first   [1]byte // the byte that woke the connection
 }
 
 var _ l7.IdleParker = (*parkable)(nil)
 
-func (p *parkable) Park(deadline time.Time) { p.park <- deadline }
+// Park is called by the guard once, on the goroutine net/http is ending.
+func (p *parkable) Park(deadline time.Time) { go p.h.awaitRequest(p, deadline) }
 
 func (p *parkable) Resumed() bool { return p.resumed }
 
