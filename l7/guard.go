@@ -206,6 +206,7 @@ type guardConn struct {
 	// hold[off:ready] is checked input not yet delivered; hold[ready:] is the
 	// start of a head or chunk line still being checked. Read-side only.
 	hold       []byte
+	holdBuf    *[]byte // hold's buffer came from guardHoldPool in this box
 	off, ready int
 	rerr       error // read error to report once hold[off:ready] is delivered
 	bad        *GuardError
@@ -286,7 +287,8 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			}
 			if rel < n {
 				if g.hold == nil {
-					g.hold = (*guardHoldPool.Get().(*[]byte))[:0]
+					g.holdBuf = guardHoldPool.Get().(*[]byte)
+					g.hold = (*g.holdBuf)[:0]
 				}
 				g.hold = append(g.hold, p[rel:n]...)
 			}
@@ -305,8 +307,7 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			g.off, g.ready = 0, 0
 		}
 		if cap(g.hold)-len(g.hold) < 2048 {
-			// A pooled buffer is dropped here, not returned: grown ones are
-			// rare (large heads), and the pool keeps one size.
+			// The pool keeps one size: a grown buffer is never returned.
 			g.hold = append(make([]byte, 0, 2*cap(g.hold)+4096), g.hold...)
 		}
 		if g.parker != nil {
@@ -337,16 +338,15 @@ var guardHoldPool = sync.Pool{New: func() any { b := make([]byte, 0, guardHoldSi
 
 const guardHoldSize = 4096
 
-// resetHold empties hold, returning its buffer to the pool (or dropping
-// one a large head grew).
+// resetHold empties hold, returning the pooled buffer (a larger one a
+// large head grew is dropped).
 func (g *guardConn) resetHold() {
-	if g.hold != nil {
-		if cap(g.hold) == guardHoldSize {
-			b := g.hold[:0]
-			guardHoldPool.Put(&b)
-		}
-		g.hold = nil
+	if g.holdBuf != nil {
+		// Its buffer is free even when hold grew out of it.
+		guardHoldPool.Put(g.holdBuf)
+		g.holdBuf = nil
 	}
+	g.hold = nil
 	g.off, g.ready = 0, 0
 }
 
