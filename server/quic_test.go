@@ -148,9 +148,25 @@ func TestHTTP3AdvertisedPort(t *testing.T) {
 }
 
 func TestHTTP3PortInUse(t *testing.T) {
-	busy, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A UDP port whose TCP twin is free: on a busy machine the number of a
+	// fresh UDP port is often that of a TCP connection in TIME_WAIT, which
+	// a listener cannot take either, and then the TCP bind would fail first.
+	var busy net.PacketConn
+	for range 100 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			ln.Close()
+			busy = pc
+			break
+		}
+		pc.Close()
+	}
+	if busy == nil {
+		t.Fatal("no UDP port with a free TCP twin in 100 tries")
 	}
 	defer busy.Close()
 	cfg, _ := http3Config(t, busy.LocalAddr().String(), "")
