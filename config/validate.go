@@ -109,6 +109,7 @@ func applyDefaults(c *decls) {
 	applyHTTPDefaults(c)
 	applyHTTP3Defaults(c)
 	applyMiddlewareDefaults(c)
+	applyACMEDefaults(c)
 }
 
 // validator checks decoded declarations. It is pure: no I/O, no clock
@@ -182,6 +183,7 @@ func validate(c *decls) Diagnostics {
 	for _, r := range c.httpRoutes {
 		v.httpRoute(r)
 	}
+	v.acme() // after the routes: auto takes their names
 	v.tcpOverlaps()
 	v.httpOverlaps()
 	v.udpOverlaps()
@@ -412,7 +414,7 @@ func build(c *decls, warnings Diagnostics) *Config {
 		Log:         c.log,
 		Admin:       buildAdmin(c),
 		Entrypoints: []Entrypoint{},
-		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}},
+		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}, ACME: buildACME(c)},
 		TCPRoutes:   []TCPRoute{},
 		HTTPRoutes:  []HTTPRoute{},
 		Middlewares: buildMiddlewares(c),

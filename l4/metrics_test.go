@@ -56,6 +56,8 @@ func TestTCPMetricsAndAccessLog(t *testing.T) {
 	eventually(t, "connection counted as ended", func() bool {
 		return testutil.ToFloat64(m.sent.WithLabelValues("ep", "r", "svc")) == 5
 	})
+	// The first connection must be gone, or the cap refuses the next one.
+	eventually(t, "first connection done", func() bool { return s.Active() == 0 })
 	// A malformed header from the trusted peer is refused.
 	bad := dial(t, addr)
 	bad.Write([]byte("PROXY TCP9 nonsense\r\n"))

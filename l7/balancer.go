@@ -1,14 +1,13 @@
 package l7
 
 import (
+	"context"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,7 +15,7 @@ import (
 	"github.com/proxynow/proxynow/upstream"
 )
 
-// balancer is the ReverseProxy's http.RoundTripper: per attempt it asks the
+// balancer sends the proxy's outbound requests: per attempt it asks the
 // service's breaker, picks a backend from the pool, and sends the request
 // over that backend's pooled transport.
 type balancer struct {
@@ -27,7 +26,7 @@ type balancer struct {
 	sticky     *config.Sticky
 	attempts   int
 	perTry     time.Duration
-	transports map[*upstream.Backend]backendTransport
+	transports map[*upstream.Backend]roundTripper
 	log        *slog.Logger
 	retries    prometheus.Counter // nil: not counted (see CountRetries)
 }
@@ -40,7 +39,7 @@ func newBalancer(svc *config.Service, pool *upstream.Pool, log *slog.Logger) *ba
 		hashKey:    svc.HTTP.HashKey,
 		sticky:     svc.HTTP.Sticky,
 		attempts:   1,
-		transports: map[*upstream.Backend]backendTransport{},
+		transports: map[*upstream.Backend]roundTripper{},
 		log:        log,
 	}
 	if svc.Balancer != config.BalancerHash {
@@ -59,9 +58,16 @@ func newBalancer(svc *config.Service, pool *upstream.Pool, log *slog.Logger) *ba
 	return b
 }
 
+// roundTripper is a backend's transport.
+type roundTripper interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
 // newTransport is the keep-alive pool toward one backend. Compression is
-// off so bodies pass through as the backend encoded them.
-func newTransport(svc *config.Service, be *upstream.Backend) *http.Transport {
+// off so bodies pass through as the backend encoded them. A plain-HTTP
+// backend gets the fast path for bodyless requests (h1Transport).
+func newTransport(svc *config.Service, be *upstream.Backend) roundTripper {
 	d := &net.Dialer{Timeout: svc.ConnectTimeout, KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 15 * time.Second, Count: 4}}
 	t := &http.Transport{
 		DialContext:           d.DialContext,
@@ -86,7 +92,17 @@ func newTransport(svc *config.Service, be *upstream.Backend) *http.Transport {
 		protos.SetHTTP1(true)
 	}
 	t.Protocols = &protos
-	return t
+	if be.Scheme != config.SchemeHTTP {
+		return t
+	}
+	return &h1Transport{
+		fallback:      t,
+		addr:          be.Addr,
+		dial:          d.DialContext,
+		maxIdle:       svc.HTTP.MaxIdleConnsPerBackend,
+		idleTimeout:   svc.HTTP.IdleConnTimeout,
+		headerTimeout: svc.HTTP.ResponseHeaderTimeout,
+	}
 }
 
 func (b *balancer) closeIdle() {
@@ -98,28 +114,31 @@ func (b *balancer) closeIdle() {
 // errNoAttempt is returned when a request made no attempt at all.
 var errNoAttempt = errors.New("no attempt made")
 
-func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
-	ri := infoFrom(req.Context())
+// errPerTryTimeout ends a try whose response headers did not arrive within
+// retry.per_try_timeout; it is a deadline error (504 if it is the last).
+var errPerTryTimeout = fmt.Errorf("per-try timeout: %w", context.DeadlineExceeded)
+
+// roundTrip sends req to a backend, retrying as configured. On success the
+// caller owns resp and must call pool.Done(be) once it is done with it.
+func (b *balancer) roundTrip(req *http.Request, ri *reqInfo) (resp *http.Response, be *upstream.Backend, err error) {
 	key := upstream.Key{Hash: b.hash(req, ri)}
 	if b.sticky != nil {
 		if c, err := req.Cookie(b.sticky.Cookie); err == nil {
 			key.Sticky = c.Value
 		}
 	}
-	var body *onceBody
-	if b.attempts > 1 && !replayable(req) {
-		// The body can be sent once. Until a byte of it is read, a try that
-		// failed to connect can hand it to the next try: the transport
-		// closing it after a failed try must not end it.
-		body = &onceBody{ReadCloser: req.Body}
-		req.Body = body
+	// Until a byte of a body that cannot be replayed is read, a try that
+	// failed to connect can hand it to the next try.
+	body, _ := req.Body.(*proxyBody)
+	if replayable(req) {
+		body = nil
 	}
 	var tried upstream.Tried
-	err := errNoAttempt
+	err = errNoAttempt
 	for try := range b.attempts {
-		resp, retry, aerr := b.attempt(req, try, &key, &tried, ri)
+		resp, be, retry, aerr := b.attempt(req, try, &key, &tried, ri)
 		if aerr == nil {
-			return resp, nil
+			return resp, be, nil
 		}
 		if try > 0 && errors.Is(aerr, upstream.ErrNoHealthy) {
 			// Every backend has been tried: the client gets the last
@@ -130,21 +149,23 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retry || body != nil && body.read.Load() > 0 {
 			break
 		}
-		if b.retries != nil {
-			b.retries.Inc()
+		if try+1 < b.attempts {
+			if b.retries != nil {
+				b.retries.Inc()
+			}
+			b.log.Debug("retrying on another backend", "service", b.service, "attempt", try+1, "error", err)
 		}
-		b.log.Debug("retrying on another backend", "service", b.service, "attempt", try+1, "error", err)
 	}
-	return nil, err
+	return nil, nil, err
 }
 
 // attempt makes one try; retry says whether another try may follow.
-func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried *upstream.Tried, ri *reqInfo) (*http.Response, bool, error) {
+func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried *upstream.Tried, ri *reqInfo) (*http.Response, *upstream.Backend, bool, error) {
 	var done func(bool)
 	if b.breaker != nil {
 		var err error
 		if done, err = b.breaker.Allow(); err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 	}
 	be, err := b.pool.Pick(key, tried)
@@ -152,15 +173,16 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 		if done != nil {
 			done(true) // not the backends' failure
 		}
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	out := req
 	if try > 0 {
+		// The transport may still hold the previous try's request.
 		out = req.Clone(req.Context())
 		if req.GetBody != nil && req.Body != http.NoBody && req.Body != nil {
 			if out.Body, err = req.GetBody(); err != nil {
 				b.pool.Done(be)
-				return nil, false, err
+				return nil, nil, false, err
 			}
 		}
 	}
@@ -172,8 +194,32 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 	if ri != nil {
 		ri.backend = be.Addr
 	}
+	var timer *time.Timer
+	var cancel context.CancelCauseFunc
+	if b.perTry > 0 {
+		// The try's deadline covers the response headers only: once the
+		// response has started it is the client's, however long it runs.
+		// The context is released with the request's own when the
+		// handler returns.
+		var ctx context.Context
+		ctx, cancel = context.WithCancelCause(req.Context())
+		timer = time.AfterFunc(b.perTry, func() { cancel(errPerTryTimeout) })
+		if out == req {
+			out = req.WithContext(ctx)
+		} else {
+			out = out.WithContext(ctx)
+		}
+	}
 	resp, err := b.transports[be].RoundTrip(out)
+	if timer != nil && !timer.Stop() && err == nil {
+		// The deadline passed as the headers arrived: the body is cut off.
+		resp.Body.Close()
+		err = errPerTryTimeout
+	}
 	if err != nil {
+		if cancel != nil {
+			cancel(nil)
+		}
 		b.pool.Done(be)
 		if done != nil {
 			// A client that went away is not the backend's failure.
@@ -185,32 +231,15 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 		// Retry only what cannot have reached a backend's application
 		// twice: any request whose connection was never made, and safe
 		// methods with a replayable body whatever happened.
-		return nil, isDialError(err) || safeMethod(req.Method) && replayable(req), err
+		return nil, nil, isDialError(err) || safeMethod(req.Method) && replayable(req), err
 	}
 	if done != nil {
 		done(!b.breaker.IsFailureStatus(resp.StatusCode))
 	}
-	release := func() { b.pool.Done(be) }
-	if rw, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-		// ReverseProxy tunnels an upgrade through the writable body.
-		resp.Body = &releaseRWBody{releaseBody{ReadCloser: rw, release: release}, rw}
-	} else {
-		resp.Body = &releaseBody{ReadCloser: resp.Body, release: release}
-	}
 	if b.sticky != nil && key.Sticky != be.ID() {
 		setStickyCookie(resp, b.sticky, be.ID())
 	}
-	return resp, false, nil
-}
-
-// modifyResponse is ReverseProxy's hook, run after it removed the
-// response's hop-by-hop headers: an upgrade the backend refused closes the
-// client connection, which must not go on as HTTP/1 after upgrade bytes.
-func (b *balancer) modifyResponse(resp *http.Response) error {
-	if resp.StatusCode != http.StatusSwitchingProtocols && resp.Request != nil && isUpgrade(resp.Request) {
-		resp.Header.Set("Connection", "close")
-	}
-	return nil
+	return resp, be, false, nil
 }
 
 func (b *balancer) hash(req *http.Request, ri *reqInfo) uint64 {
@@ -257,21 +286,6 @@ func setStickyCookie(resp *http.Response, s *config.Sticky, id string) {
 	resp.Header.Add("Set-Cookie", c.String())
 }
 
-// onceBody is a request body that can be offered to several tries until
-// one of them reads from it; closing is left to the server that owns it.
-type onceBody struct {
-	io.ReadCloser
-	read atomic.Int64
-}
-
-func (b *onceBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.read.Add(int64(n))
-	return n, err
-}
-
-func (b *onceBody) Close() error { return nil }
-
 // replayable reports whether a request may be sent again: its body can be
 // re-read (none, or GetBody set).
 func replayable(req *http.Request) bool {
@@ -289,26 +303,4 @@ func safeMethod(m string) bool {
 func isDialError(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial" || isH3DialError(err)
-}
-
-// releaseBody ends a backend's in-flight count when the response body is
-// closed (ReverseProxy always closes it).
-type releaseBody struct {
-	io.ReadCloser
-	once    sync.Once
-	release func()
-}
-
-// releaseRWBody is releaseBody for a switched protocol's two-way stream.
-type releaseRWBody struct {
-	releaseBody
-	w io.Writer
-}
-
-func (r *releaseRWBody) Write(p []byte) (int, error) { return r.w.Write(p) }
-
-func (r *releaseBody) Close() error {
-	err := r.ReadCloser.Close()
-	r.once.Do(r.release)
-	return err
 }

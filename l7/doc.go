@@ -8,9 +8,11 @@
 // l7 imports no other layer but upstream: connections arrive as net.Conns
 // (a *tls.Conn when TLS was terminated), so ALPN decides HTTP/2.
 //
-// Safe by default, like net/http/httputil.ReverseProxy whose machinery it
-// uses: hop-by-hop headers are removed (including those a client names in
-// Connection) before proxynow adds its own forwarding headers, so a client
-// can never strip them; forwarding headers from untrusted peers are
-// replaced, not appended to.
+// Safe by default, with net/http/httputil.ReverseProxy's semantics but not
+// its per-request cloning: hop-by-hop headers are removed (including those
+// a client names in Connection) before proxynow adds its own forwarding
+// headers, so a client can never strip them; forwarding headers from
+// untrusted peers are replaced, not appended to. Bodyless requests to
+// plain-HTTP backends take a fast HTTP/1.1 path (h1Transport); everything
+// else goes through net/http's Transport.
 package l7

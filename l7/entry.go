@@ -8,13 +8,19 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/proxynow/proxynow/l7/middleware"
 )
 
 // reqInfo is what the entry handler learns about a request once; the
-// proxy reads it. One allocation per request, in the request's context.
+// proxy reads it. It is itself the request's context (it wraps the
+// server's), so attaching it costs one allocation, not a context.WithValue
+// on top of it; the request id's bytes and header value live in it too.
 type reqInfo struct {
+	context.Context
 	peer       netip.Addr // the connection's peer (after the PROXY protocol)
 	client     netip.Addr // the client: peer, or from trusted forwarding headers
 	trusted    bool       // peer is a trusted proxy: keep and append its forwarding headers
@@ -22,12 +28,34 @@ type reqInfo struct {
 	entrypoint string
 	route      string
 	backend    string // set by the proxy: the backend that answered
-	user       string // set by basic_auth (see infoCtx)
+	user       string // set by basic_auth: reqInfo is its middleware.UserSlot
+	// w1xx is where the fast HTTP/1 path forwards a 1xx response, set by
+	// the proxy for the length of its round trip (informational.go).
+	w1xx http.ResponseWriter
+
+	idHdr [1]string // the X-Request-Id header value: requestID
+	idBuf [16]byte  // a generated requestID's bytes
 }
 
 type infoKey struct{}
 
+// Value answers infoKey, and basic_auth's user slot key, with the reqInfo;
+// every other key goes to the server's context (cancellation,
+// http.ServerContextKey, ...).
+func (ri *reqInfo) Value(key any) any {
+	if _, ok := key.(infoKey); ok {
+		return ri
+	}
+	if key == middleware.UserKey() {
+		return ri
+	}
+	return ri.Context.Value(key)
+}
+
 func infoFrom(ctx context.Context) *reqInfo {
+	if ri, ok := ctx.(*reqInfo); ok {
+		return ri // the common case: no Value walk
+	}
 	ri, _ := ctx.Value(infoKey{}).(*reqInfo)
 	return ri
 }
@@ -61,7 +89,7 @@ func (e *Entry) isTrusted(a netip.Addr) bool {
 }
 
 func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ri := newInfo(w, e.entrypoint) // the Observer's recorder carries one
+	ri := newInfo(w, r.Context(), e.entrypoint) // the Observer's recorder keeps a pointer
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		ri.peer = ap.Addr().Unmap()
 	}
@@ -73,9 +101,10 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ri.requestID == "" {
-		ri.requestID = newRequestID()
+		ri.requestID = newRequestID(&ri.idBuf)
 	}
-	w.Header()["X-Request-Id"] = []string{ri.requestID}
+	ri.idHdr[0] = ri.requestID
+	w.Header()["X-Request-Id"] = ri.idHdr[:]
 
 	route := e.router.Match(r, hostOnly(r.Host), ri.client)
 	if isUpgrade(r) && (route == nil || !route.Upgrades) {
@@ -95,7 +124,7 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ri.route = route.Config.Name
-	route.Handler.ServeHTTP(w, r.WithContext(&infoCtx{r.Context(), ri}))
+	route.Handler.ServeHTTP(w, r.WithContext(ri))
 }
 
 // ClientIP is the request's client address as the entry handler resolved
@@ -158,9 +187,11 @@ func validRequestID(id string) bool {
 	return true
 }
 
-func newRequestID() string {
-	var b [16]byte
-	return string(strconv.AppendUint(b[:0], rand.Uint64(), 16))
+// newRequestID formats a random id into buf, which must outlive the string
+// (it is the reqInfo's own array: the id costs no allocation of its own).
+func newRequestID(buf *[16]byte) string {
+	b := strconv.AppendUint(buf[:0], rand.Uint64(), 16)
+	return unsafe.String(&b[0], len(b))
 }
 
 // hostOnly strips a port from a Host header value ("[::1]:80" -> "[::1]").

@@ -14,13 +14,6 @@ import (
 	"github.com/proxynow/proxynow/upstream"
 )
 
-// backendTransport is the per-backend keep-alive pool: an *http.Transport
-// for http://, https:// and h2c:// backends, an h3Transport for h3://.
-type backendTransport interface {
-	http.RoundTripper
-	CloseIdleConnections()
-}
-
 // h3Transport speaks HTTP/3 to one h3:// backend over quic-go's client,
 // one multiplexed QUIC connection (redialed when it closes). It adds what
 // http.Transport has and http3.Transport lacks: the response header

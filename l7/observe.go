@@ -18,7 +18,7 @@ import (
 // log every request, matched or not. Per request it takes a pooled
 // recorder that also carries the request's reqInfo, so observing costs no
 // allocation beyond what Entry already made; the user basic_auth
-// authenticates lands in the reqInfo too (see infoCtx).
+// authenticates lands in the reqInfo too (reqInfo.Value).
 type Observer struct {
 	next       http.Handler
 	entrypoint string
@@ -54,21 +54,28 @@ func NewObserver(next http.Handler, entrypoint string, routes []*config.HTTPRout
 // body bytes, and holds the request's reqInfo (see newInfo).
 type recorder struct {
 	http.ResponseWriter
-	ri     reqInfo
+	ri     *reqInfo // set by Entry (newInfo)
 	status int
 	bytes  int64
 }
 
+// noInfo stands in for the reqInfo of a request that reached no Entry;
+// nothing writes it.
+var noInfo reqInfo
+
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
 
-// newInfo is the reqInfo of a request: the recorder's own when w is one
-// (the Observer is on), else a new one.
-func newInfo(w http.ResponseWriter, entrypoint string) *reqInfo {
+// newInfo is the reqInfo of a request, wrapping its context; when w is the
+// Observer's recorder, the recorder keeps a pointer to it for the metrics
+// and the access log. It is not part of the pooled recorder: the request's
+// context and its X-Request-Id value must outlive the handler (HTTP/2
+// writes headers on another goroutine; context.AfterFunc hooks).
+func newInfo(w http.ResponseWriter, ctx context.Context, entrypoint string) *reqInfo {
+	ri := &reqInfo{Context: ctx, entrypoint: entrypoint}
 	if rec, ok := w.(*recorder); ok {
-		rec.ri.entrypoint = entrypoint
-		return &rec.ri
+		rec.ri = ri
 	}
-	return &reqInfo{entrypoint: entrypoint}
+	return ri
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -135,6 +142,9 @@ func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK // net/http sends 200 for a handler that wrote nothing
 		}
 	}
+	if rec.ri == nil {
+		rec.ri = &noInfo // next was not an Entry
+	}
 	ro := o.unmatched
 	if rec.ri.route != "" {
 		if x := o.routes[rec.ri.route]; x != nil {
@@ -170,25 +180,6 @@ func (o *Observer) logRequest(r *http.Request, rec *recorder, ro *routeObs, star
 		e.Referer, e.UserAgent = r.Header.Get("Referer"), r.Header.Get("User-Agent")
 	}
 	o.log.LogHTTP(&e)
-}
-
-// infoCtx is the request context Entry hands down: it carries the
-// reqInfo (one allocation, as context.WithValue would be) and is also
-// basic_auth's user slot, so recording the user costs nothing more.
-type infoCtx struct {
-	context.Context
-	ri *reqInfo
-}
-
-func (c *infoCtx) Value(k any) any {
-	switch k.(type) {
-	case infoKey:
-		return c.ri
-	}
-	if k == middleware.UserKey() {
-		return c.ri
-	}
-	return c.Context.Value(k)
 }
 
 // SetUser and User make reqInfo a middleware.UserSlot.

@@ -3,14 +3,14 @@ package l7
 import (
 	"context"
 	"errors"
-	"log"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/proxynow/proxynow/config"
@@ -18,13 +18,20 @@ import (
 )
 
 // Proxy is the handler of a service with backends: a reverse proxy whose
-// transport picks a backend per attempt, retries what is safe to retry,
-// and consults the service's circuit breaker.
+// balancer picks a backend per attempt, retries what is safe to retry, and
+// consults the service's circuit breaker.
+//
+// It does what net/http/httputil.ReverseProxy does with a Rewrite hook —
+// hop-by-hop and forwarding headers stripped before proxynow adds its own,
+// 101 upgrades tunnelled, trailers forwarded, immediate flushing of event
+// streams and of bodies of unknown length — but builds the outbound
+// request directly instead of cloning the inbound one (see outbound.go).
 type Proxy struct {
-	service string
-	rp      *httputil.ReverseProxy
-	lb      *balancer
-	log     *slog.Logger
+	service       string
+	lb            *balancer
+	passHost      bool
+	flushInterval time.Duration
+	log           *slog.Logger
 }
 
 // NewProxy builds a service's handler once, at load time. pool must be the
@@ -33,119 +40,168 @@ func NewProxy(svc *config.Service, pool *upstream.Pool, logger *slog.Logger) *Pr
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{service: svc.Name, log: logger}
-	p.lb = newBalancer(svc, pool, logger)
-	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite(svc.HTTP.PassHost),
-		Transport:      p.lb,
-		FlushInterval:  svc.HTTP.FlushInterval,
-		BufferPool:     bufferPool{},
-		ErrorHandler:   p.errorHandler,
-		ModifyResponse: p.lb.modifyResponse,
-		ErrorLog:       log.New(slogWriter{logger}, "", 0),
+	return &Proxy{
+		service:       svc.Name,
+		lb:            newBalancer(svc, pool, logger),
+		passHost:      svc.HTTP.PassHost,
+		flushInterval: svc.HTTP.FlushInterval,
+		log:           logger,
 	}
-	return p
 }
-
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.rp.ServeHTTP(w, r) }
 
 // CloseIdleConnections closes the pooled keep-alive connections (reload,
 // shutdown).
 func (p *Proxy) CloseIdleConnections() { p.lb.closeIdle() }
 
-// rewrite builds the outbound request. ReverseProxy has already removed
-// hop-by-hop headers (those named in Connection too) and every forwarding
-// header; proxynow adds its own after that, so a client cannot remove them.
-func (p *Proxy) rewrite(passHost bool) func(*httputil.ProxyRequest) {
-	return func(pr *httputil.ProxyRequest) {
-		in, out := pr.In, pr.Out
-		ri := infoFrom(in.Context())
-		// The balancer fills in the backend per attempt.
-		out.URL.Scheme, out.URL.Host = "http", "backend.invalid"
-		if passHost {
-			out.Host = in.Host
-		} else {
-			out.Host = ""
-		}
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ri := infoFrom(r.Context())
+	upType := upgradeType(r.Header)
+	if !isPrint(upType) {
+		p.fail(w, r, ri, fmt.Errorf("client tried to switch to invalid protocol %q", upType))
+		return
+	}
+	if strings.EqualFold(upType, "h2c") {
 		// Only a client's own HTTP/1.1 Upgrade (WebSocket) is tunnelled;
 		// an h2c upgrade would switch the backend connection to a protocol
 		// the client never negotiated with proxynow.
-		if strings.EqualFold(out.Header.Get("Upgrade"), "h2c") {
-			out.Header.Del("Upgrade")
-			out.Header.Del("Connection")
+		upType = ""
+	}
+
+	o := new(outbound)
+	out := &o.req
+	*out = *r // a shallow copy: the context, method, proto, trailer map...
+	o.url = *r.URL
+	o.url.RawQuery = cleanQuery(o.url.RawQuery)
+	// The balancer fills in the backend per attempt.
+	o.url.Scheme, o.url.Host = "http", "backend.invalid"
+	out.URL = &o.url
+	out.Header = o.buildHeader(r, ri, upType)
+	out.RequestURI = ""
+	out.Close = false
+	if !p.passHost {
+		out.Host = ""
+	}
+	if r.ContentLength == 0 {
+		out.Body = nil // golang.org/issue/16036: lets the transport retry a dead keep-alive connection
+	} else if r.Body != nil {
+		// The transport closes a request body when a try fails; the
+		// inbound body must stay readable for the next try, and its
+		// Close (which may wait for the client) is the server's business.
+		o.body.rc = r.Body
+		out.Body = &o.body
+		// A transport goroutine may read the body after this handler
+		// returned (golang.org/issue/46866): reads then fail instead.
+		defer o.body.closed.Store(true)
+	}
+
+	var tr *trace1xx
+	if ri != nil {
+		ri.w1xx = w
+		defer func() { ri.w1xx = nil }()
+	}
+	if out.Body != nil || upType != "" || ri == nil {
+		// Bound for net/http's Transport (h1Transport.fast): its 1xx
+		// reports come from another goroutine.
+		tr = new(trace1xx)
+		out = tr.install(w, out)
+	}
+	res, be, err := p.lb.roundTrip(out, ri)
+	if tr != nil {
+		tr.finish()
+	}
+	if err != nil {
+		p.fail(w, out, ri, err)
+		return
+	}
+	defer p.lb.pool.Done(be)
+
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		p.tunnel(w, out, res, upType, ri)
+		return
+	}
+	removeHopByHop(res.Header)
+	if upType != "" {
+		// The backend refused to switch: the client connection must not
+		// go on as HTTP/1 after its upgrade bytes.
+		res.Header["Connection"] = closeValue
+	}
+	copyHeader(w.Header(), res.Header)
+	announced := len(res.Trailer)
+	if announced > 0 {
+		// *http.Transport leaves "Trailer" out of the response header;
+		// rebuild it from the trailer keys.
+		keys := make([]string, 0, announced)
+		for k := range res.Trailer {
+			keys = append(keys, k)
 		}
-		out.Header.Del("HTTP2-Settings")
-		if ri == nil {
-			return
+		w.Header().Add("Trailer", strings.Join(keys, ", "))
+	}
+	w.WriteHeader(res.StatusCode)
+
+	if err := p.copyResponse(w, res); err != nil {
+		res.Body.Close()
+		if r.Context().Err() == nil {
+			p.log.Debug("response body copy failed", "service", p.service, "backend", be.Addr, "error", err)
 		}
-		setForwarded(in, out, ri)
-		out.Header["X-Request-Id"] = []string{ri.requestID}
+		// The response has started: the only way to tell the client is to
+		// abort the stream (golang.org/issue/23643).
+		panic(http.ErrAbortHandler)
+	}
+	res.Body.Close() // now, to populate res.Trailer
+	if len(res.Trailer) > 0 {
+		// Force chunking, so net/http sends the trailers instead of a
+		// Content-Length for a short body.
+		_ = http.NewResponseController(w).Flush()
+	}
+	if len(res.Trailer) == announced {
+		copyHeader(w.Header(), res.Trailer)
+		return
+	}
+	for k, vv := range res.Trailer {
+		k = http.TrailerPrefix + k
+		for _, v := range vv {
+			w.Header().Add(k, v)
+		}
 	}
 }
 
-// setForwarded sets X-Forwarded-For/Proto/Host, Forwarded (RFC 7239) and
-// Via. A trusted peer's forwarding headers are kept and appended to; from
-// anyone else they were already removed, so they start afresh.
-func setForwarded(in, out *http.Request, ri *reqInfo) {
-	proto := "http"
-	if in.TLS != nil {
-		proto = "https"
-	}
-	peer := ri.peer.String()
-	if ri.trusted {
-		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
-			out.Header["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + peer}
-		} else {
-			out.Header["X-Forwarded-For"] = []string{peer}
-		}
-		for _, h := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
-			if v := in.Header[h]; len(v) > 0 {
-				out.Header[h] = v
+var closeValue = []string{"close"}
+
+// hopHeaders are removed from responses, with the fields a response's
+// Connection header names (RFC 9110 §7.6.1).
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func removeHopByHop(h http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = strings.TrimSpace(sf); sf != "" {
+				h.Del(sf)
 			}
 		}
-		if v := in.Header["Forwarded"]; len(v) > 0 {
-			out.Header["Forwarded"] = []string{strings.Join(v, ", ") + ", " + forwardedElem(ri.peer, proto, in.Host)}
+	}
+	for _, f := range hopHeaders {
+		delete(h, f)
+	}
+}
+
+// copyHeader adds src's fields to dst. src is the backend's response header,
+// which nothing else uses afterwards: a field dst does not have yet takes
+// src's slice as it is.
+func copyHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if prior, ok := dst[k]; ok {
+			dst[k] = append(prior, vv...)
 		} else {
-			out.Header["Forwarded"] = []string{forwardedElem(ri.peer, proto, in.Host)}
+			dst[k] = vv
 		}
-	} else {
-		out.Header["X-Forwarded-For"] = []string{peer}
-		out.Header["Forwarded"] = []string{forwardedElem(ri.peer, proto, in.Host)}
 	}
-	if out.Header.Get("X-Forwarded-Proto") == "" {
-		out.Header["X-Forwarded-Proto"] = []string{proto}
-	}
-	if out.Header.Get("X-Forwarded-Host") == "" && in.Host != "" {
-		out.Header["X-Forwarded-Host"] = []string{in.Host}
-	}
-	via := strconv.Itoa(in.ProtoMajor) + "." + strconv.Itoa(in.ProtoMinor) + " proxynow"
-	if in.ProtoMajor >= 2 {
-		via = strconv.Itoa(in.ProtoMajor) + " proxynow"
-	}
-	if prior := in.Header["Via"]; len(prior) > 0 {
-		via = strings.Join(prior, ", ") + ", " + via
-	}
-	out.Header["Via"] = []string{via}
 }
 
-// forwardedElem is one RFC 7239 element; IPv6 nodes are quoted and
-// bracketed (§6), the host is a quoted-string when it needs to be.
-func forwardedElem(peer netip.Addr, proto, host string) string {
-	var b strings.Builder
-	b.WriteString("for=")
-	if peer.Is6() {
-		b.WriteString(`"[` + peer.String() + `]"`)
-	} else {
-		b.WriteString(peer.String())
-	}
-	b.WriteString(";proto=" + proto)
-	if host != "" {
-		b.WriteString(";host=" + strconv.Quote(host))
-	}
-	return b.String()
-}
-
-func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+// fail answers a request that got no response from a backend.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, ri *reqInfo, err error) {
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		// The client went away: nobody to answer (nginx logs 499).
 		p.log.Debug("client closed request", "service", p.service, "path", r.URL.Path)
@@ -160,7 +216,6 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	if code == http.StatusServiceUnavailable {
 		lvl = slog.LevelDebug // an open breaker would flood the log
 	}
-	ri := infoFrom(r.Context())
 	var id, backend string
 	if ri != nil {
 		id, backend = ri.requestID, ri.backend
@@ -170,23 +225,37 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	writeError(w, code)
 }
 
-// bufferPool lends ReverseProxy its 32 KiB copy buffers. The pool holds
-// array pointers, so Put converts the slice back without allocating.
-type bufferPool struct{}
+// proxyBody is the outbound request's body: reads go to the inbound body
+// until the handler has returned; Close is a no-op (see ServeHTTP). read
+// counts the bytes taken, so that a retry knows whether the body is spent.
+type proxyBody struct {
+	rc     io.ReadCloser
+	read   atomic.Int64
+	closed atomic.Bool
+}
+
+var errBodyAfterHandler = errors.New("l7: request body read after the handler returned")
+
+func (b *proxyBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errBodyAfterHandler
+	}
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.read.Add(int64(n))
+	}
+	return n, err
+}
+
+func (b *proxyBody) Close() error { return nil }
 
 const copyBufSize = 32 << 10
 
+// copyBufs holds array pointers, so Put converts the slice back without
+// allocating.
 var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
 
-func (bufferPool) Get() []byte { return copyBufs.Get().(*[copyBufSize]byte)[:] }
-
-func (bufferPool) Put(b []byte) {
-	if cap(b) >= copyBufSize {
-		copyBufs.Put((*[copyBufSize]byte)(b[:copyBufSize]))
-	}
-}
-
-// slogWriter sends ReverseProxy's and http.Server's own log lines to slog.
+// slogWriter sends http.Server's own log lines to slog.
 type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Write(b []byte) (int, error) {

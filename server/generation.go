@@ -18,6 +18,7 @@ import (
 	"github.com/proxynow/proxynow/l7/middleware"
 	"github.com/proxynow/proxynow/quic"
 	"github.com/proxynow/proxynow/tlsmux"
+	"github.com/proxynow/proxynow/tlsmux/acme"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -35,6 +36,7 @@ type generation struct {
 	services  map[string]*serviceEntry
 	mws       map[string]*mwEntry
 	certs     *tlsmux.CertStore // nil without certificates
+	acme      *acme.Manager     // nil without acme blocks (acme.go)
 	eps       []*epPlan
 	tcpTrack  map[trackKey]*connTracker
 	httpTrack map[trackKey]*reqTracker
@@ -103,6 +105,9 @@ func compile(s *Server, cfg *config.Config, prev *generation, listeners map[list
 		}
 	}
 	if err := g.certificates(); err != nil {
+		return nil, err
+	}
+	if err := g.setupACME(); err != nil {
 		return nil, err
 	}
 	for i := range cfg.Entrypoints {
@@ -202,7 +207,7 @@ func (g *generation) certificates() error {
 	for _, c := range g.cfg.TLS.Certificates {
 		srcs = append(srcs, tlsmux.CertSource{Name: c.Name, CertFile: c.CertFile, KeyFile: c.KeyFile, Default: c.Default})
 	}
-	if len(srcs) == 0 {
+	if len(srcs) == 0 && len(g.cfg.TLS.ACME) == 0 {
 		return nil
 	}
 	if old := g.prev.certs; old != nil && slices.Equal(old.Sources(), srcs) {
@@ -384,6 +389,7 @@ func (g *generation) mux(p *epPlan, routes []*config.TCPRoute, withHTTP bool) (*
 		HandshakeTimeout: p.cfg.Timeouts.Handshake,
 		Logger:           g.s.log,
 		Metrics:          g.s.metrics.TLS,
+		Challenges:       g.acmeChallenges(),
 	}
 	for _, r := range routes {
 		o.Routes = append(o.Routes, tlsmux.Route{

@@ -121,7 +121,7 @@ func (g *generation) buildHTTP(ep *config.Entrypoint, k listenerKey, routes []*c
 			g.s.log.Warn("http routes", "entrypoint", ep.Name, "warning", w)
 		}
 	}
-	entry := l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log)
+	entry := g.acmeHandler(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log))
 	return l7.NewObserver(entry, ep.Name, routes, g.s.metrics.HTTP, g.s.accessLog), nil
 }
 

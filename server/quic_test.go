@@ -148,25 +148,22 @@ func TestHTTP3AdvertisedPort(t *testing.T) {
 }
 
 func TestHTTP3PortInUse(t *testing.T) {
-	// A UDP port whose TCP twin is free: on a busy machine the number of a
-	// fresh UDP port is often that of a TCP connection in TIME_WAIT, which
-	// a listener cannot take either, and then the TCP bind would fail first.
+	// A UDP port whose TCP twin was free a moment ago: any UDP port may
+	// have its number taken in TCP by a concurrent test.
 	var busy net.PacketConn
-	for range 100 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		busy, err = net.ListenPacket("udp", ln.Addr().String())
+		ln.Close()
 		if err == nil {
-			ln.Close()
-			busy = pc
 			break
 		}
-		pc.Close()
 	}
 	if busy == nil {
-		t.Fatal("no UDP port with a free TCP twin in 100 tries")
+		t.Fatal("no UDP port with a free TCP twin")
 	}
 	defer busy.Close()
 	cfg, _ := http3Config(t, busy.LocalAddr().String(), "")

@@ -228,6 +228,7 @@ func (s *Server) swap(g *generation) (removed []*listener, replaced []*httpServe
 	if g.certs != nil {
 		g.certs.Watch(certPoll)
 	}
+	g.startACME()
 	return removed, replaced, quics
 }
 

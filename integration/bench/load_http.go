@@ -92,10 +92,18 @@ var (
 )
 
 func runWrk(addr string, d time.Duration, closeEach bool, m *meter) (sample, error) {
-	args := []string{"-t1", fmt.Sprintf("-c%d", h1Conns), "-d", fmt.Sprintf("%ds", wholeSeconds(d)), "--latency", "--timeout", "5s"}
+	var extra []string
 	if closeEach {
-		args = append(args, "-H", "Connection: close")
+		extra = []string{"-H", "Connection: close"}
 	}
+	return runWrkArgs(addr, d, extra, m)
+}
+
+// runWrkArgs runs wrk's keep-alive shape with extra arguments (a header, a
+// script).
+func runWrkArgs(addr string, d time.Duration, extra []string, m *meter) (sample, error) {
+	args := []string{"-t1", fmt.Sprintf("-c%d", h1Conns), "-d", fmt.Sprintf("%ds", wholeSeconds(d)), "--latency", "--timeout", "5s"}
+	args = append(args, extra...)
 	args = append(args, "http://"+addr+"/")
 	cmd := exec.Command("wrk", args...)
 	m.begin()

@@ -69,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.opts.flows, "flows", 8, "UDP: client flows")
 	fs.IntVar(&c.opts.window, "window", 16, "UDP: datagrams in flight per flow")
 	fs.IntVar(&c.opts.workers, "workers", 8, "TLS: concurrent clients")
+	fs.IntVar(&c.opts.idleConns, "idle-conns", 10000, "idle-conns: keep-alive connections per target")
 	fs.BoolVar(&c.opts.goLoaders, "go-loaders", false, "HTTP: load with the harness's Go clients instead of wrk and h2load")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -80,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		c.duration, c.warmup, c.rounds = time.Second, 200*time.Millisecond, 1
 		*targets = "proxynow"
 		c.opts.goLoaders = true // no outside tool in the smoke run
+		c.opts.idleConns = min(c.opts.idleConns, 200)
 	}
 	if c.rounds < 1 || c.rounds > 100 || c.duration <= 0 || c.duration > 10*time.Minute {
 		return nil, errors.New("-rounds must be 1..100 and -duration in (0, 10m]")
@@ -87,6 +89,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	o := c.opts
 	if o.conns < 1 || o.flows < 1 || o.window < 1 || o.workers < 1 || o.conns > 1024 || o.flows > 1024 || o.window > 1024 || o.workers > 1024 {
 		return nil, errors.New("-conns, -flows, -window, -workers must be 1..1024")
+	}
+	if o.idleConns < 1 || o.idleConns > 100000 {
+		return nil, errors.New("-idle-conns must be 1..100000")
 	}
 	for _, name := range splitList(*scen) {
 		s, err := scenarioByName(name)
@@ -163,6 +168,14 @@ func compare(c *config, log io.Writer) (*report, error) {
 	}
 	if e.cert, err = writeCert(dir); err != nil {
 		return nil, err
+	}
+	for _, sc := range c.scenarios {
+		if sc.once && sc.name == "idle-conns" {
+			// The targets inherit the limit: raise it before they start.
+			if err := raiseNoFile(uint64(c.opts.idleConns) + 1024); err != nil {
+				return nil, err
+			}
+		}
 	}
 	rep := newReport(c)
 	var live []target
@@ -317,22 +330,27 @@ func runScenario(c *config, e *env, sc *scenario, targets []target, log io.Write
 		}
 		return sc.load(b, l.addr, d, c.opts, &meter{pid: l.pid(), helper: helperPID(b)})
 	}
-	fmt.Fprintf(log, "bench: %s: warm-up\n", sc.name)
-	for _, l := range lives {
-		// A failed warm-up is noted but not fatal: on a busy machine one
-		// window can stall; the rounds decide.
-		if _, err := measure(l, c.warmup); err != nil {
-			if gone, perr := l.exited(); gone {
-				l.res.Error = perr.Error()
-				continue
+	rounds := c.rounds
+	if sc.once {
+		rounds = 1
+	} else {
+		fmt.Fprintf(log, "bench: %s: warm-up\n", sc.name)
+		for _, l := range lives {
+			// A failed warm-up is noted but not fatal: on a busy machine one
+			// window can stall; the rounds decide.
+			if _, err := measure(l, c.warmup); err != nil {
+				if gone, perr := l.exited(); gone {
+					l.res.Error = perr.Error()
+					continue
+				}
+				l.res.Failures = append(l.res.Failures, "warm-up: "+err.Error())
 			}
-			l.res.Failures = append(l.res.Failures, "warm-up: "+err.Error())
-		}
-		if l.p != nil {
-			resetPeakRSS(l.p.pid())
+			if l.p != nil {
+				resetPeakRSS(l.p.pid())
+			}
 		}
 	}
-	for round := range c.rounds {
+	for round := range rounds {
 		for _, l := range lives {
 			if l.res.Error != "" {
 				continue

@@ -8,8 +8,9 @@ import (
 
 // A scenario is one workload run against every target that supports its
 // route kind. Issue 9's 1-3 (HTTP/1.1 keep-alive, a connection per
-// request, HTTP/2 over TLS), 4, 6 and 7 are here; 5, 8 and 9 join the same
-// way: a routeKind (targets.go), a load function and an entry in scenarios.
+// request, HTTP/2 over TLS), 4, 6, 7, 8 (idle connection memory) and 9
+// (routing) are here; 5 joins the same way: a routeKind (targets.go), a
+// load function and an entry in scenarios.
 type scenario struct {
 	name  string // flag value, e.g. "tcp-bulk"
 	title string // table heading
@@ -36,6 +37,9 @@ type scenario struct {
 	openLoop func(addr string, rate float64, d time.Duration, o options) (sample, error)
 	// loader, when set, names the load generator used with o (for the report).
 	loader func(o options) string
+	// once: one measured window per target, no warm-up (a measurement that
+	// needs a process never loaded before, such as memory per connection).
+	once bool
 }
 
 // backend is the scenario's server, shared by its targets one at a time.
@@ -113,6 +117,8 @@ type options struct {
 	// goLoaders: the harness's Go HTTP clients instead of wrk and h2load
 	// (always in -short mode; also whenever those are not installed).
 	goLoaders bool
+	// idleConns: idle keep-alive connections opened per target (scenario 8).
+	idleConns int
 }
 
 func httpScenario(name, title string, kind routeKind, mode httpMode) *scenario {
@@ -147,6 +153,22 @@ var scenarios = []*scenario{
 		unit: "kpkt/s", scale: 1e3, cpuUnit: "CPU µs/pkt", cpuScale: 1e6, latency: true,
 		newBackend: func() (backend, error) { return startUDPEcho(2) },
 		load:       udpLoad(1200),
+	},
+	{
+		name: "idle-conns", title: "8. Memory per idle HTTP/1.1 keep-alive connection (RSS growth ÷ connections; lower is better)", kind: kindHTTP,
+		unit: "KiB/conn", scale: 1024, cpuUnit: "–", cpuScale: 1, once: true,
+		newBackend: func() (backend, error) { return startHTTPBackend() },
+		load:       loadIdle,
+		loader: func(o options) string {
+			return fmt.Sprintf("%d connections, 32 opened at a time, one GET each, then idle %v", o.idleConns, idleSettle)
+		},
+	},
+	{
+		name: "routing", title: fmt.Sprintf("9. Routing: %d hosts × %d paths, HTTP/1.1 keep-alive, 13-byte response", routeHosts, routePaths), kind: kindHTTPRouting,
+		unit: "req/s", scale: 1, cpuUnit: "CPU µs/req", cpuScale: 1e6, latency: true,
+		newBackend: func() (backend, error) { return startHTTPBackend() },
+		load:       routingLoad,
+		loader:     routingLoader,
 	},
 	{
 		name: "tls-handshake", title: "4. TLS 1.3 handshakes, ECDSA P-256, one echo per connection", kind: kindTLSTerminate,

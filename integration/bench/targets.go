@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/template"
 	"time"
 )
@@ -25,9 +26,12 @@ const (
 	kindHTTP         routeKind = "http"          // HTTP/1.1 reverse proxy to an HTTP/1.1 backend, keep-alive upstream
 	kindHTTPS        routeKind = "https"         // the same behind TLS 1.3 with ALPN h2 and http/1.1
 	kindH3           routeKind = "h3"            // https plus HTTP/3 on the same UDP port (load_h3.go)
+	// kindHTTPRouting is kindHTTP behind routeHosts × routePaths routes
+	// (load_routing.go); other requests get 404.
+	kindHTTPRouting routeKind = "http-routing"
 )
 
-func (k routeKind) isHTTP() bool { return k == kindHTTP || k == kindHTTPS }
+func (k routeKind) isHTTP() bool { return k == kindHTTP || k == kindHTTPS || k == kindHTTPRouting }
 
 // route is one listener of a target and where it forwards.
 type route struct {
@@ -66,6 +70,8 @@ func readiness(p *proc, r route) error {
 		probe = udpEchoProbe(r.Listen)
 	case r.Kind == kindH3:
 		probe = h3Probe(r.Listen)
+	case r.Kind == kindHTTPRouting:
+		probe = routingProbe(r.Listen)
 	case r.Kind.isHTTP():
 		// A proxied GET / that reaches the backend: the listener alone
 		// may be up before the routes are.
@@ -99,11 +105,18 @@ type tmplData struct {
 	H3   bool // HTTP/3 too (h3)
 	Cert certFiles
 	Dir  string
+	// Routing: route Routes (kindHTTPRouting) instead of everything.
+	Routing bool
+	Routes  routeTable
 }
 
 func data(e *env, dir string, r route) tmplData {
-	return tmplData{R: r, UDP: r.Kind == kindUDP, TLS: r.Kind == kindTLSTerminate || r.Kind == kindHTTPS || r.Kind == kindH3,
-		HTTP: r.Kind.isHTTP() || r.Kind == kindH3, H3: r.Kind == kindH3, Cert: e.cert, Dir: dir}
+	d := tmplData{R: r, UDP: r.Kind == kindUDP, TLS: r.Kind == kindTLSTerminate || r.Kind == kindHTTPS || r.Kind == kindH3,
+		HTTP: r.Kind.isHTTP() || r.Kind == kindH3, H3: r.Kind == kindH3, Cert: e.cert, Dir: dir, Routing: r.Kind == kindHTTPRouting}
+	if d.Routing {
+		d.Routes = newRouteTable()
+	}
+	return d
 }
 
 // ---------------------------------------------------------------------------
@@ -131,6 +144,7 @@ entrypoint "bench" {
   http3   = true
 {{- end}}
 {{- if .HTTP}}
+  max_connections = 12000
 {{- else if .UDP}}
   network   = "udp"
   max_flows = 4000
@@ -149,10 +163,21 @@ tls {
 }
 {{- end}}
 {{- if .HTTP}}
+{{- if .Routing}}
+{{- range $i, $h := .Routes.Hosts}}{{range $j, $p := $.Routes.Paths}}
+http_route "r{{$i}}_{{$j}}" {
+  entrypoints = ["bench"]
+  hosts       = ["{{$h}}"]
+  path_prefix = "{{$p}}"
+  service     = "backend"
+}
+{{- end}}{{end}}
+{{- else}}
 http_route "bench" {
   entrypoints = ["bench"]
   service     = "backend"
 }
+{{- end}}
 service "backend" {
   backend "http://{{.R.Backend}}" {}
 }
@@ -252,7 +277,7 @@ worker_rlimit_nofile 16384;
 pid {{.Dir}}/nginx.pid;
 error_log {{.Dir}}/nginx-error.log warn;
 events {
-  worker_connections 8000;
+  worker_connections 12000;
 }
 http {
   access_log off;
@@ -268,6 +293,26 @@ http {
     keepalive 64;
     keepalive_requests 1000000;
   }
+{{- if .Routing}}
+  server_names_hash_max_size 4096;
+  server_names_hash_bucket_size 64;
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+  server {
+    listen {{.R.Listen}} default_server;
+    return 404;
+  }
+{{- range .Routes.Hosts}}
+  server {
+    listen {{$.R.Listen}};
+    server_name {{.}};
+{{- range $.Routes.Paths}}
+    location {{.}} { proxy_pass http://backend; }
+{{- end}}
+  }
+{{- end}}
+{{- else}}
   server {
     listen {{.R.Listen}}{{if .TLS}} ssl http2{{end}};
 {{- if .TLS}}
@@ -283,6 +328,7 @@ http {
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     }
   }
+{{- end}}
 }
 `
 
@@ -318,6 +364,20 @@ func (haproxyTarget) supports(k routeKind) bool {
 	return k == kindTCP || k == kindTLSTerminate || k.isHTTP()
 }
 
+// hardNoFile is the hard open-file limit HAProxy may raise its own to. It
+// reserves two descriptors per connection (client and server side) and
+// refuses to start when it cannot (strict-limits); the idle connections
+// of scenario 8 share a few server connections, so 11,000 of them fit in
+// 20,000 descriptors: the config sets ulimit-n to the hard limit and turns
+// strict-limits off.
+func hardNoFile() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Max > 1<<30 {
+		return 0
+	}
+	return lim.Max
+}
+
 // haproxySplice is whether this haproxy was built with splice support; the
 // config asks for it only then.
 func haproxySplice() bool {
@@ -349,9 +409,14 @@ backend backend
 // added, h2 and http/1.1 by ALPN on the TLS bind, no log.
 const haproxyHTTPConf = `global
   nbthread 1
-  maxconn 4000
+  maxconn 11000
+{{- if .NoFile}}
+  ulimit-n {{.NoFile}}
+  no strict-limits
+{{- end}}
 defaults
   mode http
+  maxconn 11000
   timeout connect 5s
   timeout client 30s
   timeout server 30s
@@ -360,6 +425,9 @@ defaults
   http-reuse always
 frontend bench
   bind {{.R.Listen}}{{if .TLS}} ssl crt {{.Cert.Combined}} alpn h2,http/1.1 ssl-min-ver TLSv1.3{{end}}
+{{- if .RouteMap}}
+  http-request deny deny_status 404 unless { base,map_beg({{.RouteMap}}) -m found }
+{{- end}}
   default_backend backend
 backend backend
   http-reuse always
@@ -369,8 +437,16 @@ backend backend
 func (haproxyTarget) start(e *env, dir string, r route) (*proc, error) {
 	d := struct {
 		tmplData
-		Splice bool
-	}{data(e, dir, r), haproxySplice()}
+		Splice   bool
+		RouteMap string
+		NoFile   uint64
+	}{tmplData: data(e, dir, r), Splice: haproxySplice(), NoFile: hardNoFile()}
+	if d.Routing {
+		var err error
+		if d.RouteMap, err = writeRouteMap(dir, d.Routes); err != nil {
+			return nil, err
+		}
+	}
 	tmpl := haproxyConf
 	if r.Kind.isHTTP() {
 		tmpl = haproxyHTTPConf
@@ -399,7 +475,7 @@ func (caddyTarget) check() error {
 	}
 	return nil
 }
-func (caddyTarget) supports(k routeKind) bool { return k.isHTTP() || k == kindH3 }
+func (caddyTarget) supports(k routeKind) bool { return k == kindHTTP || k == kindHTTPS || k == kindH3 }
 
 // A Caddyfile: admin endpoint off (its autosave goes to dir), no automatic HTTPS
 // (the TLS listener uses the shared certificate through the tls

@@ -1,0 +1,443 @@
+package l7
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// h1Transport is the keep-alive pool toward one plain-HTTP backend for
+// requests without a body (most proxied requests: GET, HEAD, DELETE...).
+// It writes the request and reads the response on the caller's goroutine,
+// where net/http's Transport hands every request to a connection's write
+// goroutine and the response back from its read goroutine, with contexts,
+// timers and channels around each: at proxy rates those handoffs cost
+// more than the proxying itself. Everything else — request bodies,
+// upgrades, Expect, anything this writer does not handle byte-exactly —
+// goes to the net/http Transport (fallback), so the fast path stays small.
+//
+// The response is parsed by http.ReadResponse, as net/http's Transport
+// does; a connection is reused only after its response body was read to
+// the end, with no byte left over, and it is checked for unsolicited bytes
+// and for a close by the backend before each reuse (peekIdle).
+type h1Transport struct {
+	fallback *http.Transport
+	addr     string
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	// maxIdle bounds the idle pool; idleTimeout closes connections idle
+	// that long; headerTimeout bounds the wait for a response's headers.
+	maxIdle       int
+	idleTimeout   time.Duration
+	headerTimeout time.Duration
+
+	mu      sync.Mutex
+	idle    []*h1Conn // most recently used last
+	janitor *time.Timer
+	armed   bool
+}
+
+var _ http.RoundTripper = (*h1Transport)(nil)
+
+// h1ReadBuf and h1WriteBuf size a connection's buffers: a response head
+// and a request head fit; larger bodies are read straight into the proxy's
+// 32 KiB copy buffer.
+const (
+	h1ReadBuf  = 16 << 10
+	h1WriteBuf = 4 << 10
+	// h1MaxHead bounds a response head, like net/http's
+	// MaxResponseHeaderBytes (whose default is larger: 10 MB).
+	h1MaxHead = 1 << 20
+	// h1Max1xx bounds informational responses before the final one
+	// (net/http: 5); each is forwarded to the client (informational.go).
+	h1Max1xx = 5
+)
+
+// h1Conn is one backend connection.
+type h1Conn struct {
+	t      *h1Transport
+	nc     net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	nread  int64 // bytes read from nc
+	limit  int64 // while reading a head: nread may not pass it (0: no limit)
+	reused bool
+	since  time.Time // idle since
+
+	// peekIdle's state (h1peek_linux.go)
+	raw     syscall.RawConn
+	peekFn  func(fd uintptr)
+	peekBuf [1]byte
+	peekOK  bool
+}
+
+var errHeadTooLarge = errors.New("response head too large")
+
+// Read counts what the bufio.Reader takes from the connection and bounds a
+// response head.
+func (c *h1Conn) Read(p []byte) (int, error) {
+	if c.limit > 0 && c.nread >= c.limit {
+		return 0, errHeadTooLarge
+	}
+	n, err := c.nc.Read(p)
+	c.nread += int64(n)
+	return n, err
+}
+
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	if t.armed {
+		t.janitor.Stop()
+		t.armed = false
+	}
+	t.mu.Unlock()
+	for _, c := range idle {
+		c.nc.Close()
+	}
+	t.fallback.CloseIdleConnections()
+}
+
+// fast reports whether req can take the fast path: no body, nothing that
+// needs net/http's protocol handling, and every header field valid as
+// written (net/http would drop an invalid one; the fallback does).
+func (t *h1Transport) fast(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody || req.URL.Scheme != "http" || req.URL.Opaque != "" ||
+		req.Close || req.Method == http.MethodConnect || !validMethod(req.Method) {
+		return false
+	}
+	if _, ok := req.Header["Expect"]; ok {
+		return false
+	}
+	if _, ok := req.Header["Upgrade"]; ok {
+		return false
+	}
+	if !httpguts.ValidHostHeader(hostFor(req)) {
+		return false
+	}
+	for k, vv := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return false
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if !httpguts.IsTokenRune(rune(m[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+func hostFor(req *http.Request) string {
+	if req.Host != "" {
+		return req.Host
+	}
+	return req.URL.Host
+}
+
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.fast(req) {
+		return t.fallback.RoundTrip(req)
+	}
+	for try := 0; ; try++ {
+		c, err := t.getConn(req.Context())
+		if err != nil {
+			return nil, err
+		}
+		resp, stale, err := c.roundTrip(req)
+		if err == nil {
+			return resp, nil
+		}
+		c.nc.Close()
+		// A reused connection the backend closed as the request went out
+		// is net/http's errServerClosedIdle: nothing was answered, so a
+		// replayable request goes again on a new connection.
+		if stale && try == 0 && replayableMethod(req) {
+			continue
+		}
+		return nil, err
+	}
+}
+
+// replayableMethod is net/http's rule for resending a bodyless request
+// after its connection failed: an idempotent method or an idempotency key.
+func replayableMethod(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, k1 := req.Header["Idempotency-Key"]
+	_, k2 := req.Header["X-Idempotency-Key"]
+	return k1 || k2
+}
+
+// getConn takes the most recently used idle connection that is still
+// usable, or dials.
+func (t *h1Transport) getConn(ctx context.Context) (*h1Conn, error) {
+	for {
+		t.mu.Lock()
+		n := len(t.idle)
+		if n == 0 {
+			t.mu.Unlock()
+			break
+		}
+		c := t.idle[n-1]
+		t.idle[n-1] = nil
+		t.idle = t.idle[:n-1]
+		t.mu.Unlock()
+		if t.idleTimeout > 0 && time.Since(c.since) > t.idleTimeout || !peekIdle(c) {
+			c.nc.Close()
+			continue
+		}
+		c.reused = true
+		return c, nil
+	}
+	nc, err := t.dial(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &h1Conn{t: t, nc: nc, bw: bufio.NewWriterSize(nc, h1WriteBuf)}
+	c.br = bufio.NewReaderSize(c, h1ReadBuf)
+	return c, nil
+}
+
+func (t *h1Transport) putIdle(c *h1Conn) {
+	c.since = time.Now()
+	t.mu.Lock()
+	if len(t.idle) >= t.maxIdle {
+		t.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	t.idle = append(t.idle, c)
+	if t.idleTimeout > 0 && !t.armed {
+		if t.janitor == nil {
+			t.janitor = time.AfterFunc(t.idleTimeout, t.prune)
+		} else {
+			t.janitor.Reset(t.idleTimeout)
+		}
+		t.armed = true
+	}
+	t.mu.Unlock()
+}
+
+// prune closes connections idle longer than idleTimeout, so that a pool
+// left idle after a burst does not hold them until the next request.
+func (t *h1Transport) prune() {
+	t.mu.Lock()
+	var old []*h1Conn
+	keep := t.idle[:0]
+	for _, c := range t.idle {
+		if time.Since(c.since) >= t.idleTimeout {
+			old = append(old, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	clear(t.idle[len(keep):])
+	t.idle = keep
+	t.armed = len(keep) > 0
+	if t.armed {
+		t.janitor.Reset(t.idleTimeout - time.Since(keep[0].since))
+	}
+	t.mu.Unlock()
+	for _, c := range old {
+		c.nc.Close()
+	}
+}
+
+var excludedRequestHeaders = map[string]bool{
+	"Host": true, "User-Agent": true, "Content-Length": true, "Transfer-Encoding": true, "Trailer": true,
+}
+
+// roundTrip writes req and reads the response head. stale reports a
+// reused connection that failed before any response byte arrived.
+func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, err error) {
+	bw := c.bw
+	bw.WriteString(req.Method)
+	bw.WriteByte(' ')
+	if p := req.URL.EscapedPath(); p != "" {
+		bw.WriteString(p)
+	} else {
+		bw.WriteByte('/')
+	}
+	if req.URL.ForceQuery || req.URL.RawQuery != "" {
+		bw.WriteByte('?')
+		bw.WriteString(req.URL.RawQuery)
+	}
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(hostFor(req))
+	bw.WriteString("\r\n")
+	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
+		bw.WriteString("User-Agent: ")
+		bw.WriteString(ua[0])
+		bw.WriteString("\r\n")
+	}
+	switch req.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		// A body-carrying method with an empty body says so
+		// (net/http's transferWriter does the same).
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	for k, vv := range req.Header {
+		if excludedRequestHeaders[k] {
+			continue
+		}
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(textproto.TrimString(v))
+			bw.WriteString("\r\n")
+		}
+	}
+	bw.WriteString("\r\n")
+	n0 := c.nread
+	if err := bw.Flush(); err != nil {
+		return nil, c.reused, fmt.Errorf("write request: %w", err)
+	}
+
+	ctx := req.Context()
+	// The client going away (or the balancer's per-try deadline) ends the
+	// wait at once, as it does in net/http's Transport.
+	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(aLongTimeAgo) })
+	if t := c.t.headerTimeout; t > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(t))
+	}
+	c.limit = c.nread + h1MaxHead
+	for i := 0; ; i++ {
+		resp, err = http.ReadResponse(c.br, req)
+		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		if i == h1Max1xx {
+			err = errors.New("too many 1xx responses")
+			break
+		}
+		if ri := infoFrom(ctx); ri != nil && ri.w1xx != nil {
+			forward1xx(ri.w1xx, resp.StatusCode, resp.Header)
+		} else if tr := httptrace.ContextClientTrace(ctx); tr != nil && tr.Got1xxResponse != nil {
+			if err = tr.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+				break
+			}
+		}
+	}
+	c.limit = 0
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		err = errors.New("101 Switching Protocols to a request that asked for no upgrade")
+	}
+	if err != nil {
+		stop()
+		switch {
+		case ctx.Err() != nil:
+			err = context.Cause(ctx)
+		case isTimeout(err):
+			err = fmt.Errorf("timeout awaiting response headers: %w", err)
+		}
+		return nil, c.reused && c.nread == n0 && ctx.Err() == nil, err
+	}
+	if c.t.headerTimeout > 0 {
+		c.nc.SetReadDeadline(time.Time{})
+		if ctx.Err() != nil {
+			// The context ended as the headers arrived: the deadline just
+			// cleared may have been its wake-up; the body must see it too.
+			c.nc.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+	b := &h1Body{c: c, rc: resp.Body, stop: stop, reuse: !resp.Close}
+	if resp.Body == http.NoBody {
+		b.finish(true)
+		return resp, false, nil
+	}
+	resp.Body = b
+	return resp, false, nil
+}
+
+// aLongTimeAgo is a deadline in the past: it wakes a blocked Read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// h1Body is a response body on the fast path. Its connection goes back to
+// the pool when the body was read to io.EOF (trailers included) and the
+// response allows keep-alive; closing it early, or any read error, closes
+// the connection instead of draining it (a long stream would block).
+type h1Body struct {
+	c     *h1Conn
+	rc    io.ReadCloser
+	stop  func() bool
+	reuse bool
+	// state: bodyReading; bodyEOF or bodyClosed once the connection was
+	// handed on (to the pool or closed).
+	state atomic.Int32
+}
+
+const (
+	bodyReading = iota
+	bodyEOF
+	bodyClosed
+)
+
+var errBodyClosed = errors.New("read on closed response body")
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	switch b.state.Load() {
+	case bodyEOF:
+		return 0, io.EOF
+	case bodyClosed:
+		return 0, errBodyClosed
+	}
+	n, err := b.rc.Read(p)
+	switch {
+	case err == io.EOF:
+		b.finish(true)
+	case err != nil:
+		b.finish(false)
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	b.finish(false)
+	return nil
+}
+
+// finish hands the connection on once: to the pool, or closed.
+func (b *h1Body) finish(ok bool) {
+	end := int32(bodyClosed)
+	if ok {
+		end = bodyEOF
+	}
+	if !b.state.CompareAndSwap(bodyReading, end) {
+		return
+	}
+	c := b.c
+	// A fired context has poisoned the connection's read deadline.
+	stopped := b.stop()
+	if ok && stopped && b.reuse && c.br.Buffered() == 0 {
+		c.t.putIdle(c)
+		return
+	}
+	c.nc.Close()
+}

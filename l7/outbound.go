@@ -1,0 +1,272 @@
+package l7
+
+import (
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// The outbound request.
+//
+// net/http/httputil.ReverseProxy deep-clones the inbound request (URL,
+// header map and values), deletes the hop-by-hop and forwarding headers from
+// the clone, then lets a Rewrite hook add its own: a dozen allocations and a
+// rehash per request. The proxy builds the outbound request once instead:
+// one struct holds the request, its URL and the body wrapper, and the
+// headers are copied in a single pass that skips what must not be forwarded
+// into a map sized for them, sharing the (immutable) value strings.
+
+// outbound is everything the proxy allocates for one request's outbound
+// side, in one allocation. It is not reused: the transport may still hold
+// the request (writing a body the backend did not wait for) after the
+// handler returned.
+type outbound struct {
+	req  http.Request
+	url  url.URL
+	body proxyBody
+	// vals backs the outbound header's values for a typical request, so
+	// that only an unusually large header block needs a second array.
+	vals [12]string
+}
+
+// dropHeaders are never copied from the inbound request: the RFC 9110 §7.6.1
+// hop-by-hop fields (and the legacy ones ReverseProxy also strips),
+// HTTP2-Settings (only meaningful with an h2c upgrade, which is never
+// forwarded), and the fields proxynow sets itself: forwarding headers (a
+// trusted peer's values are read from the inbound request and appended
+// to), Via and X-Request-Id.
+var dropHeaders = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true,
+	"Proxy-Authenticate": true, "Proxy-Authorization": true, "Te": true,
+	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Http2-Settings": true,
+	"Forwarded":      true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+	"Via": true, "X-Request-Id": true,
+}
+
+// addedHeaders bounds how many fields buildHeader adds to the copied ones.
+const addedHeaders = 10
+
+// buildHeader returns the outbound header: in's fields minus dropHeaders and
+// minus the fields in's Connection header names (RFC 9110 §7.6.1), then the
+// fields proxynow adds. Values are shared with in (strings are immutable;
+// the slices are new, so appending to one never writes into in).
+func (o *outbound) buildHeader(in *http.Request, ri *reqInfo, upType string) http.Header {
+	ih := in.Header
+	conn := ih["Connection"]
+	keep := func(k string, vv []string) bool {
+		return len(vv) > 0 && !dropHeaders[k] && (len(conn) == 0 || !namedIn(conn, k))
+	}
+	// Sizing the map exactly matters: a map that fits one group (8
+	// fields, the usual case) is a third of the bytes of the next size.
+	nk, nv := 0, addedHeaders
+	for k, vv := range ih {
+		if keep(k, vv) {
+			nk++
+			nv += len(vv)
+		}
+	}
+	backing := o.vals[:]
+	if nv > len(backing) {
+		backing = make([]string, nv)
+	}
+	h := make(http.Header, nk+added(in, ri, upType))
+	for k, vv := range ih {
+		if !keep(k, vv) {
+			continue
+		}
+		n := copy(backing, vv)
+		h[k] = backing[:n:n]
+		backing = backing[n:]
+	}
+	add := func(k, v string) {
+		backing[0] = v
+		h[k] = backing[:1:1]
+		backing = backing[1:]
+	}
+	// Issue 21096 (ReverseProxy): tell a backend that the client accepts
+	// trailers, which the proxy forwards.
+	if httpguts.HeaderValuesContainsToken(ih["Te"], "trailers") {
+		add("Te", "trailers")
+	}
+	if upType != "" {
+		add("Connection", "Upgrade")
+		add("Upgrade", upType)
+	}
+	if ri != nil {
+		setForwarded(in, h, ri, add)
+		add("X-Request-Id", ri.requestID)
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		// An empty value keeps the transport from sending Go's own.
+		add("User-Agent", "")
+	}
+	return h
+}
+
+// added is how many fields buildHeader adds.
+func added(in *http.Request, ri *reqInfo, upType string) int {
+	n := 0
+	if _, ok := in.Header["User-Agent"]; !ok {
+		n++
+	}
+	if upType != "" {
+		n += 2
+	}
+	if ri != nil {
+		n += 6 // X-Forwarded-For/Proto/Host, Forwarded, Via, X-Request-Id
+	}
+	if _, ok := in.Header["Te"]; ok {
+		n++
+	}
+	return n
+}
+
+// namedIn reports whether a Connection header names field k (already
+// canonical); tokens are compared case-insensitively, so nothing is
+// canonicalised (no allocation).
+func namedIn(conn []string, k string) bool {
+	for _, v := range conn {
+		for v != "" {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(tok), k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// upgradeType is the protocol a request asks to switch to: its Upgrade
+// value when Connection has the "upgrade" token.
+func upgradeType(h http.Header) string {
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "Upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
+}
+
+// isPrint reports whether s is printable ASCII (an upgrade token must be).
+func isPrint(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// setForwarded sets X-Forwarded-For/Proto/Host, Forwarded (RFC 7239) and
+// Via. A trusted peer's forwarding headers are kept and appended to; anyone
+// else's were not copied, so they start afresh. A client cannot remove them:
+// they are read from in, whatever its Connection header names.
+func setForwarded(in *http.Request, h http.Header, ri *reqInfo, add func(k, v string)) {
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	peer := ri.peer.String()
+	fwd := forwardedElem(ri.peer, proto, in.Host)
+	xfp, xfh := proto, in.Host
+	if ri.trusted {
+		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+			peer = strings.Join(prior, ", ") + ", " + peer
+		}
+		if v := in.Header["Forwarded"]; len(v) > 0 {
+			fwd = strings.Join(v, ", ") + ", " + fwd
+		}
+		if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 && v[0] != "" {
+			h["X-Forwarded-Proto"] = v
+			xfp = ""
+		}
+		if v := in.Header["X-Forwarded-Host"]; len(v) > 0 && v[0] != "" {
+			h["X-Forwarded-Host"] = v
+			xfh = ""
+		}
+	}
+	add("X-Forwarded-For", peer)
+	add("Forwarded", fwd)
+	if xfp != "" {
+		add("X-Forwarded-Proto", xfp)
+	}
+	if xfh != "" {
+		add("X-Forwarded-Host", xfh)
+	}
+	var via string
+	switch {
+	case in.ProtoMajor == 1 && in.ProtoMinor == 1:
+		via = "1.1 proxynow"
+	case in.ProtoMajor == 2:
+		via = "2 proxynow"
+	case in.ProtoMajor == 3:
+		via = "3 proxynow"
+	case in.ProtoMajor >= 2:
+		via = strconv.Itoa(in.ProtoMajor) + " proxynow"
+	default:
+		via = strconv.Itoa(in.ProtoMajor) + "." + strconv.Itoa(in.ProtoMinor) + " proxynow"
+	}
+	if prior := in.Header["Via"]; len(prior) > 0 {
+		via = strings.Join(prior, ", ") + ", " + via
+	}
+	add("Via", via)
+}
+
+// forwardedElem is one RFC 7239 element; IPv6 nodes are quoted and
+// bracketed (§6), the host is a quoted-string when it needs to be.
+func forwardedElem(peer netip.Addr, proto, host string) string {
+	var buf [128]byte
+	b := append(buf[:0], "for="...)
+	if peer.Is6() {
+		b = append(b, `"[`...)
+		b = peer.AppendTo(b)
+		b = append(b, `]"`...)
+	} else {
+		b = peer.AppendTo(b)
+	}
+	b = append(b, ";proto="...)
+	b = append(b, proto...)
+	if host != "" {
+		b = append(b, ";host="...)
+		b = strconv.AppendQuote(b, host)
+	}
+	return string(b)
+}
+
+// cleanQuery is ReverseProxy's cleanQueryParams: a query that Go's own
+// parser would read differently from a backend (a ";" separator, a bad
+// percent escape) is re-encoded from what Go parses, so that the backend
+// and any query matcher here agree. Almost every query passes unchanged.
+func cleanQuery(s string) string {
+	const maxParams = 10000
+	if strings.Count(s, "&")+1 > maxParams {
+		return reencodeQuery(s)
+	}
+	for i := 0; i < len(s); {
+		switch s[i] {
+		case ';':
+			return reencodeQuery(s)
+		case '%':
+			if i+2 >= len(s) || !ishex(s[i+1]) || !ishex(s[i+2]) {
+				return reencodeQuery(s)
+			}
+			i += 3
+		default:
+			i++
+		}
+	}
+	return s
+}
+
+func reencodeQuery(s string) string {
+	v, _ := url.ParseQuery(s)
+	return v.Encode()
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
