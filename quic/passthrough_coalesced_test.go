@@ -1,10 +1,6 @@
 package quic
 
-import (
-	"net"
-	"path/filepath"
-	"testing"
-)
+import "testing"
 
 // ptLong builds a v1 long-header packet of type bits typ with a payload of
 // n bytes (the packet number counts in the Length field, as on the wire).
@@ -60,18 +56,8 @@ func TestTrailingShortHeader(t *testing.T) {
 // NAT rebinding right after it must find the flow by that ID.
 func TestDemuxMigrationAfterCoalescedOneRTT(t *testing.T) {
 	ptLeaks(t)
-	backend := ptUDP(t)
-	d, addr := ptDemux(t, []PassRoute{{Name: "qg", SNI: []string{"quic-go.test"}, Pool: ptPool(t, backend.LocalAddr().String())}}, DemuxOptions{})
-	flight := readHex(t, filepath.Join("testdata", "initials", multiPacketCapture))
-	client := ptUDP(t)
-	to, _ := net.ResolveUDPAddr("udp", addr)
-	for _, dg := range flight {
-		ptSend(t, client, dg, to)
-	}
-	var flowAddr *net.UDPAddr
-	for range flight {
-		_, flowAddr = ptRecv(t, backend)
-	}
+	r := ptRawFlow(t, "quic-go.test")
+	d, backend, client, to, flowAddr := r.d, r.backend, r.client, r.to, r.flowAddr
 	serverCID, clientCID := []byte{0xc1, 0xd2, 0xc3, 0xd4}, []byte{0xaa, 0xbb}
 	ptSend(t, backend, ptLong(2, clientCID, serverCID, 30), flowAddr)
 	ptRecv(t, client)
