@@ -67,6 +67,7 @@ type (
 	tlsDecl struct {
 		MinVersion string
 		certs      []*certDecl
+		acme       []*acmeDecl
 		w          where
 	}
 	certDecl struct {

@@ -36,9 +36,13 @@ func (d *decoder) tlsBlock(b *hclsyntax.Block) {
 	t := &d.out.tls
 	t.w.pos["tls"] = posOf(b.TypeRange)
 	s := d.scope("tls", b.Body, t.w, "")
-	s.check(schema{attrs: []string{"min_version"}, blocks: []string{"certificate"}, later: []string{"acme"}})
+	s.check(schema{attrs: []string{"min_version"}, blocks: []string{"certificate", "acme"}})
 	s.str("min_version", &t.MinVersion)
 	for _, cb := range b.Body.Blocks {
+		if cb.Type == "acme" {
+			d.acmeBlock(cb)
+			continue
+		}
 		if cb.Type != "certificate" || !d.labels(cb, "tls", 1) {
 			continue
 		}

@@ -69,6 +69,13 @@ func checkFiles(c *decls, src sources) Diagnostics {
 			errf(s.w.pos["tls.ca_file"], "%s: ca_file %q holds no PEM certificate", ctx, s.TLS.CAFile)
 		}
 	}
+	for _, a := range c.tls.acme {
+		ctx := fmt.Sprintf("tls: acme %q", a.Name)
+		b, ok := read(ctx, a.w, "ca_file", "ca_file", a.CAFile)
+		if ok && !x509.NewCertPool().AppendCertsFromPEM(b) {
+			errf(a.w.pos["ca_file"], "%s: ca_file %q holds no PEM certificate", ctx, a.CAFile)
+		}
+	}
 	checkUsersFiles(c, src, errf)
 	return ds
 }

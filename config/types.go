@@ -123,6 +123,9 @@ type TLS struct {
 	MinVersion string `json:"min_version"`
 	// Certificates are in the order written; names are unique. Never nil.
 	Certificates []Certificate `json:"certificates"`
+	// ACME are the acme blocks in the order written; names are unique.
+	// Never nil.
+	ACME []ACME `json:"acme"`
 }
 
 // Certificate is a `certificate "name"` block of the tls block. The config

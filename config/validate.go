@@ -109,6 +109,7 @@ func applyDefaults(c *decls) {
 	applyHTTPDefaults(c)
 	applyHTTP3Defaults(c)
 	applyMiddlewareDefaults(c)
+	applyACMEDefaults(c)
 }
 
 // validator checks decoded declarations. It is pure: no I/O, no clock
@@ -182,6 +183,7 @@ func validate(c *decls) Diagnostics {
 	for _, r := range c.httpRoutes {
 		v.httpRoute(r)
 	}
+	v.acme() // after the routes: auto takes their names
 	v.tcpOverlaps()
 	v.httpOverlaps()
 	v.udpOverlaps()
@@ -282,7 +284,7 @@ func (v *validator) services() {
 			l := schemeLayer(b.scheme)
 			if other := layerOf[layerL4+layerHTTP-l]; other != nil && layerOf[l] == nil {
 				names := map[int]string{layerL4: "an L4", layerHTTP: "an HTTP"}
-				v.errf(b.Pos, "%s: this is %s backend and backend %q (%s) is %s one; a service's backends are all L4 (host:port, tls://) or all HTTP (http://, https://, h2c://), so split them into two services",
+				v.errf(b.Pos, "%s: this is %s backend and backend %q (%s) is %s one; a service's backends are all L4 (host:port, tls://) or all HTTP (http://, https://, h2c://, h3://), so split them into two services",
 					bctx, names[l], other.label, other.Pos, names[layerL4+layerHTTP-l])
 			}
 			if layerOf[l] == nil {
@@ -412,7 +414,7 @@ func build(c *decls, warnings Diagnostics) *Config {
 		Log:         c.log,
 		Admin:       buildAdmin(c),
 		Entrypoints: []Entrypoint{},
-		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}},
+		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}, ACME: buildACME(c)},
 		TCPRoutes:   []TCPRoute{},
 		HTTPRoutes:  []HTTPRoute{},
 		Middlewares: buildMiddlewares(c),

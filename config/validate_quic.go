@@ -39,8 +39,12 @@ func (v *validator) entrypointHTTP3(ctx string, e *epDecl, udpBound map[string]*
 	case e.Network == NetworkUDP:
 		v.errf(at, "%s: http3 applies to tcp entrypoints (it opens the UDP port of the same number itself); remove it", ctx)
 		return
-	case len(v.c.tls.certs) == 0:
-		v.errf(at, "%s: http3 needs a certificate, QUIC always uses TLS; add tls { certificate \"NAME\" { ... } }", ctx)
+	case len(v.c.tls.certs) == 0 && len(v.c.tls.acme) == 0:
+		v.errf(at, "%s: http3 needs a certificate, QUIC always uses TLS; add tls { certificate \"NAME\" { ... } } or tls { acme \"NAME\" { ... } }", ctx)
+	case !v.hasHTTPRoute(e.Name):
+		// HTTP/3 serves the entrypoint's http_routes; without one it would
+		// have nothing to serve (and quic_routes nothing to share with).
+		v.errf(at, "%s: http3 serves this entrypoint's http_routes and none names it; add an http_route with entrypoints = [%q]", ctx, e.Name)
 	}
 	v.between(ctx, e.w, "http3_advertised_port", h.AdvertisedPort, 1, 65535)
 	v.between(ctx+": quic", e.w, "quic.max_incoming_streams", h.MaxIncomingStreams, 1, maxMaxIncomingStreams)
@@ -56,6 +60,15 @@ func (v *validator) entrypointHTTP3(ctx string, e *epDecl, udpBound map[string]*
 		v.errf(at, "%s: http3 needs UDP port %d, which udp entrypoint %q (%s) binds; use another port for one of them",
 			ctx, hp.port, other.Name, other.w.at("address", other.Pos))
 	}
+}
+
+func (v *validator) hasHTTPRoute(ep string) bool {
+	for _, r := range v.c.httpRoutes {
+		if slices.Contains(r.Entrypoints, ep) {
+			return true
+		}
+	}
+	return false
 }
 
 // http3Entrypoints runs entrypointHTTP3 on every entrypoint, once all of

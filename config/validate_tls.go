@@ -84,8 +84,8 @@ func (v *validator) routeTLS(r *routeDecl) {
 				ctx, what, verb, TLSNone, TLSPassthrough, TLSTerminate, what)
 		}
 	case TLSTerminate:
-		if len(v.c.tls.certs) == 0 {
-			v.errf(r.w.pos["tls"], "%s: tls = %q needs a certificate: add a tls { certificate \"name\" { ... } } block", ctx, TLSTerminate)
+		if len(v.c.tls.certs) == 0 && len(v.c.tls.acme) == 0 {
+			v.errf(r.w.pos["tls"], "%s: tls = %q needs a certificate: add a tls { certificate \"name\" { ... } } or tls { acme \"name\" { ... } } block", ctx, TLSTerminate)
 		}
 	}
 }

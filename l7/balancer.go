@@ -188,7 +188,7 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 	}
 	out.URL.Host = be.Addr
 	out.URL.Scheme = "http"
-	if be.Scheme == config.SchemeHTTPS {
+	if be.Scheme == config.SchemeHTTPS || be.Scheme == config.SchemeH3 {
 		out.URL.Scheme = "https"
 	}
 	if ri != nil {

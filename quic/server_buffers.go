@@ -30,8 +30,12 @@ func checkBuffers(pc net.PacketConn, log *slog.Logger) {
 	}
 	_ = uc.SetReadBuffer(wantBuffer)
 	_ = uc.SetWriteBuffer(wantBuffer)
-	rcv := raiseBuffer(rc, syscall.SO_RCVBUF, soRcvBufForce)
-	snd := raiseBuffer(rc, syscall.SO_SNDBUF, soSndBufForce)
+	warnSmallBuffers(log, raiseBuffer(rc, syscall.SO_RCVBUF, soRcvBufForce), raiseBuffer(rc, syscall.SO_SNDBUF, soSndBufForce))
+}
+
+// warnSmallBuffers logs the one warning about buffers (sizes in bytes)
+// below wantBuffer and silences quic-go's own.
+func warnSmallBuffers(log *slog.Logger, rcv, snd int) {
 	if rcv >= wantBuffer && snd >= wantBuffer {
 		return
 	}

@@ -73,7 +73,7 @@ type testServer struct {
 	done chan error
 }
 
-func startServer(t *testing.T, o ServerOptions) *testServer {
+func startServer(t testing.TB, o ServerOptions) *testServer {
 	t.Helper()
 	cert, pool := testCert(t)
 	o.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }

@@ -18,6 +18,7 @@ import (
 	"github.com/proxynow/proxynow/l7/middleware"
 	"github.com/proxynow/proxynow/quic"
 	"github.com/proxynow/proxynow/tlsmux"
+	"github.com/proxynow/proxynow/tlsmux/acme"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -35,12 +36,16 @@ type generation struct {
 	services  map[string]*serviceEntry
 	mws       map[string]*mwEntry
 	certs     *tlsmux.CertStore // nil without certificates
+	acme      *acme.Manager     // nil without acme blocks (acme.go)
 	eps       []*epPlan
 	tcpTrack  map[trackKey]*connTracker
 	httpTrack map[trackKey]*reqTracker
 	// routeFPs is what each route is ("http_route NAME" -> its definition
 	// without position and entrypoints), computed once per generation.
 	routeFPs map[string]string
+	// warned is, per HTTP listener, a hash of the routes whose shadowing
+	// warnings were logged.
+	warned map[listenerKey]string
 }
 
 // serviceEntry is one service's runtime: its pool (nil for respond) and
@@ -91,7 +96,7 @@ func emptyGeneration() *generation {
 // reuses that listener, the others get a new, unbound one.
 func compile(s *Server, cfg *config.Config, prev *generation, listeners map[listenerKey]*listener) (*generation, error) {
 	g := &generation{s: s, cfg: cfg, prev: prev, services: map[string]*serviceEntry{}, mws: map[string]*mwEntry{},
-		tcpTrack: map[trackKey]*connTracker{}, httpTrack: map[trackKey]*reqTracker{}}
+		tcpTrack: map[trackKey]*connTracker{}, httpTrack: map[trackKey]*reqTracker{}, warned: map[listenerKey]string{}}
 	defer func() { g.prev = nil }()
 	g.fingerprintRoutes()
 	for i := range cfg.Services {
@@ -100,6 +105,9 @@ func compile(s *Server, cfg *config.Config, prev *generation, listeners map[list
 		}
 	}
 	if err := g.certificates(); err != nil {
+		return nil, err
+	}
+	if err := g.setupACME(); err != nil {
 		return nil, err
 	}
 	for i := range cfg.Entrypoints {
@@ -199,7 +207,7 @@ func (g *generation) certificates() error {
 	for _, c := range g.cfg.TLS.Certificates {
 		srcs = append(srcs, tlsmux.CertSource{Name: c.Name, CertFile: c.CertFile, KeyFile: c.KeyFile, Default: c.Default})
 	}
-	if len(srcs) == 0 {
+	if len(srcs) == 0 && len(g.cfg.TLS.ACME) == 0 {
 		return nil
 	}
 	if old := g.prev.certs; old != nil && slices.Equal(old.Sources(), srcs) {
@@ -381,6 +389,7 @@ func (g *generation) mux(p *epPlan, routes []*config.TCPRoute, withHTTP bool) (*
 		HandshakeTimeout: p.cfg.Timeouts.Handshake,
 		Logger:           g.s.log,
 		Metrics:          g.s.metrics.TLS,
+		Challenges:       g.acmeChallenges(),
 	}
 	for _, r := range routes {
 		o.Routes = append(o.Routes, tlsmux.Route{
@@ -401,31 +410,29 @@ func (g *generation) mux(p *epPlan, routes []*config.TCPRoute, withHTTP bool) (*
 	return tlsmux.New(o)
 }
 
-func (g *generation) tcpRoutes(ep string) []*config.TCPRoute {
-	var out []*config.TCPRoute
-	for i := range g.cfg.TCPRoutes {
-		if slices.Contains(g.cfg.TCPRoutes[i].Entrypoints, ep) {
-			out = append(out, &g.cfg.TCPRoutes[i])
+// routesOn returns the routes of rs that name entrypoint ep.
+func routesOn[R any](rs []R, ep string, eps func(*R) []string) []*R {
+	var out []*R
+	for i := range rs {
+		if slices.Contains(eps(&rs[i]), ep) {
+			out = append(out, &rs[i])
 		}
 	}
 	return out
+}
+
+func (g *generation) tcpRoutes(ep string) []*config.TCPRoute {
+	return routesOn(g.cfg.TCPRoutes, ep, func(r *config.TCPRoute) []string { return r.Entrypoints })
 }
 
 func (g *generation) httpRoutes(ep string) []*config.HTTPRoute {
-	var out []*config.HTTPRoute
-	for i := range g.cfg.HTTPRoutes {
-		if slices.Contains(g.cfg.HTTPRoutes[i].Entrypoints, ep) {
-			out = append(out, &g.cfg.HTTPRoutes[i])
-		}
-	}
-	return out
+	return routesOn(g.cfg.HTTPRoutes, ep, func(r *config.HTTPRoute) []string { return r.Entrypoints })
 }
 
+// udpRoute is the entrypoint's udp_route (validation allows one), or nil.
 func (g *generation) udpRoute(ep string) *config.UDPRoute {
-	for i := range g.cfg.UDPRoutes {
-		if slices.Contains(g.cfg.UDPRoutes[i].Entrypoints, ep) {
-			return &g.cfg.UDPRoutes[i]
-		}
+	if rs := routesOn(g.cfg.UDPRoutes, ep, func(r *config.UDPRoute) []string { return r.Entrypoints }); len(rs) > 0 {
+		return rs[0]
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/l7"
+	"github.com/proxynow/proxynow/quic"
 	"github.com/proxynow/proxynow/tlsmux"
 	"github.com/proxynow/proxynow/upstream"
 )
@@ -28,9 +29,10 @@ type Metrics struct {
 	TLS      *tlsmux.Metrics
 	HTTP     *l7.Metrics
 	Upstream *upstream.Collector
+	QUIC     *quic.DemuxMetrics
 	// AccessLogLines counts access log lines by result (written, dropped).
 	AccessLogLines *prometheus.CounterVec
-	quic           *quicCollector
+	entries        *entryCollector
 }
 
 // NewMetrics makes the registry with the process and Go runtime
@@ -65,7 +67,8 @@ func NewMetrics(version string) *Metrics {
 		HTTP:           l7.NewMetrics(reg),
 		Upstream:       upstream.NewCollector(reg),
 		AccessLogLines: lines,
-		quic:           newQUICCollector(reg),
+		QUIC:           quic.NewDemuxMetrics(reg),
+		entries:        newEntryCollector(reg),
 	}
 }
 
@@ -150,7 +153,7 @@ func (s *Server) publish(g *generation) {
 		pools[i] = g.services[n].pool
 	}
 	s.metrics.Upstream.SetPools(pools)
-	s.metrics.quic.server.Store(s)
+	s.metrics.entries.server.Store(s)
 	if g.certs != nil {
 		s.metrics.TLS.SetCertStore(g.certs)
 	}

@@ -30,6 +30,7 @@ type quicSide struct {
 	pc       *net.UDPConn
 	port     int         // advertised in Alt-Svc
 	demux    *quic.Demux // nil when the entrypoint had no quic_route at start
+	dm       *quic.DemuxMetrics
 	started  bool
 }
 
@@ -143,6 +144,8 @@ func (q *quicSide) serve(s *Server, l *listener) {
 		// GSO, ECN and path MTU discovery; with them the demultiplexer reads
 		// it and hands quic-go the datagrams no route claims.
 		local = q.demux.Local()
+		q.dm = s.metrics.QUIC
+		q.dm.Add(q.demux)
 		s.goServe(l.entrypoint, q.demux.Serve)
 	}
 	s.goServe(l.entrypoint, func() error { return q.srv.Serve(local) })
@@ -170,6 +173,7 @@ func (q *quicSide) shutdown(ctx context.Context) error {
 	}
 	err := q.srv.Shutdown(ctx)
 	if q.demux != nil {
+		q.dm.Remove(q.demux)
 		// After the HTTP/3 connections (their GOAWAY and last packets go
 		// through the demultiplexer): passthrough flows drain, then the
 		// socket closes.
@@ -184,6 +188,7 @@ func (q *quicSide) close() {
 	}
 	q.srv.Close()
 	if q.demux != nil {
+		q.dm.Remove(q.demux)
 		q.demux.Close()
 	}
 	q.pc.Close()

@@ -148,9 +148,22 @@ func TestHTTP3AdvertisedPort(t *testing.T) {
 }
 
 func TestHTTP3PortInUse(t *testing.T) {
-	busy, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A UDP port whose TCP twin was free a moment ago: any UDP port may
+	// have its number taken in TCP by a concurrent test.
+	var busy net.PacketConn
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy, err = net.ListenPacket("udp", ln.Addr().String())
+		ln.Close()
+		if err == nil {
+			break
+		}
+	}
+	if busy == nil {
+		t.Fatal("no UDP port with a free TCP twin")
 	}
 	defer busy.Close()
 	cfg, _ := http3Config(t, busy.LocalAddr().String(), "")

@@ -218,6 +218,9 @@ func release(g, keep *generation) {
 			}
 		}
 	}
+	if g.acme != nil && g.acme != keep.acme {
+		g.acme.Close()
+	}
 	if g.certs != nil && g.certs != keep.certs {
 		g.certs.Close()
 	}

@@ -16,9 +16,9 @@ import (
 // bigConfig is an HTTP entrypoint with routes routes spread over services
 // services (two backends each, nothing listening: the benchmark measures
 // compiling and swapping, not proxying) and one respond route that the
-// latency probe uses. variant changes one route, so that consecutive
-// reloads are real changes.
-func bigConfig(routes, services, variant int) string {
+// latency probe uses. variant changes one route (or, with serviceOnly, one
+// service's backend), so that consecutive reloads are real changes.
+func bigConfig(routes, services, variant int, serviceOnly bool) string {
 	var b strings.Builder
 	b.WriteString(`entrypoint "web" { address = "127.0.0.1:0" }
 http_route "probe" {
@@ -31,11 +31,15 @@ service "probe" {
 }
 `)
 	for i := range services {
-		fmt.Fprintf(&b, "service \"s%d\" {\n  backend \"http://127.0.0.1:%d\" {}\n  backend \"http://127.0.0.1:%d\" {}\n}\n", i, 20000+i, 30000+i)
+		port := 30000 + i
+		if i == 0 && serviceOnly {
+			port += 5000 * variant
+		}
+		fmt.Fprintf(&b, "service \"s%d\" {\n  backend \"http://127.0.0.1:%d\" {}\n  backend \"http://127.0.0.1:%d\" {}\n}\n", i, 20000+i, port)
 	}
 	for i := range routes {
 		prefix := fmt.Sprintf("/r%d/", i)
-		if i == 0 {
+		if i == 0 && !serviceOnly {
 			prefix = fmt.Sprintf("/v%d/", variant)
 		}
 		fmt.Fprintf(&b, "http_route \"r%d\" {\n  entrypoints = [\"web\"]\n  hosts       = [\"h%d.example.com\"]\n  path_prefix = %q\n  service     = \"s%d\"\n}\n",
@@ -47,11 +51,19 @@ service "probe" {
 // BenchmarkReload10kRoutes measures Server.Reload (compile, take over
 // unchanged pools, swap) of a configuration with 10,000 http_routes and
 // 1,000 services, and reports the p99 latency of requests sent during the
-// reloads next to the p99 of requests sent without reloads.
+// reloads next to the p99 of requests sent without reloads. "route"
+// reloads change one route (the shadowed-route search reruns), "service"
+// ones one service's backend.
 func BenchmarkReload10kRoutes(b *testing.B) {
+	for _, mode := range []string{"route", "service"} {
+		b.Run(mode, func(b *testing.B) { benchReload(b, mode == "service") })
+	}
+}
+
+func benchReload(b *testing.B, serviceOnly bool) {
 	var cfgs [2]*config.Config
 	for i := range cfgs {
-		c, err := config.Parse("big.hcl", []byte(bigConfig(10000, 1000, i)))
+		c, err := config.Parse("big.hcl", []byte(bigConfig(10000, 1000, i, serviceOnly)))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -101,6 +113,7 @@ func BenchmarkReload10kRoutes(b *testing.B) {
 		return p99(lat)
 	}
 	idle := run(func() { time.Sleep(time.Second) })
+	b.ReportAllocs()
 	b.ResetTimer()
 	var during time.Duration
 	during = run(func() {
@@ -118,7 +131,7 @@ func BenchmarkReload10kRoutes(b *testing.B) {
 // BenchmarkLoad10kRoutes is the parse-and-validate half of a reload of the
 // same configuration.
 func BenchmarkLoad10kRoutes(b *testing.B) {
-	src := []byte(bigConfig(10000, 1000, 0))
+	src := []byte(bigConfig(10000, 1000, 0, false))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := config.Parse("big.hcl", src); err != nil {

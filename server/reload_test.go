@@ -433,3 +433,80 @@ func TestReloadAfterShutdown(t *testing.T) {
 		t.Fatalf("Reload after Shutdown = %v", err)
 	}
 }
+
+// TestReloadInFlightRequestFinishes: a request in flight when a reload
+// points its route at another service finishes on the old one; the next
+// request goes to the new one.
+func TestReloadInFlightRequestFinishes(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	slow := newHTTPBackend(t, func(w http.ResponseWriter, _ *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, "old")
+	})
+	fast := newHTTPBackend(t, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "new") })
+	const src = `
+global { grace_period = "10s" }
+entrypoint "web" { address = "127.0.0.1:0" }
+http_route "r" {
+  entrypoints = ["web"]
+  service     = "%s"
+}
+service "slow" {
+  backend "http://%s" {}
+}
+service "fast" {
+  backend "http://%s" {}
+}
+`
+	s := started(t, fmt.Sprintf(src, "slow", slow, fast))
+	url := "http://" + s.Addr("web").String() + "/"
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := client.Get(url)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		done <- result{string(b), err}
+	}()
+	<-arrived
+	reload(t, s, fmt.Sprintf(src, "fast", slow, fast))
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "new" {
+		t.Fatalf("request after the reload: %q, want the new service", b)
+	}
+	close(release)
+	if r := <-done; r.err != nil || r.body != "old" {
+		t.Fatalf("request in flight across the reload: %q %v, want the old service's answer", r.body, r.err)
+	}
+}
+
+// newHTTPBackend serves h on loopback until the test ends.
+func newHTTPBackend(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return ln.Addr().String()
+}

@@ -189,6 +189,10 @@ func TestWatchRenameReplace(t *testing.T) {
 	if err := f.nextLoad(t); err == nil {
 		t.Fatal("invalid edit loaded")
 	}
+	// The load's error is reported before the reload is counted.
+	for deadline := time.Now().Add(10 * time.Second); f.count(ResultFailure) != 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if f.srv.Config().Services[0].Respond.Body != "v2" || f.count(ResultFailure) != 1 {
 		t.Fatalf("invalid edit: body %q, failures %v", f.srv.Config().Services[0].Respond.Body, f.count(ResultFailure))
 	}
@@ -252,5 +256,37 @@ func TestWatchSymlinkSwap(t *testing.T) {
 	}
 	if got := f.srv.Config().Services[0].Respond.Body; got != "v2" {
 		t.Fatalf("body %q after the symlink swap", got)
+	}
+}
+
+// TestFingerprintDirectory: a configuration directory changes when one of
+// its *.hcl files appears, changes or goes, not for other files.
+func TestFingerprintDirectory(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.hcl", "a")
+	fp := fingerprintFile(dir)
+	write("notes.txt", "x")
+	if fingerprintFile(dir) != fp {
+		t.Fatal("a non-.hcl file changed the fingerprint")
+	}
+	for _, step := range []func(){
+		func() { write("b.hcl", "b") },
+		func() { write("a.hcl", "a2") },
+		func() { os.Remove(filepath.Join(dir, "b.hcl")) },
+	} {
+		step()
+		next := fingerprintFile(dir)
+		if next == fp {
+			t.Fatal("change not seen")
+		}
+		fp = next
+	}
+	if fingerprintFile(filepath.Join(dir, "missing.hcl")) == fingerprintFile(filepath.Join(dir, "a.hcl")) {
+		t.Fatal("a missing file hashes like a present one")
 	}
 }

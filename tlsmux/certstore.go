@@ -37,10 +37,13 @@ type CertStore struct {
 	log     *slog.Logger
 	index   atomic.Pointer[certIndex]
 
-	mu     sync.Mutex // serialises reloads
+	mu     sync.Mutex // serialises reloads and SetManaged
 	loaded []loadedPair
-	cancel context.CancelFunc
-	done   chan struct{}
+	// managed are the certificates added by SetManaged (ACME), by key.
+	managed map[string]*tls.Certificate
+	miss    atomic.Pointer[MissFunc]
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // loadedPair is a source with the certificate now served for it and the
@@ -132,6 +135,7 @@ func (s *CertStore) rebuild() {
 			}
 		}
 	}
+	s.indexManaged(idx)
 	for _, m := range []map[string][]*tls.Certificate{idx.exact, idx.wildcard} {
 		for _, l := range m {
 			slices.SortStableFunc(l, func(a, b *tls.Certificate) int { return keyRank(a) - keyRank(b) })
@@ -159,6 +163,13 @@ func (s *CertStore) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 	if cands == nil {
 		if i := bytes.IndexByte(name, '.'); i > 0 {
 			cands = idx.wildcard[string(name[i+1:])]
+		}
+	}
+	if cands == nil && len(name) > 0 {
+		if f := s.miss.Load(); f != nil {
+			if c := (*f)(hello.Context(), string(name)); c != nil {
+				return c, nil
+			}
 		}
 	}
 	if cands == nil {

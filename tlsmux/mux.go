@@ -34,6 +34,9 @@ type Options struct {
 	Logger       *slog.Logger
 	// Metrics, when set, counts handshakes (see metrics.go).
 	Metrics *Metrics
+	// Challenges, when set, answers ACME tls-alpn-01 validations before
+	// any route is chosen.
+	Challenges ALPNChallenges
 }
 
 // Mux is the l4.Handler of a TCP entrypoint with TLS-aware routes.
@@ -43,6 +46,7 @@ type Mux struct {
 	certs      *CertStore
 	configs    map[*Route]*tls.Config // per Terminate route, and the fallback
 	fallback   *Route
+	challenges ALPNChallenges
 	timeout    time.Duration
 	log        *slog.Logger
 	stats      Stats
@@ -68,7 +72,7 @@ func New(o Options) (*Mux, error) {
 		return nil, err
 	}
 	m := &Mux{entrypoint: o.Entrypoint, table: t, certs: o.Certs, timeout: o.HandshakeTimeout,
-		log: o.Logger, configs: map[*Route]*tls.Config{}, metrics: o.Metrics}
+		log: o.Logger, configs: map[*Route]*tls.Config{}, metrics: o.Metrics, challenges: o.Challenges}
 	if m.timeout <= 0 {
 		m.timeout = 10 * time.Second
 	}
@@ -146,6 +150,9 @@ func (m *Mux) ServeTCP(ctx context.Context, c *l4.Conn) {
 		m.log.Debug("connection closed: no valid ClientHello", "entrypoint", m.entrypoint,
 			"client", c.Client, "bytes", len(data), "error", err)
 		c.Close()
+		return
+	}
+	if m.challenges != nil && m.answerChallenge(ctx, c, &hello) {
 		return
 	}
 	r := m.table.match(&hello)

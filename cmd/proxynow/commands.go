@@ -164,6 +164,7 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 	}
 	level := new(slog.LevelVar)
 	log := newLogger(stderr, cfg.Log, level)
+	acmeLog.Store(log)
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", "warning", w.Error())
 	}

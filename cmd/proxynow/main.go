@@ -23,6 +23,7 @@ const (
 )
 
 func main() {
+	installLegoLogger()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, nil))
 }
 

@@ -32,3 +32,11 @@ service "app" {
 service "dns" {
   backend "127.0.0.1:53" {}
 }
+entrypoint "lonely" {
+  address = ":9443"
+  http3   = true
+}
+tcp_route "t" {
+  entrypoints = ["lonely"]
+  service     = "dns"
+}

@@ -1,6 +1,5 @@
 tls {
   min_version = "1.2"
-  acme "le" {}
 }
 admin {
   address = "127.0.0.1:9901"

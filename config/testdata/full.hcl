@@ -62,6 +62,24 @@ tls {
     cert_file = "certs/other.crt"
     key_file  = "certs/other.key"
   }
+  acme "internal" {
+    email         = "ops@example.com"
+    directory     = "https://ca.internal:9000/acme/dir"
+    ca_file       = "certs/ca.pem"
+    key_type      = "ec384"
+    challenge     = "dns-01"
+    dns_provider  = "httpreq"
+    dns_resolvers = ["127.0.0.1:5353", "10.0.0.53"]
+    storage       = "acme-store"
+    domains       = ["Example.com", "*.example.com"]
+    auto          = true
+    renew_before  = "720h"
+    on_demand {
+      ask      = "http://127.0.0.1:9000/allowed"
+      rate     = 5
+      interval = "10m"
+    }
+  }
 }
 
 entrypoint "dns" {

@@ -14,7 +14,8 @@ import (
 
 // TestQUICMetrics sends one HTTP/3 request to the local server and one
 // QUIC Initial for a quic_route's name (its backend echoes, so that
-// handshake never completes) and reads the demultiplexer's families.
+// handshake never completes) and reads the demultiplexer's families
+// (quic.DemuxMetrics, wired by the server) and the HTTP/3 request count.
 func TestQUICMetrics(t *testing.T) {
 	be := udpEchoBackend(t)
 	certFile, keyFile, pool := writeCert(t)
@@ -54,7 +55,7 @@ service "echo" {
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() }) // also after a failure; Close is idempotent
 	addr := s.Addr("web").String()
 	h3 := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "t.test"}}
 	defer h3.Close()
@@ -86,17 +87,27 @@ service "echo" {
 			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	for _, k := range []string{"proxynow_quic_initials_total/routed", "proxynow_quic_initials_total/local",
-		"proxynow_quic_datagrams_total/to_backend", "proxynow_quic_datagrams_total/to_local"} {
+	for _, k := range []string{"proxynow_quic_passthrough_hellos_total/routed", "proxynow_quic_passthrough_hellos_total/local",
+		"proxynow_quic_passthrough_datagrams_total/backend", "proxynow_quic_passthrough_datagrams_total/local"} {
 		if got[k] < 1 {
 			t.Errorf("%s = %v, want at least 1", k, got[k])
 		}
 	}
-	if _, ok := got["proxynow_quic_datagrams_dropped_total/max_flows"]; !ok {
-		t.Error("proxynow_quic_datagrams_dropped_total{reason=max_flows} missing")
+	if _, ok := got["proxynow_quic_passthrough_dropped_total/flows_full"]; !ok {
+		t.Error("proxynow_quic_passthrough_dropped_total{reason=flows_full} missing")
 	}
 	// Label values in label-name order: code, method, protocol, route, service.
 	if v := got["proxynow_http_requests_total/2xx/GET/HTTP/3/all/hello"]; v != 1 {
 		t.Errorf("HTTP/3 requests counted %v, want 1", v)
+	}
+	s.Close()
+	fams, err = s.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == "proxynow_quic_passthrough_flows_active" {
+			t.Error("a closed server's demultiplexer is still reported")
+		}
 	}
 }
