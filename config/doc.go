@@ -21,7 +21,7 @@
 //     ConnectTimeout, FailTimeout, TLS, HTTP) on a respond service.
 //   - Every service is of one layer. An L4 service has host:port and
 //     tls:// backends and serves tcp_routes and udp_routes; an HTTP
-//     service has http://, https:// and h2c:// backends, or a respond
+//     service has http://, https://, h2c:// and h3:// backends, or a respond
 //     block and no backend, and serves http_routes. The HTTP-only
 //     settings (p2c and hash balancers, hash_key, sticky, health_check,
 //     circuit_breaker, retry, ...) are refused on an L4 service.

@@ -284,7 +284,7 @@ func (v *validator) services() {
 			l := schemeLayer(b.scheme)
 			if other := layerOf[layerL4+layerHTTP-l]; other != nil && layerOf[l] == nil {
 				names := map[int]string{layerL4: "an L4", layerHTTP: "an HTTP"}
-				v.errf(b.Pos, "%s: this is %s backend and backend %q (%s) is %s one; a service's backends are all L4 (host:port, tls://) or all HTTP (http://, https://, h2c://), so split them into two services",
+				v.errf(b.Pos, "%s: this is %s backend and backend %q (%s) is %s one; a service's backends are all L4 (host:port, tls://) or all HTTP (http://, https://, h2c://, h3://), so split them into two services",
 					bctx, names[l], other.label, other.Pos, names[layerL4+layerHTTP-l])
 			}
 			if layerOf[l] == nil {

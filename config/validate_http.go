@@ -50,7 +50,7 @@ const (
 )
 
 // serviceLayer is layerHTTP for a service with a respond block or
-// http://, https:// and h2c:// backends, layerL4 for one with host:port
+// http://, https://, h2c:// and h3:// backends, layerL4 for one with host:port
 // and tls:// backends.
 func serviceLayer(s *serviceDecl) int {
 	if s.w.has("respond") {
@@ -205,7 +205,7 @@ func (v *validator) serviceHTTP(ctx string, s *serviceDecl) {
 		v.respond(ctx, s)
 		return
 	case layer == layerL4:
-		const l4 = "this service has L4 backends (host:port or tls://); remove it, or use http://, https:// or h2c:// backends"
+		const l4 = "this service has L4 backends (host:port or tls://); remove it, or use http://, https://, h2c:// or h3:// backends"
 		if w.ok("balancer") && slices.Contains(httpBalancers, s.Balancer) {
 			v.errf(w.pos["balancer"], "%s: balancer %q is only for HTTP services, and %s", ctx, s.Balancer, l4)
 		}
@@ -441,17 +441,17 @@ func (v *validator) backendScheme(bctx string, b *backendDecl) bool {
 	switch {
 	case schemeLayer(b.scheme) != layerUnknown:
 	case slices.Contains(laterSchemes, b.scheme):
-		v.errf(b.Pos, "%s: %s:// backends are not supported yet; use https:// or h2c://", bctx, b.scheme)
+		v.errf(b.Pos, "%s: %s:// backends are not supported yet; use http://, https://, h2c:// or h3://", bctx, b.scheme)
 		return false
 	default:
-		hint := didYouMean(b.scheme, []string{SchemeTLS, SchemeHTTP, SchemeHTTPS, SchemeH2C})
+		hint := didYouMean(b.scheme, []string{SchemeTLS, SchemeHTTP, SchemeHTTPS, SchemeH2C, SchemeH3})
 		switch {
 		case b.scheme == "tcp":
 			hint = "; write host:port without a scheme for plain TCP"
 		case b.scheme == "ws" || b.scheme == "wss":
 			hint = "; WebSocket backends are http:// or https:// backends"
 		case hint == "":
-			hint = "; use host:port or tls://host:port (L4), or http://, https:// or h2c://host:port (HTTP)"
+			hint = "; use host:port or tls://host:port (L4), or http://, https://, h2c:// or h3://host:port (HTTP)"
 		}
 		v.errf(b.Pos, "%s: unknown scheme %q%s", bctx, b.scheme, hint)
 		return false
@@ -469,10 +469,10 @@ func (v *validator) routeLayer(ctx, kind string, r *routeDecl) {
 	s := v.svcs[r.Service]
 	switch l := serviceLayer(s); {
 	case kind == "http_route" && l == layerL4:
-		v.errf(r.w.pos["service"], "%s: service %q has L4 backends (host:port or tls://); an http_route needs an HTTP service, with http://, https:// or h2c:// backends or a respond block",
+		v.errf(r.w.pos["service"], "%s: service %q has L4 backends (host:port or tls://); an http_route needs an HTTP service, with http://, https://, h2c:// or h3:// backends or a respond block",
 			ctx, r.Service)
 	case kind != "http_route" && l == layerHTTP:
-		what := "http://, https:// or h2c:// backends"
+		what := "http://, https://, h2c:// or h3:// backends"
 		if s.w.has("respond") {
 			what = "a respond block"
 		}

@@ -400,7 +400,7 @@ func (v *validator) errorPages(ctx string, m *mwDecl) {
 			}
 			v.errf(w.pos["service"], "%s: unknown service %q%s", ctx, x.Service, didYouMean(x.Service, names))
 		case serviceLayer(s) == layerL4:
-			v.errf(w.pos["service"], "%s: service %q has L4 backends (host:port or tls://); error pages need an HTTP service, with http://, https:// or h2c:// backends or a respond block",
+			v.errf(w.pos["service"], "%s: service %q has L4 backends (host:port or tls://); error pages need an HTTP service, with http://, https://, h2c:// or h3:// backends or a respond block",
 				ctx, x.Service)
 		default:
 			v.usedSvc[x.Service] = true

@@ -5,10 +5,12 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 )
 
 // Handler serves one accepted TCP connection. ServeTCP owns c: it must close
-// it before returning. ctx is cancelled when the server is closed.
+// it before returning, or Detach it. ctx is cancelled when the server is
+// closed.
 type Handler interface {
 	ServeTCP(ctx context.Context, c *Conn)
 }
@@ -45,6 +47,9 @@ type Conn struct {
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close; nil unless from a TCPServer
+	srv       *TCPServer    // the server that accepted c, nil if none
+	state     atomic.Uint32 // connClosed | connDetached
+	released  sync.Once     // srv's books are closed for c
 }
 
 // Close closes the socket and marks the connection done.
@@ -55,7 +60,33 @@ func (c *Conn) Close() error {
 			close(c.done)
 		}
 	})
+	if c.state.Or(connClosed)&connDetached != 0 {
+		c.release()
+	}
 	return err
+}
+
+const (
+	connClosed uint32 = 1 << iota
+	connDetached
+)
+
+// Detach lets ServeTCP return without closing c because another owner (an
+// HTTP server) has it: the TCPServer goes on counting c as open — for
+// MaxConnections, and for Shutdown, which waits for it and closes it when
+// its context ends — until Close. It saves the goroutine that would
+// otherwise wait for that owner.
+func (c *Conn) Detach() {
+	if c.state.Or(connDetached)&connClosed != 0 { // closed before
+		c.release()
+	}
+}
+
+// release takes c off its server's books, once.
+func (c *Conn) release() {
+	if c.srv != nil {
+		c.released.Do(func() { c.srv.done(c) })
+	}
 }
 
 // Done is closed once Close has been called: a handler that hands the

@@ -53,8 +53,12 @@ func TestTCPMetricsAndAccessLog(t *testing.T) {
 	c.CloseWrite()
 	io.Copy(io.Discard, c)
 	c.Close()
+	// Bytes are counted as they move, before the connection ends: wait
+	// for it to end too, or the next one meets max_connections instead of
+	// the PROXY check.
 	eventually(t, "connection counted as ended", func() bool {
-		return testutil.ToFloat64(m.sent.WithLabelValues("ep", "r", "svc")) == 5
+		return testutil.ToFloat64(m.sent.WithLabelValues("ep", "r", "svc")) == 5 &&
+			s.Active() == 0 // the slot max_connections checks
 	})
 	// The first connection must be gone, or the cap refuses the next one.
 	eventually(t, "first connection done", func() bool { return s.Active() == 0 })

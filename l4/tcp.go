@@ -120,6 +120,7 @@ func (s *TCPServer) accept(tc *net.TCPConn) {
 		Dest:       addrPort(tc.LocalAddr()),
 		done:       make(chan struct{}),
 		metrics:    s.Metrics,
+		srv:        s,
 	}
 	s.mu.Lock()
 	if s.shutdown {
@@ -136,7 +137,11 @@ func (s *TCPServer) accept(tc *net.TCPConn) {
 }
 
 func (s *TCPServer) serve(c *Conn, h Handler, pp *ProxyProtocolIn) {
-	defer s.done(c)
+	defer func() {
+		if c.state.Load()&connDetached == 0 {
+			c.release()
+		}
+	}()
 	if pp != nil {
 		if pp.trusts(c.Client.Addr()) {
 			err := pp.readProxyHeader(c)
@@ -215,8 +220,13 @@ func (s *TCPServer) Close() error {
 func (s *TCPServer) closeConns() {
 	s.cancel()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	conns := make([]*Conn, 0, len(s.conns))
 	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	// Unlocked: closing a detached Conn takes it off the books (done).
+	for _, c := range conns {
 		c.Close()
 	}
 }

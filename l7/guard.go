@@ -105,12 +105,17 @@ type GuardOptions struct {
 	// server's MaxHeaderBytes+4096 so that net/http answers 431 first; each
 	// connection may buffer up to MaxHead bytes of one head.
 	MaxHead int
+	// ParkAfter, when positive, hands a plaintext connection that
+	// implements IdleParker back to its owner once it has waited this long
+	// for its next request (see park.go). 0 never parks.
+	ParkAfter time.Duration
 }
 
 // GuardedListener wraps the connections of a listener in the guard.
 type GuardedListener struct {
 	net.Listener
 	maxHead    int
+	parkAfter  time.Duration
 	violations atomic.Uint64
 }
 
@@ -126,7 +131,7 @@ func NewGuardListener(ln net.Listener, o GuardOptions) *GuardedListener {
 	if o.MaxHead <= 0 {
 		o.MaxHead = DefaultGuardMaxHead
 	}
-	return &GuardedListener{Listener: ln, maxHead: o.MaxHead}
+	return &GuardedListener{Listener: ln, maxHead: o.MaxHead, parkAfter: o.ParkAfter}
 }
 
 // Accept returns the next connection, wrapped unless it is a *tls.Conn that
@@ -149,6 +154,12 @@ func (l *GuardedListener) Guard(c net.Conn) net.Conn {
 	}
 	g := &guardConn{Conn: c, tls: tc, ln: l}
 	g.s.init(l.maxHead)
+	if p, ok := c.(IdleParker); ok && tc == nil && l.parkAfter > 0 {
+		g.parker = p
+		if p.Resumed() {
+			g.s.state = stReqStart
+		}
+	}
 	if tc != nil {
 		return &guardTLSConn{g}
 	}
@@ -195,10 +206,17 @@ type guardConn struct {
 	// hold[off:ready] is checked input not yet delivered; hold[ready:] is the
 	// start of a head or chunk line still being checked. Read-side only.
 	hold       []byte
+	holdBuf    *[]byte // hold's buffer came from guardHoldPool in this box
 	off, ready int
 	rerr       error // read error to report once hold[off:ready] is delivered
 	bad        *GuardError
 	headBad    bool // bad is in a request head (a request boundary), not a body
+
+	// Parking (park.go): parker is nil when the connection is not parked.
+	parker IdleParker
+	rdl    atomic.Int64 // net/http's read deadline in Unix ns, 0 for none
+	armed  atomic.Bool  // the socket's read deadline is idleRead's, not rdl
+	parked atomic.Bool  // Read reported EOF to park: Close parks
 
 	viol       atomic.Pointer[GuardError]
 	mute       atomic.Bool // the violation ended a body: drop the response to that request
@@ -227,6 +245,9 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if g.parker != nil {
+		g.disarm()
+	}
 	for {
 		if g.off < g.ready {
 			n := copy(p, g.hold[g.off:g.ready])
@@ -243,7 +264,19 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		if g.off == len(g.hold) {
 			// Nothing held: read straight into p, keep what must wait.
 			g.resetHold()
-			n, err := g.Conn.Read(p)
+			var n int
+			var err error
+			if g.parker != nil && len(p) > 1 && g.s.state == stReqStart {
+				// Waiting for the next request (len(p) == 1 is net/http's
+				// background read while a request is served).
+				var park bool
+				if n, err, park = g.idleRead(p); park {
+					g.parked.Store(true)
+					return 0, io.EOF
+				}
+			} else {
+				n, err = g.Conn.Read(p)
+			}
 			rel, verr := g.s.feed(p[:n])
 			if verr != nil {
 				g.fail(verr)
@@ -253,6 +286,10 @@ func (g *guardConn) Read(p []byte) (int, error) {
 				continue
 			}
 			if rel < n {
+				if g.hold == nil {
+					g.holdBuf = guardHoldPool.Get().(*[]byte)
+					g.hold = (*g.holdBuf)[:0]
+				}
 				g.hold = append(g.hold, p[rel:n]...)
 			}
 			if rel > 0 {
@@ -270,7 +307,11 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			g.off, g.ready = 0, 0
 		}
 		if cap(g.hold)-len(g.hold) < 2048 {
+			// The pool keeps one size: a grown buffer is never returned.
 			g.hold = append(make([]byte, 0, 2*cap(g.hold)+4096), g.hold...)
+		}
+		if g.parker != nil {
+			g.disarm() // the request has begun: net/http's deadline again
 		}
 		start := len(g.hold)
 		n, err := g.Conn.Read(g.hold[start:cap(g.hold)])
@@ -288,12 +329,25 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	}
 }
 
-// resetHold empties hold, dropping a large buffer left by a large head.
+// guardHoldPool holds the buffers a head or chunk line waits in. A
+// connection takes one only while such a line is split across reads (net/http
+// reads the first 14 bytes of every plaintext connection alone, to look for
+// the HTTP/2 preface) and gives it back once it is delivered, so an idle
+// keep-alive connection holds none.
+var guardHoldPool = sync.Pool{New: func() any { b := make([]byte, 0, guardHoldSize); return &b }}
+
+const guardHoldSize = 4096
+
+// resetHold empties hold, returning the pooled buffer (a larger one a
+// large head grew is dropped).
 func (g *guardConn) resetHold() {
-	if cap(g.hold) > 64<<10 {
-		g.hold = nil
+	if g.holdBuf != nil {
+		// Its buffer is free even when hold grew out of it.
+		guardHoldPool.Put(g.holdBuf)
+		g.holdBuf = nil
 	}
-	g.hold, g.off, g.ready = g.hold[:0], 0, 0
+	g.hold = nil
+	g.off, g.ready = 0, 0
 }
 
 func (g *guardConn) fail(e *GuardError) {
@@ -345,6 +399,10 @@ func (g *guardConn) Write(p []byte) (int, error) {
 // Close writes the 400 first if the guard rejected the connection.
 func (g *guardConn) Close() error {
 	g.closeOnce.Do(func() {
+		if g.parked.Load() {
+			g.parker.Park(g.parkDeadline())
+			return
+		}
 		if g.viol.Load() != nil {
 			g.reject()
 		}

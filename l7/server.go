@@ -24,16 +24,21 @@ type ServerOptions struct {
 	MaxHeaderBytes int
 	// MaxConcurrentStreams is HTTP/2's per-connection stream limit.
 	MaxConcurrentStreams int
-	Logger               *slog.Logger
+	// ParkIdleAfter, when positive, hands a plaintext HTTP/1 connection
+	// idle this long between requests back to its owner, if the connection
+	// implements IdleParker (see GuardOptions.ParkAfter).
+	ParkIdleAfter time.Duration
+	Logger        *slog.Logger
 }
 
 // Server serves HTTP/1.1, HTTP/2 over TLS (by ALPN, on *tls.Conn
 // connections) and HTTP/2 with prior knowledge (h2c) on plaintext
 // connections. An h2c Upgrade from HTTP/1.1 is never honoured.
 type Server struct {
-	srv     *http.Server
-	maxHead int
-	guard   atomic.Pointer[GuardedListener] // set by Serve, for GuardViolations
+	srv       *http.Server
+	maxHead   int
+	parkAfter time.Duration
+	guard     atomic.Pointer[GuardedListener] // set by Serve, for GuardViolations
 }
 
 // NewServer builds the server; Serve runs it.
@@ -60,7 +65,7 @@ func NewServer(o ServerOptions) *Server {
 	}
 	// The guard holds a request head until it is whole; it must allow more
 	// than net/http so that net/http, not the guard, answers 431.
-	return &Server{srv: srv, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192)}
+	return &Server{srv: srv, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192), parkAfter: o.ParkIdleAfter}
 }
 
 // Serve accepts connections from ln until Shutdown or Close; it returns
@@ -68,7 +73,7 @@ func NewServer(o ServerOptions) *Server {
 // hygiene guard (GuardListener): a malformed or ambiguous request gets 400
 // and its connection is closed before net/http sees it.
 func (s *Server) Serve(ln net.Listener) error {
-	g := NewGuardListener(ln, GuardOptions{MaxHead: s.maxHead})
+	g := NewGuardListener(ln, GuardOptions{MaxHead: s.maxHead, ParkAfter: s.parkAfter})
 	s.guard.Store(g)
 	return s.srv.Serve(g)
 }

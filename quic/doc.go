@@ -32,7 +32,8 @@
 //     parsed; routed and local addresses take a map lookup per datagram.
 //   - A flow survives NAT rebinding: short headers from a new address that
 //     carry a connection ID seen in the backend's long headers or in the
-//     client's earlier short headers move the flow. A client that changes
+//     client's earlier short-header packets (also one coalesced behind its
+//     long-header packets) move the flow. A client that changes
 //     address and connection ID at once (deliberate migration to a fresh ID
 //     issued in an encrypted frame) cannot be recognised without
 //     terminating QUIC; it reaches the local server, which cannot serve it.

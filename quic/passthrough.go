@@ -236,8 +236,8 @@ func (d *Demux) handle(b []byte, addr netip.AddrPort) {
 	if p != nil && p.pend == nil { // p.pend and p.flow change only on this goroutine
 		p.last.Store(time.Now().UnixNano())
 		if f := p.flow; f != nil {
-			if len(b) > 0 && b[0]&0x80 == 0 {
-				d.learnDCID(f, b)
+			if sh := trailingShortHeader(b); len(sh) > 0 {
+				d.learnDCID(f, sh)
 			}
 			if !f.confirmed.Load() {
 				confirmFlow(f, b)

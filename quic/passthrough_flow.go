@@ -195,6 +195,37 @@ func (d *Demux) learnDCID(f *flow, b []byte) {
 	d.mu.Unlock()
 }
 
+// trailingShortHeader returns the short-header packet of datagram b: b
+// itself if it starts with one, or the packet after the coalesced
+// long-header packets it starts with (RFC 9000 §12.2: a short header is
+// always last, it has no Length field). quic-go sends its first 1-RTT
+// packet, already with the connection ID it switched to, behind its last
+// Handshake packet; missing it would leave a rebinding right after the
+// handshake unrecognised. nil if there is none or b is malformed; an empty
+// b is returned as is. Each long-header packet is at least 7 bytes, so the
+// walk is bounded by len(b)/7.
+func trailingShortHeader(b []byte) []byte {
+	if len(b) == 0 || b[0]&0x80 == 0 {
+		return b
+	}
+	for len(b) > 0 && b[0]&0x80 != 0 {
+		h, err := ParseLongHeader(b)
+		// Retry, Version Negotiation and unknown versions have no Length
+		// field: they run to the end of the datagram.
+		if err != nil || h.Type == TypeRetry || h.Len >= len(b) {
+			return nil
+		}
+		b = b[h.Len:]
+	}
+	// Bytes after the last long-header packet without the fixed bit are
+	// padding some stacks append (zeros), not a packet: learning an ID from
+	// them would evict a real one.
+	if b[0]&0x40 == 0 {
+		return nil
+	}
+	return b
+}
+
 // migrate moves f to the client address addr (NAT rebinding or
 // migration); d.mu is held. The backend sees no change: it talks to the
 // flow's own socket. Path validation is the endpoints' business.

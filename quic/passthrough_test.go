@@ -218,22 +218,8 @@ func TestDemuxMigration(t *testing.T) {
 // a short header from a new address, with plain sockets.
 func TestDemuxRawRelay(t *testing.T) {
 	ptLeaks(t)
-	backend := ptUDP(t)
-	d, addr := ptDemux(t, []PassRoute{{Name: "qg", SNI: []string{"QUIC-go.TEST."}, Pool: ptPool(t, backend.LocalAddr().String())}}, DemuxOptions{})
-	flight := readHex(t, filepath.Join("testdata", "initials", multiPacketCapture))
-	client := ptUDP(t)
-	to, _ := net.ResolveUDPAddr("udp", addr)
-	for _, dg := range flight {
-		ptSend(t, client, dg, to)
-	}
-	var flowAddr *net.UDPAddr
-	for i, want := range flight {
-		got, from := ptRecv(t, backend)
-		if string(got) != string(want) {
-			t.Fatalf("datagram %d changed on the way", i)
-		}
-		flowAddr = from
-	}
+	r := ptRawFlow(t, "QUIC-go.TEST.")
+	d, backend, client, to, flowAddr := r.d, r.backend, r.client, r.to, r.flowAddr
 	// The backend answers with a long header choosing SCID 0xc1d2c3d4.
 	serverCID := []byte{0xc1, 0xd2, 0xc3, 0xd4}
 	hs := append([]byte{0xe0, 0, 0, 0, 1, 0, byte(len(serverCID))}, serverCID...)
@@ -262,6 +248,37 @@ func TestDemuxRawRelay(t *testing.T) {
 	// the flow's (no local server: dropped and counted).
 	ptSend(t, ptUDP(t), append([]byte{0x41, 9, 9, 9, 9}, "x"...), to)
 	ptWait(t, func() bool { return d.Stats().DroppedNoLocal == 1 })
+}
+
+// rawFlow is a passthrough flow opened with plain sockets: client sent
+// the captured first flight to the Demux at to, and backend received it,
+// unchanged, from the flow's socket flowAddr.
+type rawFlow struct {
+	d               *Demux
+	backend, client *net.UDPConn
+	to, flowAddr    *net.UDPAddr
+}
+
+// ptRawFlow opens a rawFlow through a route for sni (the capture's SNI is
+// quic-go.test).
+func ptRawFlow(t *testing.T, sni string) rawFlow {
+	t.Helper()
+	r := rawFlow{backend: ptUDP(t), client: ptUDP(t)}
+	var addr string
+	r.d, addr = ptDemux(t, []PassRoute{{Name: "qg", SNI: []string{sni}, Pool: ptPool(t, r.backend.LocalAddr().String())}}, DemuxOptions{})
+	flight := readHex(t, filepath.Join("testdata", "initials", multiPacketCapture))
+	r.to, _ = net.ResolveUDPAddr("udp", addr)
+	for _, dg := range flight {
+		ptSend(t, r.client, dg, r.to)
+	}
+	for i, want := range flight {
+		got, from := ptRecv(t, r.backend)
+		if string(got) != string(want) {
+			t.Fatalf("datagram %d changed on the way", i)
+		}
+		r.flowAddr = from
+	}
+	return r
 }
 
 func ptUDP(t testing.TB) *net.UDPConn {

@@ -57,6 +57,8 @@ type listener struct {
 	http atomic.Pointer[httpServer]
 	// quic is the HTTP/3 side, nil without http3; changed under Server.mu.
 	quic *quicSide
+	// parked are the idle HTTP/1 connections handoff holds (http.go).
+	parked parkedConns
 
 	served chan struct{} // closed when the l4 Serve loop has returned
 }
@@ -130,7 +132,8 @@ func (l *listener) shutdown(ctx context.Context) error {
 		return l.udp.Shutdown(ctx)
 	}
 	// HTTP/3 and the HTTP server let their requests finish while l4 waits
-	// for the connections the HTTP server holds.
+	// for the connections the HTTP server holds; idle ones close now.
+	l.parked.closeAll()
 	hs := l.http.Load()
 	var quicErr, httpErr error
 	var wg sync.WaitGroup
@@ -148,6 +151,7 @@ func (l *listener) close() {
 		l.udp.Close()
 		return
 	}
+	l.parked.closeAll()
 	if hs := l.http.Load(); hs != nil {
 		hs.close()
 	}
@@ -189,6 +193,7 @@ func newHTTPServer(ep *config.Entrypoint, s *Server) *httpServer {
 		WriteTimeout:         ep.HTTP.WriteTimeout,
 		MaxHeaderBytes:       ep.HTTP.MaxHeaderBytes,
 		MaxConcurrentStreams: ep.HTTP.MaxConcurrentStreams,
+		ParkIdleAfter:        httpParkAfter,
 		Logger:               s.log,
 	})
 	return h

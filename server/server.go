@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/proxynow/proxynow/config"
@@ -120,19 +121,37 @@ func (s *Server) bind(g *generation) error {
 		}
 	}
 	for _, p := range g.eps {
-		if p.ln.addr == nil {
-			if err := p.ln.bind(); err != nil {
-				undo()
-				return fmt.Errorf("entrypoint %q: %w", p.cfg.Name, err)
+		fresh := p.ln.addr == nil
+		for try := 0; ; try++ {
+			if p.ln.addr == nil {
+				if err := p.ln.bind(); err != nil {
+					undo()
+					return fmt.Errorf("entrypoint %q: %w", p.cfg.Name, err)
+				}
 			}
-			bound = append(bound, p.ln)
+			if p.quic == nil || p.quic.pc != nil {
+				break
+			}
+			err := p.ln.bindQUIC(p, s)
+			if err == nil {
+				quics = append(quics, p.quic)
+				break
+			}
+			// Port 0: the kernel picked a TCP port whose UDP twin is taken;
+			// pick another pair rather than fail.
+			if fresh && p.key.name != "" && errors.Is(err, syscall.EADDRINUSE) && try < 20 {
+				p.ln.unbind()
+				p.ln.addr = nil
+				continue
+			}
+			if fresh {
+				p.ln.unbind()
+			}
+			undo()
+			return fmt.Errorf("entrypoint %q: %w", p.cfg.Name, err)
 		}
-		if p.quic != nil && p.quic.pc == nil {
-			if err := p.ln.bindQUIC(p, s); err != nil {
-				undo()
-				return fmt.Errorf("entrypoint %q: %w", p.cfg.Name, err)
-			}
-			quics = append(quics, p.quic)
+		if fresh {
+			bound = append(bound, p.ln)
 		}
 	}
 	return nil
@@ -166,8 +185,9 @@ func (s *Server) swap(g *generation) (removed []*listener, replaced []*httpServe
 				quics = append(quics, old)
 			}
 			l.quic = p.quic
+			var h http.Handler
 			if p.hs != nil {
-				h := p.http
+				h = p.http
 				if p.quic != nil {
 					h = p.quic.wrap(h) // Alt-Svc: HTTP/3 listens
 				}
@@ -177,6 +197,12 @@ func (s *Server) swap(g *generation) (removed []*listener, replaced []*httpServe
 				}
 			}
 			if old := l.http.Swap(p.hs); old != nil && old != p.hs {
+				// Replaced (other settings): until its keep-alive
+				// connections close, their next requests see the new
+				// routes too.
+				if h != nil {
+					old.handler.store(h)
+				}
 				replaced = append(replaced, old)
 			}
 			l.tcp.Update(p.tcp)

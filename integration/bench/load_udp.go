@@ -15,6 +15,12 @@ import (
 // A flow that hears nothing for udpTimeout counts its window as lost and
 // starts over; the final loss figure is sent minus answered after a drain.
 func udpLoad(size int) func(backend, string, time.Duration, options, *meter) (sample, error) {
+	return udpLoadWith(size, nil, nil)
+}
+
+// udpLoadWith is udpLoad with each datagram starting with hdr, and with
+// open, when set, run on each flow's socket before the window starts.
+func udpLoadWith(size int, hdr []byte, open func(*net.UDPConn) error) func(backend, string, time.Duration, options, *meter) (sample, error) {
 	return func(_ backend, addr string, d time.Duration, o options, m *meter) (sample, error) {
 		raddr, err := net.ResolveUDPAddr("udp", addr)
 		if err != nil {
@@ -33,6 +39,11 @@ func udpLoad(size int) func(backend, string, time.Duration, options, *meter) (sa
 			}
 			_ = c.SetReadBuffer(1 << 20)
 			conns = append(conns, c)
+			if open != nil {
+				if err := open(c); err != nil {
+					return sample{}, err
+				}
+			}
 		}
 		results := make([]udpFlow, len(conns))
 		var wg sync.WaitGroup
@@ -42,7 +53,7 @@ func udpLoad(size int) func(backend, string, time.Duration, options, *meter) (sa
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i] = runUDPFlow(c, size, o.window, deadline)
+				results[i] = runUDPFlow(c, size, hdr, o.window, deadline)
 			}()
 		}
 		wg.Wait()
@@ -73,9 +84,14 @@ type udpFlow struct {
 	hist                             *histogram
 }
 
-func runUDPFlow(c *net.UDPConn, size, window int, deadline time.Time) udpFlow {
+// runUDPFlow keeps window datagrams of size bytes in flight on c until
+// deadline. Each starts with hdr, then (if there is room) a sequence number
+// and its send time for the latency histogram.
+func runUDPFlow(c *net.UDPConn, size int, hdr []byte, window int, deadline time.Time) udpFlow {
 	f := udpFlow{hist: newHistogram()}
-	out := make([]byte, max(size, 16))[:size]
+	out := make([]byte, max(size, len(hdr)+16))[:size]
+	off := copy(out, hdr)
+	stamp := size >= off+16
 	in := make([]byte, 65536)
 	var seq uint64
 	inflight := 0
@@ -86,9 +102,9 @@ func runUDPFlow(c *net.UDPConn, size, window int, deadline time.Time) udpFlow {
 		}
 		for inflight < window {
 			seq++
-			if size >= 16 {
-				binary.LittleEndian.PutUint64(out[0:], seq)
-				binary.LittleEndian.PutUint64(out[8:], uint64(time.Now().UnixNano()))
+			if stamp {
+				binary.LittleEndian.PutUint64(out[off:], seq)
+				binary.LittleEndian.PutUint64(out[off+8:], uint64(time.Now().UnixNano()))
 			}
 			if _, err := c.Write(out); err != nil {
 				f.errors++ // e.g. ECONNREFUSED from an earlier ICMP
@@ -110,8 +126,8 @@ func runUDPFlow(c *net.UDPConn, size, window int, deadline time.Time) udpFlow {
 		f.received++
 		f.inWindow++
 		inflight = max(inflight-1, 0)
-		if n >= 16 {
-			sent := int64(binary.LittleEndian.Uint64(in[8:]))
+		if stamp && n >= off+16 {
+			sent := int64(binary.LittleEndian.Uint64(in[off+8:]))
 			f.hist.record(time.Duration(time.Now().UnixNano() - sent))
 		}
 	}

@@ -7,6 +7,10 @@
 //	go run ./integration/bench -short               # ~1 s per scenario, proxynow only (smoke)
 //	go run ./integration/bench -scenarios tls-handshake -targets proxynow,nginx -pprof /tmp/prof
 //	go run ./integration/bench -scenarios http1-keepalive,http1-close,h2-tls
+//	go run ./integration/bench -scenarios quic-pass -targets proxynow,proxynow-udp,direct
+//
+// proxynow-udp is proxynow with a plain udp_route, for quic-pass only: the
+// baseline QUIC passthrough is compared with.
 //
 // Every target gets one core's worth: GOMAXPROCS=1 for proxynow and Caddy,
 // nginx worker_processes 1, HAProxy nbthread 1; the HTTP backend is a
@@ -58,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured warm-up per target and scenario")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds per target and scenario")
 	scen := fs.String("scenarios", scenarioNames(), "comma-separated scenarios")
-	targets := fs.String("targets", "proxynow,nginx,haproxy,caddy,direct", "comma-separated targets")
+	targets := fs.String("targets", "proxynow,proxynow-udp,nginx,haproxy,caddy,direct", "comma-separated targets")
 	fs.BoolVar(&c.short, "short", false, "smoke mode: every scenario ~1 s against proxynow alone")
 	fs.StringVar(&c.jsonPath, "json", "", "write raw results as JSON to this file")
 	fs.StringVar(&c.pprofDir, "pprof", "", "after the comparison, CPU-profile proxynow under each scenario into this directory")

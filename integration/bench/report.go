@@ -271,7 +271,7 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 	if sr.sc.latency {
 		cols = append(cols, "p50 ms", "p99 ms")
 	}
-	if sr.sc.kind == kindUDP {
+	if sr.sc.kind == kindUDP || sr.sc.kind == kindQUICPass {
 		cols = append(cols, "loss")
 	}
 	cols = append(cols, "peak RSS MiB")
@@ -291,7 +291,7 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 		if sr.sc.latency {
 			row = append(row, fmt.Sprintf("%.3f", tr.P50ms), fmt.Sprintf("%.3f", tr.P99ms))
 		}
-		if sr.sc.kind == kindUDP {
+		if sr.sc.kind == kindUDP || sr.sc.kind == kindQUICPass {
 			row = append(row, fmt.Sprintf("%.3f%%", tr.LossPct))
 		}
 		if tr.PeakRSS > 0 {

@@ -190,6 +190,7 @@ var scenarios = []*scenario{
 		openLoop:   openLoopTLS,
 	},
 	h3Scenario,
+	quicPassScenario,
 }
 
 func scenarioNames() string {

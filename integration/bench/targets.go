@@ -26,6 +26,7 @@ const (
 	kindHTTP         routeKind = "http"          // HTTP/1.1 reverse proxy to an HTTP/1.1 backend, keep-alive upstream
 	kindHTTPS        routeKind = "https"         // the same behind TLS 1.3 with ALPN h2 and http/1.1
 	kindH3           routeKind = "h3"            // https plus HTTP/3 on the same UDP port (load_h3.go)
+	kindQUICPass     routeKind = "quic-pass"     // QUIC relayed by SNI, untouched, to a UDP backend (load_quicpass.go)
 	// kindHTTPRouting is kindHTTP behind routeHosts × routePaths routes
 	// (load_routing.go); other requests get 404.
 	kindHTTPRouting routeKind = "http-routing"
@@ -61,7 +62,7 @@ type target interface {
 // directName is the target that bypasses every proxy.
 const directName = "direct"
 
-var allTargets = []target{proxynowTarget{}, nginxTarget{}, haproxyTarget{}, caddyTarget{}, directTarget{}}
+var allTargets = []target{proxynowTarget{}, proxynowUDPTarget{}, nginxTarget{}, haproxyTarget{}, caddyTarget{}, directTarget{}}
 
 func readiness(p *proc, r route) error {
 	probe := tcpProbe(r.Listen)
@@ -70,6 +71,8 @@ func readiness(p *proc, r route) error {
 		probe = udpEchoProbe(r.Listen)
 	case r.Kind == kindH3:
 		probe = h3Probe(r.Listen)
+	case r.Kind == kindQUICPass:
+		probe = quicPassProbe(r.Listen)
 	case r.Kind == kindHTTPRouting:
 		probe = routingProbe(r.Listen)
 	case r.Kind.isHTTP():
@@ -103,8 +106,12 @@ type tmplData struct {
 	TLS  bool // TLS 1.3 terminated on the listener (tls-terminate and https)
 	HTTP bool // an HTTP reverse proxy (http and https)
 	H3   bool // HTTP/3 too (h3)
-	Cert certFiles
-	Dir  string
+	// QUICPass: an http3 entrypoint whose quic_route for quicPassSNI
+	// relays to the UDP backend (quic-pass).
+	QUICPass bool
+	PassSNI  string
+	Cert     certFiles
+	Dir      string
 	// Routing: route Routes (kindHTTPRouting) instead of everything.
 	Routing bool
 	Routes  routeTable
@@ -112,7 +119,11 @@ type tmplData struct {
 
 func data(e *env, dir string, r route) tmplData {
 	d := tmplData{R: r, UDP: r.Kind == kindUDP, TLS: r.Kind == kindTLSTerminate || r.Kind == kindHTTPS || r.Kind == kindH3,
-		HTTP: r.Kind.isHTTP() || r.Kind == kindH3, H3: r.Kind == kindH3, Cert: e.cert, Dir: dir, Routing: r.Kind == kindHTTPRouting}
+		HTTP: r.Kind.isHTTP() || r.Kind == kindH3, H3: r.Kind == kindH3, Cert: e.cert, Dir: dir, Routing: r.Kind == kindHTTPRouting,
+		QUICPass: r.Kind == kindQUICPass, PassSNI: quicPassSNI}
+	if d.QUICPass {
+		d.TLS = true
+	}
 	if d.Routing {
 		d.Routes = newRouteTable()
 	}
@@ -127,7 +138,7 @@ type proxynowTarget struct{}
 func (proxynowTarget) name() string { return "proxynow" }
 func (proxynowTarget) check() error { return nil }
 func (proxynowTarget) supports(k routeKind) bool {
-	return k == kindTCP || k == kindUDP || k == kindTLSTerminate || k.isHTTP() || k == kindH3
+	return k == kindTCP || k == kindUDP || k == kindTLSTerminate || k.isHTTP() || k == kindH3 || k == kindQUICPass
 }
 
 // Logging at "error": proxynow has no access log; this keeps per-connection
@@ -140,7 +151,7 @@ const proxynowConf = `log {
 }
 entrypoint "bench" {
   address = "{{.R.Listen}}"
-{{- if .H3}}
+{{- if or .H3 .QUICPass}}
   http3   = true
 {{- end}}
 {{- if .HTTP}}
@@ -162,7 +173,25 @@ tls {
   }
 }
 {{- end}}
-{{- if .HTTP}}
+{{- if .QUICPass}}
+quic_route "bench" {
+  entrypoints = ["bench"]
+  sni         = ["{{.PassSNI}}"]
+  service     = "backend"
+}
+service "backend" {
+  backend "{{.R.Backend}}" {}
+}
+# http3 needs an http_route; the load sends no HTTP request, so its backend
+# is never dialled.
+http_route "local" {
+  entrypoints = ["bench"]
+  service     = "unused"
+}
+service "unused" {
+  backend "http://127.0.0.1:9" {}
+}
+{{- else if .HTTP}}
 {{- if .Routing}}
 {{- range $i, $h := .Routes.Hosts}}{{range $j, $p := $.Routes.Paths}}
 http_route "r{{$i}}_{{$j}}" {
@@ -211,6 +240,20 @@ func startProxynow(bin, dir string, r route, e *env, name string, extraEnv []str
 		return nil, err
 	}
 	return p, readiness(p, r)
+}
+
+// ---------------------------------------------------------------------------
+// proxynow-udp: proxynow's plain udp_route under the quic-pass load, the
+// baseline issue 6 compares QUIC passthrough with (target ≥ 0.8×).
+
+type proxynowUDPTarget struct{}
+
+func (proxynowUDPTarget) name() string              { return "proxynow-udp" }
+func (proxynowUDPTarget) check() error              { return nil }
+func (proxynowUDPTarget) supports(k routeKind) bool { return k == kindQUICPass }
+func (proxynowUDPTarget) start(e *env, dir string, r route) (*proc, error) {
+	r.Kind = kindUDP
+	return startProxynow(e.proxynow, dir, r, e, "proxynow-udp", nil)
 }
 
 // ---------------------------------------------------------------------------
@@ -542,7 +585,7 @@ type directTarget struct{}
 func (directTarget) name() string { return directName }
 func (directTarget) check() error { return nil }
 func (directTarget) supports(k routeKind) bool {
-	return k == kindTCP || k == kindUDP || k == kindHTTP
+	return k == kindTCP || k == kindUDP || k == kindHTTP || k == kindQUICPass
 }
 func (directTarget) start(*env, string, route) (*proc, error) { return nil, nil }
 

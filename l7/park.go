@@ -1,0 +1,105 @@
+package l7
+
+import (
+	"errors"
+	"os"
+	"time"
+)
+
+// Parking idle HTTP/1.1 connections.
+//
+// net/http keeps a goroutine, a 4 KiB read buffer and a 4 KiB write buffer
+// for every open connection, idle keep-alive ones included: ~20 KiB each,
+// where nginx and HAProxy keep well under 2 KiB. So the guard hands an idle
+// connection back to its owner: when net/http waits for the next request on
+// a plaintext connection and none arrives within GuardOptions.ParkAfter, the
+// guard's Read reports io.EOF; net/http ends the connection as if the client
+// had gone (it says nothing on the wire for an EOF between requests) and calls
+// Close, which the guard turns into IdleParker.Park. The owner waits for the
+// next byte with one small goroutine and hands the connection to the HTTP
+// server again as a new one. What a client sees does not change: the same
+// socket, the same keep-alive connection, the same idle timeout (net/http's
+// read deadline, passed to Park).
+//
+// TLS connections are not parked: the *tls.Conn would have to be kept, with
+// its buffers, and it may hold decrypted bytes the socket does not show.
+
+// IdleParker is implemented by a connection whose owner takes it back while
+// it is idle between HTTP/1 requests (see GuardOptions.ParkAfter).
+type IdleParker interface {
+	// Park is called instead of Close once net/http is done with the
+	// connection, which is idle at a request boundary with nothing read
+	// ahead. deadline is the idle deadline net/http had set (zero: none):
+	// the owner closes the connection if no request has begun by then.
+	Park(deadline time.Time)
+	// Resumed reports whether the connection was parked before: its next
+	// bytes are a request, never the start of an HTTP/2 connection.
+	Resumed() bool
+}
+
+// idleRead is Read at a request boundary: it waits for the next request
+// until ParkAfter at most, and reports park when none began by then and
+// net/http's own deadline is later.
+func (g *guardConn) idleRead(p []byte) (n int, err error, park bool) {
+	dl := g.rdl.Load()
+	at := time.Now().Add(g.ln.parkAfter)
+	if dl != 0 && dl <= at.UnixNano() {
+		n, err = g.Conn.Read(p)
+		return n, err, false
+	}
+	if err := g.Conn.SetReadDeadline(at); err != nil {
+		n, err = g.Conn.Read(p)
+		return n, err, false
+	}
+	g.armed.Store(true)
+	n, err = g.Conn.Read(p)
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && g.armed.Swap(false) {
+		return 0, nil, true
+	}
+	return n, err, false
+}
+
+// disarm puts back net/http's read deadline in place of the park deadline,
+// for a read that continues a request begun within ParkAfter.
+func (g *guardConn) disarm() {
+	if g.armed.Swap(false) {
+		var t time.Time
+		if dl := g.rdl.Load(); dl != 0 {
+			t = time.Unix(0, dl)
+		}
+		_ = g.Conn.SetReadDeadline(t)
+	}
+}
+
+// SetReadDeadline records net/http's deadline, which idleRead honours.
+func (g *guardConn) SetReadDeadline(t time.Time) error {
+	if g.parker != nil {
+		g.noteReadDeadline(t)
+	}
+	return g.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline is SetReadDeadline and SetWriteDeadline.
+func (g *guardConn) SetDeadline(t time.Time) error {
+	if g.parker != nil {
+		g.noteReadDeadline(t)
+	}
+	return g.Conn.SetDeadline(t)
+}
+
+func (g *guardConn) noteReadDeadline(t time.Time) {
+	var dl int64
+	if !t.IsZero() {
+		dl = t.UnixNano()
+	}
+	g.rdl.Store(dl)
+	g.armed.Store(false)
+}
+
+// parkDeadline is net/http's idle deadline as Park takes it.
+func (g *guardConn) parkDeadline() time.Time {
+	if dl := g.rdl.Load(); dl != 0 {
+		return time.Unix(0, dl)
+	}
+	return time.Time{}
+}
