@@ -114,3 +114,32 @@ func FuzzParsePieces(f *testing.F) {
 		checkPieces(t, src, int(chunk)+1)
 	})
 }
+
+// TestLiteralStringMatchesTemplateValue checks the shortcut in scope.eval
+// against what hclsyntax itself evaluates.
+func TestLiteralStringMatchesTemplateValue(t *testing.T) {
+	for _, src := range []string{`"plain"`, `""`, `"$${x}"`, `"%%{y}"`, `"e\u0301"`, `"tab\tq\"uote"`, `"a${1}"`, `"${"x"}"`, `<<EOT
+heredoc
+EOT
+`} {
+		e, diags := hclsyntax.ParseExpression([]byte(src), "x.hcl", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", src, diags)
+		}
+		want, diags := e.Value(nil)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", src, diags)
+		}
+		got, ok := literalString(e)
+		if !ok {
+			continue // evaluated the slow way
+		}
+		if !got.RawEquals(want) {
+			t.Errorf("%s: literalString = %#v, Value = %#v", src, got, want)
+		}
+	}
+	e, _ := hclsyntax.ParseExpression([]byte(`"plain"`), "x.hcl", hcl.InitialPos)
+	if _, ok := literalString(e); !ok {
+		t.Error(`literalString does not take "plain"`)
+	}
+}

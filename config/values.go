@@ -126,6 +126,9 @@ func (s *scope) nested(typ string) []*hclsyntax.Block {
 func (s *scope) eval(name, key string, e hclsyntax.Expression) (cty.Value, Pos, bool) {
 	p := posOf(e.Range())
 	s.w.pos[key] = p
+	if v, ok := literalString(e); ok {
+		return v, p, true
+	}
 	v, hd := e.Value(s.d.ectx.eval)
 	if hd.HasErrors() {
 		s.d.diags = append(s.d.diags, fromHCL(s.ctx+": "+name, hd)...)
@@ -143,6 +146,23 @@ func (s *scope) eval(name, key string, e hclsyntax.Expression) (cty.Value, Pos, 
 		return cty.NilVal, p, false
 	}
 	return v, p, true
+}
+
+// literalString is the value of a quoted string without interpolation,
+// which is what nearly every attribute of a large configuration is. It is
+// the value TemplateExpr.Value returns (a known, unmarked cty.String; NFC
+// normalisation is idempotent), without that method's buffer, marks map
+// and conversion per string.
+func literalString(e hclsyntax.Expression) (cty.Value, bool) {
+	t, ok := e.(*hclsyntax.TemplateExpr)
+	if !ok || len(t.Parts) != 1 {
+		return cty.NilVal, false
+	}
+	l, ok := t.Parts[0].(*hclsyntax.LiteralValueExpr)
+	if !ok || l.Val.Type() != cty.String || l.Val.IsNull() || !l.Val.IsKnown() || l.Val.IsMarked() {
+		return cty.NilVal, false
+	}
+	return l.Val, true
 }
 
 func (s *scope) attr(name string) (cty.Value, Pos, bool) {
