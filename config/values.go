@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -265,8 +266,11 @@ func (s *scope) strList(name string) []string {
 		s.w.pos[key] = posOf(tup.Range())
 		out := []string{}
 		for i, e := range tup.Exprs {
-			ek := fmt.Sprintf("%s.%d", key, i)
-			v, p, ok := s.eval(fmt.Sprintf("%s[%d]", name, i), ek, e)
+			// Concatenation, not Sprintf: this runs for every list
+			// element of every route in a large configuration.
+			is := strconv.Itoa(i)
+			ek := key + "." + is
+			v, p, ok := s.eval(name+"["+is+"]", ek, e)
 			if !ok {
 				s.w.bad[key] = true
 				continue
