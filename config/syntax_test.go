@@ -102,6 +102,14 @@ func TestParseSyntaxBigFile(t *testing.T) {
 	if len(diags) > 0 || len(got.Blocks) != 600 {
 		t.Fatalf("parseSyntax: %d blocks, diags %v", len(got.Blocks), diags)
 	}
+	// A syntax error anywhere means the whole file is parsed in one go, so
+	// the diagnostics are hclsyntax's own.
+	bad := append(src[:len(src):len(src)], "service \"z\" {\n  x = [1,\n}\n"...)
+	_, got2 := parseSyntax(bad, "testdata/pieces.hcl")
+	_, want2 := hclsyntax.ParseConfig(bad, "testdata/pieces.hcl", hcl.InitialPos)
+	if !want2.HasErrors() || !reflect.DeepEqual(got2, want2) {
+		t.Fatalf("diagnostics differ:\n got  %v\n want %v", got2, want2)
+	}
 }
 
 // FuzzParsePieces checks piecewise parsing against whole-file parsing on
