@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -303,7 +304,7 @@ func (d *decoder) service(b *hclsyntax.Block) {
 		return
 	}
 	sv := &serviceDecl{Service: Service{Name: name, Pos: p}, w: newWhere()}
-	s := d.scope(fmt.Sprintf("service %q", name), b.Body, sv.w, "")
+	s := d.scope("service "+strconv.Quote(name), b.Body, sv.w, "")
 	s.check(schema{
 		attrs:  append([]string{"balancer", "proxy_protocol", "connect_timeout", "fail_timeout"}, httpServiceAttrs...),
 		blocks: append([]string{"backend", "tls", "respond"}, httpServiceBlocks...),

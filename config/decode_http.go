@@ -54,7 +54,7 @@ func (d *decoder) httpRoute(b *hclsyntax.Block) {
 		return
 	}
 	r := &httpRouteDecl{routeDecl: routeDecl{Name: name, Pos: p, w: newWhere()}}
-	s := d.scope(fmt.Sprintf("http_route %q", name), b.Body, r.w, "")
+	s := d.scope("http_route "+strconv.Quote(name), b.Body, r.w, "")
 	s.check(schema{attrs: append([]string{"entrypoints", "priority", "middlewares", "service"}, httpRouteMatchers...)})
 	r.Entrypoints = s.strList("entrypoints")
 	r.m.Hosts = s.hostList("hosts")

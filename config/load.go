@@ -120,12 +120,10 @@ func parse(srcs []Source, env sources) (*Config, error) {
 		bodies []*hclsyntax.Body
 	)
 	for _, s := range srcs {
-		f, hd := hclsyntax.ParseConfig(s.Src, s.Filename, hcl.InitialPos)
+		b, hd := parseSyntax(s.Src, s.Filename)
 		diags = append(diags, fromHCL("", hd)...)
-		if f != nil {
-			if b, ok := f.Body.(*hclsyntax.Body); ok {
-				bodies = append(bodies, b)
-			}
+		if b != nil {
+			bodies = append(bodies, b)
 		}
 	}
 	if diags.HasErrors() {

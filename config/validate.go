@@ -416,11 +416,11 @@ func build(c *decls, warnings Diagnostics) *Config {
 		Entrypoints: []Entrypoint{},
 		TLS:         TLS{MinVersion: c.tls.MinVersion, Certificates: []Certificate{}, ACME: buildACME(c)},
 		TCPRoutes:   []TCPRoute{},
-		HTTPRoutes:  []HTTPRoute{},
+		HTTPRoutes:  make([]HTTPRoute, 0, len(c.httpRoutes)), // sized: large configs grow it by ×1.25 steps otherwise
 		Middlewares: buildMiddlewares(c),
 		UDPRoutes:   []UDPRoute{},
 		QUICRoutes:  buildQUICRoutes(c),
-		Services:    []Service{},
+		Services:    make([]Service, 0, len(c.services)),
 		Warnings:    warnings,
 	}
 	for _, e := range c.entrypoints {
@@ -449,7 +449,7 @@ func build(c *decls, warnings Diagnostics) *Config {
 		if svc.Balancer != BalancerHash {
 			svc.HTTP.HashKey = "" // warned about
 		}
-		svc.Backends = []Backend{}
+		svc.Backends = make([]Backend, 0, len(s.backends))
 		for _, b := range s.backends {
 			svc.Backends = append(svc.Backends, b.Backend)
 		}

@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -126,6 +127,9 @@ func (s *scope) nested(typ string) []*hclsyntax.Block {
 func (s *scope) eval(name, key string, e hclsyntax.Expression) (cty.Value, Pos, bool) {
 	p := posOf(e.Range())
 	s.w.pos[key] = p
+	if v, ok := literalString(e); ok {
+		return v, p, true
+	}
 	v, hd := e.Value(s.d.ectx.eval)
 	if hd.HasErrors() {
 		s.d.diags = append(s.d.diags, fromHCL(s.ctx+": "+name, hd)...)
@@ -143,6 +147,23 @@ func (s *scope) eval(name, key string, e hclsyntax.Expression) (cty.Value, Pos, 
 		return cty.NilVal, p, false
 	}
 	return v, p, true
+}
+
+// literalString is the value of a quoted string without interpolation,
+// which is what nearly every attribute of a large configuration is. It is
+// the value TemplateExpr.Value returns (a known, unmarked cty.String; NFC
+// normalisation is idempotent), without that method's buffer, marks map
+// and conversion per string.
+func literalString(e hclsyntax.Expression) (cty.Value, bool) {
+	t, ok := e.(*hclsyntax.TemplateExpr)
+	if !ok || len(t.Parts) != 1 {
+		return cty.NilVal, false
+	}
+	l, ok := t.Parts[0].(*hclsyntax.LiteralValueExpr)
+	if !ok || l.Val.Type() != cty.String || l.Val.IsNull() || !l.Val.IsKnown() || l.Val.IsMarked() {
+		return cty.NilVal, false
+	}
+	return l.Val, true
 }
 
 func (s *scope) attr(name string) (cty.Value, Pos, bool) {
@@ -245,8 +266,11 @@ func (s *scope) strList(name string) []string {
 		s.w.pos[key] = posOf(tup.Range())
 		out := []string{}
 		for i, e := range tup.Exprs {
-			ek := fmt.Sprintf("%s.%d", key, i)
-			v, p, ok := s.eval(fmt.Sprintf("%s[%d]", name, i), ek, e)
+			// Concatenation, not Sprintf: this runs for every list
+			// element of every route in a large configuration.
+			is := strconv.Itoa(i)
+			ek := key + "." + is
+			v, p, ok := s.eval(name+"["+is+"]", ek, e)
 			if !ok {
 				s.w.bad[key] = true
 				continue
