@@ -109,7 +109,10 @@ http_route "broken" {
 	}
 	return hcl(`
 global { grace_period = "2s" }
-admin { address = "127.0.0.1:0" }
+admin {
+  address = "127.0.0.1:0"
+  pprof   = true # the goroutine dump if the count does not settle
+}
 entrypoint "web" { address = "127.0.0.1:0" }
 http_route "main" {
   entrypoints = ["web"]
@@ -274,7 +277,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		afterG = goroutines(t, admin)
 	}
 	if afterG > baseG {
-		t.Errorf("goroutines: %d after the reloads, %d at the baseline", afterG, baseG)
+		t.Errorf("goroutines: %d after the reloads, %d at the baseline; dump:\n%s", afterG, baseG, goroutineDump(admin))
 	}
 	t.Logf("file descriptors: baseline %d, after reloads %d; goroutines: baseline %d, after %d", base, after, baseG, afterG)
 }
@@ -332,4 +335,20 @@ func baseline(t *testing.T, a, b string) (fds, gs int) {
 		prev = n
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// goroutineDump is the process's goroutine profile (pprof debug=1), or why
+// it could not be had.
+func goroutineDump(admin string) string {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + admin + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
