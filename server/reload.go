@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -66,6 +67,7 @@ func (s *Server) Reload(cfg *config.Config) (*Changes, error) {
 	if !s.started || s.closed {
 		return nil, ErrNotRunning
 	}
+	defer relaxGC()()
 	old := s.gen
 	g, err := compile(s, cfg, old, s.listeners)
 	if err != nil {
@@ -291,3 +293,20 @@ func diff(old, g *generation, listeners map[listenerKey]*listener) *Changes {
 	}
 	return ch
 }
+
+// relaxGC lets the heap grow further than usual while a generation is
+// compiled (tens of MB of short-lived garbage for a large configuration), so
+// the collector runs less and its assists steal less time from requests
+// being served meanwhile; the returned func restores the setting. A GOGC
+// already higher, or off, is left alone.
+func relaxGC() (restore func()) {
+	prev := debug.SetGCPercent(reloadGCPercent)
+	if prev < 0 || prev >= reloadGCPercent {
+		debug.SetGCPercent(prev)
+		return func() {}
+	}
+	return func() { debug.SetGCPercent(prev) }
+}
+
+// reloadGCPercent is GOGC while a reload compiles.
+const reloadGCPercent = 400

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -509,4 +510,26 @@ func newHTTPBackend(t *testing.T, h http.HandlerFunc) string {
 	go func() { defer close(done); srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close(); <-done })
 	return ln.Addr().String()
+}
+
+// TestRelaxGCRestores: a reload raises GOGC only while it runs and leaves a
+// higher or disabled setting alone.
+func TestRelaxGCRestores(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(orig)
+	for _, tt := range []struct{ before, during int }{
+		{100, reloadGCPercent},
+		{reloadGCPercent * 2, reloadGCPercent * 2},
+		{-1, -1},
+	} {
+		debug.SetGCPercent(tt.before)
+		restore := relaxGC()
+		if got := debug.SetGCPercent(tt.during); got != tt.during {
+			t.Errorf("GOGC %d: %d during the reload, want %d", tt.before, got, tt.during)
+		}
+		restore()
+		if got := debug.SetGCPercent(tt.before); got != tt.before {
+			t.Errorf("GOGC %d: %d after the reload", tt.before, got)
+		}
+	}
 }

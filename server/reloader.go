@@ -115,6 +115,7 @@ func (r *Reloader) Reload(ctx context.Context, trigger string) (config.Diagnosti
 		return nil, ErrNotRunning
 	}
 	start := r.opts.Now()
+	defer relaxGC()() // parsing a large configuration makes garbage too
 	cfg, err := r.opts.Load(r.opts.Files...)
 	if err != nil {
 		r.reloads.WithLabelValues(ResultFailure).Inc()
