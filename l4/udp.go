@@ -235,10 +235,6 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	return f
 }
 
-// replyBufs hold a backend's reply only while it is copied to the client, so
-// idle flows cost no buffer.
-var replyBufs = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
-
 // reply relays the backend's datagrams to the client until the flow is idle
 // for the idle timeout or fails.
 func (s *UDPServer) reply(f *flow) {
@@ -249,38 +245,19 @@ func (s *UDPServer) reply(f *flow) {
 		s.failed(f, err)
 		return
 	}
-	// One closure per flow, not per datagram: RawConn.Read makes it escape.
-	var rerr error
-	relay := func(fd uintptr) bool {
-		bp := replyBufs.Get().(*[]byte)
-		defer replyBufs.Put(bp)
-		n, err := syscall.Read(int(fd), *bp)
-		if err == syscall.EAGAIN {
-			return false
-		}
-		if rerr = err; err != nil {
-			return true
-		}
+	forward := func(b []byte) {
 		f.last.Store(time.Now().UnixNano())
-		if _, err := s.pc.WriteToUDPAddrPort((*bp)[:n], f.client); err != nil {
+		if _, err := s.pc.WriteToUDPAddrPort(b, f.client); err != nil {
 			s.dropped.Add(1)
 			f.metrics.drop(dropWrite)
 		} else {
 			f.metrics.sent()
-			f.stats.out.Add(int64(n))
+			f.stats.out.Add(int64(len(b)))
 		}
-		return true
 	}
 	_ = f.conn.SetReadDeadline(time.Unix(0, f.last.Load()).Add(idle))
 	for {
-		rerr = nil
-		err := rc.Read(relay)
-		if err == nil {
-			err = rerr
-		}
-		if err == nil {
-			continue
-		}
+		err := ReadDatagrams(rc, forward)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			idle = s.idle() // shorter once Shutdown has begun
 			last := time.Unix(0, f.last.Load())

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -109,10 +109,6 @@ func (d *Demux) toBackend(f *flow, b []byte) {
 	f.log.in.Add(int64(len(b)))
 }
 
-// replyBufs hold a backend's datagram only while it is relayed, so idle
-// flows cost no buffer.
-var replyBufs = sync.Pool{New: func() any { b := make([]byte, demuxMaxDatagram); return &b }}
-
 // reply relays the backend's datagrams to the client until the flow's
 // socket is closed (idle, Close) or fails.
 func (d *Demux) reply(f *flow) {
@@ -122,42 +118,19 @@ func (d *Demux) reply(f *flow) {
 		d.endFlow(f, err)
 		return
 	}
-	// One closure per flow, not per datagram: RawConn.Read makes it escape.
-	var rerr error
-	relay := func(fd uintptr) bool {
-		bp := replyBufs.Get().(*[]byte)
-		defer replyBufs.Put(bp)
-		n, err := syscall.Read(int(fd), *bp)
-		if err == syscall.EAGAIN {
-			return false
-		}
-		if rerr = err; err != nil {
-			return true
-		}
-		b := (*bp)[:n]
+	err = l4.ReadDatagrams(rc, func(b []byte) {
 		f.peer.last.Store(time.Now().UnixNano())
-		if n > 0 && b[0]&0x80 != 0 {
+		if len(b) > 0 && b[0]&0x80 != 0 {
 			d.trackCID(f, b)
 		}
 		if _, err := d.conn.WriteToUDPAddrPort(b, *f.client.Load()); err != nil {
 			d.st.writeFailed.Add(1)
 		} else {
 			d.st.toClient.Add(1)
-			f.log.out.Add(int64(n))
+			f.log.out.Add(int64(len(b)))
 		}
-		return true
-	}
-	for {
-		rerr = nil
-		err := rc.Read(relay)
-		if err == nil {
-			err = rerr
-		}
-		if err != nil {
-			d.endFlow(f, err)
-			return
-		}
-	}
+	})
+	d.endFlow(f, err)
 }
 
 // trackCID records the connection ID a backend chose, from one of its
