@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -35,10 +36,16 @@ type ServerOptions struct {
 // connections) and HTTP/2 with prior knowledge (h2c) on plaintext
 // connections. An h2c Upgrade from HTTP/1.1 is never honoured.
 type Server struct {
-	srv       *http.Server
+	srv       *http.Server // HTTP/2, over TLS by ALPN and h2c
+	h1        *h1Server    // HTTP/1.x
 	maxHead   int
 	parkAfter time.Duration
 	guard     atomic.Pointer[GuardedListener] // set by Serve, for GuardViolations
+
+	mu      sync.Mutex
+	lns     []net.Listener
+	h2Start sync.Once
+	stopped bool
 }
 
 // NewServer builds the server; Serve runs it.
@@ -63,9 +70,25 @@ func NewServer(o ServerOptions) *Server {
 		},
 		ErrorLog: log.New(slogWriter{o.Logger.With("entrypoint", o.Entrypoint)}, "", 0),
 	}
+	maxHeader := o.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = http.DefaultMaxHeaderBytes
+	}
+	h1 := &h1Server{
+		handler:           o.Handler,
+		readHeaderTimeout: o.ReadHeaderTimeout,
+		idleTimeout:       o.IdleTimeout,
+		writeTimeout:      o.WriteTimeout,
+		maxHead:           maxHeader + 4096, // net/http's slack, for the request line
+		log:               o.Logger.With("entrypoint", o.Entrypoint),
+		h2:                newConnQueue(nil),
+	}
+	if h1.idleTimeout == 0 {
+		h1.idleTimeout = h1.readHeaderTimeout // net/http's rule
+	}
 	// The guard holds a request head until it is whole; it must allow more
-	// than net/http so that net/http, not the guard, answers 431.
-	return &Server{srv: srv, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192), parkAfter: o.ParkIdleAfter}
+	// than the server so that the server, not the guard, answers 431.
+	return &Server{srv: srv, h1: h1, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192), parkAfter: o.ParkIdleAfter}
 }
 
 // Serve accepts connections from ln until Shutdown or Close; it returns
@@ -75,12 +98,55 @@ func NewServer(o ServerOptions) *Server {
 func (s *Server) Serve(ln net.Listener) error {
 	g := NewGuardListener(ln, GuardOptions{MaxHead: s.maxHead, ParkAfter: s.parkAfter})
 	s.guard.Store(g)
-	return s.srv.Serve(g)
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.lns = append(s.lns, ln)
+	s.h2Start.Do(func() {
+		s.h1.h2.addr = ln.Addr()
+		go s.srv.Serve(s.h1.h2)
+	})
+	s.mu.Unlock()
+	return s.h1.acceptLoop(ln, g)
+}
+
+// stop refuses new connections: listeners closed, HTTP/1 responses from
+// now on say Connection: close.
+func (s *Server) stop() {
+	s.h1.shutdown.Store(true)
+	s.mu.Lock()
+	s.stopped = true
+	lns := s.lns
+	s.lns = nil
+	s.mu.Unlock()
+	for _, ln := range lns {
+		ln.Close()
+	}
 }
 
 // Shutdown stops accepting, closes idle connections, sends HTTP/2 GOAWAY,
 // and waits for in-flight requests until ctx is done.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	h2 := make(chan error, 1)
+	go func() { h2 <- s.srv.Shutdown(ctx) }()
+	defer s.h1.h2.Close()
+	poll := time.Millisecond
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	for s.h1.closeIdle() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			poll = min(2*poll, 100*time.Millisecond)
+			t.Reset(poll)
+		}
+	}
+	return <-h2
+}
 
 // GuardViolations counts the connections the request hygiene guard
 // answered 400 and closed.
@@ -92,4 +158,10 @@ func (s *Server) GuardViolations() uint64 {
 }
 
 // Close closes every connection at once.
-func (s *Server) Close() error { return s.srv.Close() }
+func (s *Server) Close() error {
+	s.stop()
+	s.h1.closeAll()
+	err := s.srv.Close()
+	s.h1.h2.Close()
+	return err
+}

@@ -1,0 +1,362 @@
+package l7
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// One HTTP/1 connection of the h1 server: read a request, run the handler,
+// finish the response, again, on one goroutine. The connection is the
+// guard's (guard.go), so what is read here has passed the request-hygiene
+// checks; the parser (h1s_request.go) relies on that for syntax and still
+// checks what it uses.
+
+// Connection states, for Shutdown: an idle connection (between requests,
+// nothing read yet) may be closed at once; an active one is waited for.
+const (
+	connIdle int32 = iota
+	connActive
+	connClosed // closed by Shutdown or Close, or the serve loop ended
+	connHijacked
+)
+
+// Buffers are pooled: a connection holds them while it is open (a parked
+// connection has ended its serve loop and returned them).
+const (
+	h1sReadBuf  = 4 << 10
+	h1sWriteBuf = 4 << 10
+	// h1sPendBuf is what a response of unknown length may buffer before its
+	// head is sent: a handler that finishes within it gets a Content-Length
+	// instead of chunking (net/http: bufferBeforeChunkingSize).
+	h1sPendBuf = 2 << 10
+	// h1sMaxDiscard is what the server reads of a request body the handler
+	// left unread, to keep the connection (net/http: 256 KiB).
+	h1sMaxDiscard = 256 << 10
+	// h1sWatchDelay is how long a request runs before the connection is
+	// watched for the client going away (see watch): a quick request never
+	// pays for a watcher.
+	h1sWatchDelay = 20 * time.Millisecond
+)
+
+var (
+	h1sReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1sReadBuf) }}
+	h1sWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, h1sWriteBuf) }}
+)
+
+type h1conn struct {
+	s      *h1Server
+	nc     net.Conn // the guarded connection
+	remote string
+	tls    *tls.ConnectionState
+	ctx    context.Context // values only: the server and the local address
+	state  atomic.Int32
+
+	src srcReader // what br reads: nc, after the watcher's byte
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	w   h1writer // reused per request: a handler must not keep it
+
+	// The watcher (watch.go part below), guarded by wmu.
+	wmu       sync.Mutex
+	watchT    *time.Timer
+	inHandler bool // the handler runs and its request body is done
+	watching  bool
+	watchDone chan struct{}
+	cancel    context.CancelFunc // the current request's
+	gone      bool               // the watcher saw the client go
+}
+
+// srcReader is the connection as br reads it: first the byte the watcher
+// read ahead, if any.
+type srcReader struct {
+	nc      net.Conn
+	pending bool
+	b       [1]byte
+}
+
+func (r *srcReader) Read(p []byte) (int, error) {
+	if r.pending && len(p) > 0 {
+		p[0] = r.b[0]
+		r.pending = false
+		return 1, nil
+	}
+	return r.nc.Read(p)
+}
+
+func (c *h1conn) setState(st int32) bool {
+	for {
+		old := c.state.Load()
+		if old == connClosed || old == connHijacked {
+			return false
+		}
+		if c.state.CompareAndSwap(old, st) {
+			return true
+		}
+	}
+}
+
+// serve runs the request loop until the connection ends.
+func (c *h1conn) serve() {
+	defer c.end()
+	c.src.nc = c.nc
+	c.br = h1sReaders.Get().(*bufio.Reader)
+	c.br.Reset(&c.src)
+	c.bw = h1sWriters.Get().(*bufio.Writer)
+	c.bw.Reset(c.nc)
+	s := c.s
+	for first := true; ; first = false {
+		if !c.awaitRequest() {
+			return
+		}
+		if s.readHeaderTimeout > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
+		} else if s.idleTimeout > 0 {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		req, body, err := c.readRequest(first)
+		if err != nil {
+			if errors.Is(err, errH2Preface) {
+				c.handToH2()
+				return
+			}
+			c.reject(err)
+			return
+		}
+		if s.readHeaderTimeout > 0 {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		if s.writeTimeout > 0 {
+			c.nc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+		}
+		if !c.serveRequest(req, body) {
+			return
+		}
+		if !c.setState(connIdle) || s.shuttingDown() {
+			return
+		}
+	}
+}
+
+// awaitRequest waits for the first byte of the next request, within the
+// idle timeout; false when the connection ends instead.
+func (c *h1conn) awaitRequest() bool {
+	if c.br.Buffered() == 0 {
+		if d := c.s.idleTimeout; d > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(d))
+		}
+		if _, err := c.br.Peek(1); err != nil {
+			return false
+		}
+	}
+	return c.setState(connActive)
+}
+
+// serveRequest runs the handler and finishes the response; it reports
+// whether the connection may carry another request.
+func (c *h1conn) serveRequest(req *http.Request, body *h1body) (keep bool) {
+	w := &c.w
+	ctx, cancel := context.WithCancel(c.ctx)
+	setRequestContext(&req, ctx)
+	defer cancel()
+	c.wmu.Lock()
+	c.cancel, c.gone = cancel, false
+	c.wmu.Unlock()
+	body.mu.Lock()
+	bodyDone := body.eof
+	body.watch = !bodyDone
+	body.mu.Unlock()
+	if bodyDone {
+		c.startWatch()
+	}
+	ok := c.runHandler(w, req)
+	body.handlerDone()
+	c.stopWatch()
+	if w.hijacked {
+		return false
+	}
+	if !ok {
+		return false // a panic: the response cannot be trusted to be whole
+	}
+	if body.endsConn() {
+		// Reading the rest would take too long, or the client waits for a
+		// 100 Continue that is not coming: this response is the last.
+		w.closeAfter = true
+	}
+	if err := w.finish(); err != nil || w.closeAfter || c.gone {
+		return false
+	}
+	if !body.done() {
+		return body.discard()
+	}
+	return true
+}
+
+// runHandler calls the handler; false if it panicked.
+func (c *h1conn) runHandler(w *h1writer, req *http.Request) (ok bool) {
+	defer func() {
+		if err := recover(); err != nil {
+			ok = false
+			if err != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.s.log.Error("http: panic serving request", "remote", c.remote, "panic", fmt.Sprint(err), "stack", string(buf))
+			}
+		}
+	}()
+	w.reset(c, req)
+	c.s.handler.ServeHTTP(w, req)
+	return true
+}
+
+// reject answers a request the server could not read and ends the
+// connection. A read error or timeout gets no answer, as in net/http.
+func (c *h1conn) reject(err error) {
+	var re *requestError
+	if !errors.As(err, &re) {
+		return
+	}
+	c.s.log.Debug("bad HTTP/1 request", "remote", c.remote, "error", re.msg)
+	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	body := fmt.Sprintf("%d %s: %s", re.code, http.StatusText(re.code), re.msg)
+	fmt.Fprintf(c.bw, "%sContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		statusLine(re.code, false), len(body), body)
+	if c.bw.Flush() == nil {
+		c.linger()
+	}
+}
+
+// linger reads (and drops) what the client already sent, for a moment,
+// before the connection is closed: closing with unread input sends a RST
+// that can destroy the answer before the client reads it.
+func (c *h1conn) linger() {
+	c.nc.SetReadDeadline(time.Now().Add(guardLinger))
+	io.CopyN(io.Discard, c.nc, guardLingerMax)
+}
+
+// end closes the connection unless it was hijacked or handed on, and
+// returns the buffers.
+func (c *h1conn) end() {
+	if c.watchT != nil {
+		c.watchT.Stop()
+	}
+	if c.state.Swap(connClosed) == connHijacked {
+		c.state.Store(connHijacked)
+		c.s.forget(c)
+		return
+	}
+	if c.nc != nil {
+		c.nc.Close()
+	}
+	c.s.forget(c)
+	if c.br != nil {
+		c.br.Reset(nil)
+		h1sReaders.Put(c.br)
+		c.bw.Reset(nil)
+		h1sWriters.Put(c.bw)
+		c.br, c.bw = nil, nil
+	}
+}
+
+// handToH2 gives a connection that began with the HTTP/2 preface to the
+// HTTP/2 server, with what was read of it.
+func (c *h1conn) handToH2() {
+	pre := make([]byte, c.br.Buffered())
+	c.br.Read(pre)
+	nc := &replayConn{Conn: c.nc, pre: pre}
+	c.state.Store(connHijacked) // not ours to close any more
+	c.s.h2.push(nc)
+}
+
+// replayConn is a connection whose first bytes were already read.
+type replayConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.pre) > 0 {
+		n := copy(p, r.pre)
+		r.pre = r.pre[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
+}
+
+// Watching for the client going away.
+//
+// A handler waiting on a backend should stop when its client has gone (a
+// long poll, a slow upload's answer): net/http reads one byte in the
+// background for every request to learn that. Here the connection is
+// watched only once a request has run h1sWatchDelay with its body read:
+// quick requests, nearly all of them, never start a watcher.
+
+func (c *h1conn) startWatch() {
+	c.wmu.Lock()
+	c.inHandler = true
+	if c.watchT == nil {
+		c.watchT = time.AfterFunc(h1sWatchDelay, c.watch)
+	} else {
+		c.watchT.Reset(h1sWatchDelay)
+	}
+	c.wmu.Unlock()
+}
+
+// watch reads ahead one byte while the handler runs: an error (the client
+// closed or reset) cancels the request; a byte (a pipelined request) is
+// kept for the next read.
+func (c *h1conn) watch() {
+	c.wmu.Lock()
+	if !c.inHandler || c.src.pending || c.br == nil || c.br.Buffered() > 0 {
+		c.wmu.Unlock()
+		return
+	}
+	c.watching = true
+	done := make(chan struct{})
+	c.watchDone = done
+	c.wmu.Unlock()
+
+	n, err := c.nc.Read(c.src.b[:])
+
+	c.wmu.Lock()
+	c.watching = false
+	if n == 1 {
+		c.src.pending = true
+	} else if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		c.gone = true
+		if c.cancel != nil {
+			c.cancel()
+		}
+	}
+	c.wmu.Unlock()
+	close(done)
+}
+
+// stopWatch ends the watch of the request that finished, waiting for a
+// watcher that is reading.
+func (c *h1conn) stopWatch() {
+	c.wmu.Lock()
+	c.inHandler = false
+	c.cancel = nil
+	if c.watchT != nil {
+		c.watchT.Stop()
+	}
+	watching, done := c.watching, c.watchDone
+	c.wmu.Unlock()
+	if !watching {
+		return
+	}
+	c.nc.SetReadDeadline(aLongTimeAgo)
+	<-done
+	c.nc.SetReadDeadline(time.Time{})
+}

@@ -1,0 +1,334 @@
+package l7
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// Reading a request head into an *http.Request.
+//
+// The head is copied into one string; the method, target, field values and
+// (when canonical already) field names are substrings of it. One struct
+// holds the URL, the body and the backing array of the header's value
+// slices, so a typical request costs four allocations: that struct, the
+// head, the header map and the http.Request.
+
+// requestError is a request the server answers with code and a short text,
+// then closes the connection.
+type requestError struct {
+	code int
+	msg  string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+func badRequest(msg string) error { return &requestError{http.StatusBadRequest, msg} }
+
+var errH2Preface = errors.New("HTTP/2 connection preface")
+
+// h1req is what a request allocates besides the head, the header map and
+// the http.Request.
+type h1req struct {
+	url  url.URL
+	body h1body
+	vals [14]string
+}
+
+var chunkedTE = []string{"chunked"}
+
+// readHead returns the request head (request line to the empty line) as a
+// view of br's buffer; the caller discards it once copied. A head larger
+// than the buffer is gathered into a new slice.
+func (c *h1conn) readHead() ([]byte, error) {
+	br := c.br
+	for {
+		b, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(b, crlfcrlf); i >= 0 {
+			return b[:i+4], nil
+		}
+		if len(b) == br.Size() {
+			return c.readLongHead()
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return nil, err
+		}
+	}
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// readLongHead gathers a head larger than br's buffer, line by line, up to
+// the server's limit (431 beyond).
+func (c *h1conn) readLongHead() ([]byte, error) {
+	head := make([]byte, 0, 2*h1sReadBuf)
+	for {
+		line, err := c.br.ReadSlice('\n')
+		if len(head)+len(line) > c.s.maxHead {
+			return nil, &requestError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
+		}
+		head = append(head, line...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(line) == 2 { // the empty line (the guard allows only CRLF)
+			return head, nil
+		}
+	}
+}
+
+// readRequest reads the next request head and builds the request.
+func (c *h1conn) readRequest(first bool) (*http.Request, *h1body, error) {
+	b, err := c.readHead()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(b) > c.s.maxHead {
+		return nil, nil, &requestError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
+	}
+	long := len(b) > c.br.Buffered() // readLongHead's copy: nothing to discard
+	if first && bytes.HasPrefix(b, []byte("PRI * HTTP/2.0\r\n")) {
+		return nil, nil, errH2Preface
+	}
+	head := string(b)
+	if !long {
+		c.br.Discard(len(b))
+	}
+	return c.parseRequest(head)
+}
+
+func (c *h1conn) parseRequest(head string) (*http.Request, *h1body, error) {
+	x := new(h1req)
+	r := http.Request{RemoteAddr: c.remote, TLS: c.tls}
+
+	line, rest, _ := strings.Cut(head, "\r\n")
+	method, line, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(line, " ")
+	if !ok1 || !ok2 || method == "" || target == "" {
+		return nil, nil, badRequest("malformed request line")
+	}
+	r.Method, r.RequestURI, r.Proto = method, target, proto
+	switch proto {
+	case "HTTP/1.1":
+		r.ProtoMajor, r.ProtoMinor = 1, 1
+	case "HTTP/1.0":
+		r.ProtoMajor, r.ProtoMinor = 1, 0
+	default:
+		return nil, nil, &requestError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
+	}
+
+	// Fields: count them to size the map.
+	n := strings.Count(rest, "\r\n") - 1
+	h := make(http.Header, max(n, 0))
+	vals := x.vals[:]
+	var hosts int
+	var connTokens []string
+	for rest != "\r\n" && rest != "" {
+		var fl string
+		fl, rest, _ = strings.Cut(rest, "\r\n")
+		name, value, ok := strings.Cut(fl, ":")
+		if !ok || name == "" {
+			return nil, nil, badRequest("malformed header line")
+		}
+		value = strings.Trim(value, " \t")
+		key := canonicalKey(name)
+		switch key {
+		case "Host":
+			hosts++
+			r.Host = value
+			continue
+		case "Connection":
+			connTokens = append(connTokens, value)
+		}
+		if prior, ok := h[key]; ok {
+			h[key] = append(prior, value)
+			continue
+		}
+		if len(vals) == 0 {
+			vals = make([]string, 8)
+		}
+		vals[0] = value
+		h[key] = vals[:1:1]
+		vals = vals[1:]
+	}
+	r.Header = h
+
+	if hosts > 1 {
+		return nil, nil, badRequest("too many Host headers")
+	}
+	if hosts == 0 && r.ProtoMinor == 1 {
+		return nil, nil, badRequest("missing required Host header")
+	}
+	if err := c.parseTarget(&r, x, target); err != nil {
+		return nil, nil, err
+	}
+	if !httpguts.ValidHostHeader(r.Host) {
+		return nil, nil, badRequest("malformed Host header")
+	}
+	if r.ProtoMinor == 0 {
+		r.Close = !httpguts.HeaderValuesContainsToken(connTokens, "keep-alive")
+	} else {
+		r.Close = httpguts.HeaderValuesContainsToken(connTokens, "close")
+	}
+	if err := c.framing(&r, x); err != nil {
+		return nil, nil, err
+	}
+	return &r, &x.body, nil
+}
+
+// parseTarget sets the request's URL (and, for the absolute form, Host).
+func (c *h1conn) parseTarget(r *http.Request, x *h1req, target string) error {
+	if target[0] == '/' && plainPath(target) {
+		// The origin form without escapes, nearly every request: what
+		// url.ParseRequestURI would return, without its allocation.
+		path, query, hasQuery := strings.Cut(target, "?")
+		x.url.Path = path
+		x.url.RawQuery = query
+		x.url.ForceQuery = hasQuery && query == ""
+		r.URL = &x.url
+		return nil
+	}
+	if r.Method == http.MethodConnect && target[0] != '/' {
+		// The authority form (net/http does the same; the entry refuses
+		// CONNECT).
+		x.url = url.URL{Host: target}
+		r.URL = &x.url
+		return nil
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return badRequest("malformed request target")
+	}
+	x.url = *u
+	r.URL = &x.url
+	if u.Host != "" {
+		// RFC 9112 §3.2.2: the absolute form's authority is the host.
+		r.Host = u.Host
+	}
+	return nil
+}
+
+// plainPath reports whether target's path (up to any '?') has only bytes
+// that url.URL keeps as they are (RFC 3986 pchar and '/', no escapes), so
+// that Path is the path as written and RawPath stays empty, exactly as
+// url.ParseRequestURI would set them.
+func plainPath(target string) bool {
+	for i := 0; i < len(target); i++ {
+		c := target[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~/!$&'()*+,;=:@", c) >= 0:
+		case c == '?':
+			return true
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// framing sets the body from Content-Length or chunked Transfer-Encoding
+// (the guard allows one of them, well-formed), and the declared trailers.
+func (c *h1conn) framing(r *http.Request, x *h1req) error {
+	b := &x.body
+	b.c, b.req = c, r
+	r.Body = b
+	if te, ok := r.Header["Transfer-Encoding"]; ok {
+		if len(te) != 1 || !strings.EqualFold(te[0], "chunked") || r.ProtoMinor == 0 {
+			return &requestError{http.StatusNotImplemented, "unsupported transfer encoding"}
+		}
+		if _, ok := r.Header["Content-Length"]; ok {
+			return badRequest("both Content-Length and Transfer-Encoding")
+		}
+		delete(r.Header, "Transfer-Encoding")
+		r.TransferEncoding = chunkedTE
+		r.ContentLength = -1
+		b.chunked = true
+		if err := declaredTrailers(r); err != nil {
+			return err
+		}
+	} else if cl, ok := r.Header["Content-Length"]; ok {
+		if len(cl) != 1 {
+			return badRequest("repeated Content-Length")
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64)
+		if err != nil || n < 0 {
+			return badRequest("bad Content-Length")
+		}
+		r.ContentLength = n
+		b.remain = n
+	}
+	if e, ok := r.Header["Expect"]; ok {
+		if len(e) != 1 || !strings.EqualFold(e[0], "100-continue") {
+			return &requestError{http.StatusExpectationFailed, "unsupported Expect"}
+		}
+		b.expect = r.ContentLength != 0 && r.ProtoMinor == 1
+	}
+	if r.ContentLength == 0 {
+		r.Body = http.NoBody
+		b.eof = true
+	}
+	return nil
+}
+
+// declaredTrailers fills r.Trailer from the Trailer field (as net/http
+// does, which also removes the field).
+func declaredTrailers(r *http.Request) error {
+	vv, ok := r.Header["Trailer"]
+	if !ok {
+		return nil
+	}
+	delete(r.Header, "Trailer")
+	t := make(http.Header)
+	for _, v := range vv {
+		for k := range strings.SplitSeq(v, ",") {
+			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+			switch k {
+			case "":
+				continue
+			case "Transfer-Encoding", "Trailer", "Content-Length":
+				return badRequest("bad trailer key")
+			}
+			t[k] = nil
+		}
+	}
+	if len(t) > 0 {
+		r.Trailer = t
+	}
+	return nil
+}
+
+// requestCtxOffset is the offset of http.Request's unexported ctx field:
+// setting it in place saves WithContext's copy of the request. It is found
+// by reflection (and checked to be a context.Context), so a Go release
+// that changes the struct makes this fall back to WithContext, never
+// write the wrong field.
+var requestCtxOffset = func() uintptr {
+	f, ok := reflect.TypeFor[http.Request]().FieldByName("ctx")
+	if !ok || f.Type != reflect.TypeFor[context.Context]() {
+		return 0
+	}
+	return f.Offset
+}()
+
+// setRequestContext gives *r the context ctx. *r must be a request no
+// one else holds yet.
+func setRequestContext(r **http.Request, ctx context.Context) {
+	if requestCtxOffset == 0 {
+		*r = (*r).WithContext(ctx)
+		return
+	}
+	*(*context.Context)(unsafe.Add(unsafe.Pointer(*r), requestCtxOffset)) = ctx
+}
