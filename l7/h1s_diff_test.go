@@ -49,8 +49,9 @@ type diffRecord struct {
 }
 
 type diffRecorder struct {
-	mu   sync.Mutex
-	recs []*diffRecord
+	mu      sync.Mutex
+	recs    []*diffRecord
+	discard bool // keep no records (the fuzz target)
 }
 
 // take returns the records of the requests from client address remote. A
@@ -113,7 +114,9 @@ func (d *diffRecorder) handler() http.Handler {
 			return
 		}
 		d.mu.Lock()
-		d.recs = append(d.recs, rec)
+		if !d.discard {
+			d.recs = append(d.recs, rec)
+		}
 		d.mu.Unlock()
 		write := func(s string) { _, err := io.WriteString(w, s); d.note(rec, err) }
 		switch {
@@ -200,6 +203,10 @@ func (d *diffRecorder) handler() http.Handler {
 			w.Header().Set("Content-Type", "text/plain")
 			w.Header().Set("x-lower", "v") // a non-canonical key, written as is
 			write("multi")
+		case path == "/te-set":
+			// The handler asks for chunking itself (net/http honours it).
+			w.Header().Set("Transfer-Encoding", "chunked")
+			write("te")
 		case path == "/error":
 			http.Error(w, "nope", http.StatusTeapot)
 		case path == "/readafter":
