@@ -67,7 +67,7 @@ var h1sKnownBugs = []knownBug{
 		cases: []string{"connect-authority-path", "connect-bad-escape"}},
 	{desc: "Expect: 100-continue and a handler that flushes its head before reading the body: net/http answers Connection: close (it sent no 100 Continue, so it cannot know whether the body follows), the new server keeps the connection",
 		cases: []string{"expect-flushread"}},
-	{desc: "a chunked body of more than 256 KiB left unread by the handler: net/http reads (discards) up to 256 KiB before it sends the head and then answers Connection: close; the new server sends the head without Connection: close, then discards and closes",
+	{desc: "a chunked body of more than 256 KiB left unread by the handler: net/http reads (discards) up to 256 KiB before it sends the head and then answers Connection: close; the new server sends the head without Connection: close, then discards and closes. Likewise for any unread chunked body: net/http discards before it answers, the new server after, so when the body turns out malformed further on (the guard's violation) net/http's client gets only the guard's 400 (the guard mutes the answer to a request whose body it rejected), the new server's client gets 200 and then the guard's 400 (FuzzH1Diff found it)",
 		cases: []string{"noread-chunked-300k"}},
 	{desc: "a chunked body cut short (client half-closes mid-chunk): net/http's response says Connection: close, the new server's does not (it closes anyway)",
 		cases: []string{"truncated-chunked"}},

@@ -54,6 +54,15 @@ type diffRecorder struct {
 	discard bool // keep no records (the fuzz target)
 }
 
+// takeAll returns every record and forgets them.
+func (d *diffRecorder) takeAll() []*diffRecord {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.recs
+	d.recs = nil
+	return r
+}
+
 // take returns the records of the requests from client address remote. A
 // handler may still run after its case ended (the client gave up on a
 // response it could not parse): its record must not count for the next.
@@ -234,7 +243,6 @@ type diffServers struct {
 
 func startDiffServers(t testing.TB) *diffServers {
 	t.Helper()
-	d := &diffServers{oldRec: &diffRecorder{}, newRec: &diffRecorder{}}
 	lnOld, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -243,6 +251,11 @@ func startDiffServers(t testing.TB) *diffServers {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startDiffServersOn(t, lnOld, lnNew)
+}
+
+func startDiffServersOn(t testing.TB, lnOld, lnNew net.Listener) *diffServers {
+	d := &diffServers{oldRec: &diffRecorder{}, newRec: &diffRecorder{}}
 	d.oldAddr, d.newAddr = lnOld.Addr().String(), lnNew.Addr().String()
 	old := &http.Server{Handler: d.oldRec.handler(), ErrorLog: log.New(io.Discard, "", 0)}
 	srv := NewServer(ServerOptions{Handler: d.newRec.handler()})
