@@ -71,6 +71,8 @@ var h1sKnownBugs = []knownBug{
 		cases: []string{"noread-chunked-300k"}},
 	{desc: "a chunked body cut short (client half-closes mid-chunk): net/http's response says Connection: close, the new server's does not (it closes anyway)",
 		cases: []string{"truncated-chunked"}},
+	{desc: "Expect values: net/http takes the first Expect field's value and looks for the token 100-continue in it (hasToken), and answers 417 only when that value is non-empty without it; so an empty Expect (Expect:) runs the handler, and so do Expect: 100-continue, foo and two Expect: 100-continue fields (with a 100 Continue); the new server answers 417 to all three (FuzzH1Diff found the empty one)",
+		cases: []string{"expect-empty", "expect-list", "expect-two"}},
 	{desc: "OPTIONS * is answered by net/http itself (200, Content-Length: 0, handler not called); the new server calls the handler",
 		cases: []string{"options-star"}},
 	{desc: "Pragma: no-cache without Cache-Control: net/http adds Cache-Control: no-cache to the request header (fixPragmaCacheControl), the new server does not",
@@ -356,6 +358,9 @@ func diffCases() []diffCase {
 				}
 			}),
 			check: rstatus(417)},
+		rone("expect-empty", rreq("POST", "/expect", "HTTP/1.1", "Host: h", "Content-Length: 1", "Expect:")+"x"),
+		rone("expect-list", rreq("POST", "/expect", "HTTP/1.1", "Host: h", "Content-Length: 1", "Expect: 100-continue, foo")+"x"),
+		rone("expect-two", rreq("POST", "/expect", "HTTP/1.1", "Host: h", "Content-Length: 1", "Expect: 100-continue", "Expect: 100-continue")+"x"),
 		rone("expect-case", rreq("POST", "/expect", "HTTP/1.1", "Host: h", "Content-Length: 1", "Expect: 100-Continue")+"x"),
 		{name: "expect-flushread", parts: []string{rreq("POST", "/flushread", "HTTP/1.1", "Host: h", "Content-Length: 5", "Expect: 100-continue") + "hello"}, n: 1},
 
