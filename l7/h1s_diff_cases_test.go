@@ -25,6 +25,10 @@ type knownBug struct {
 }
 
 var h1sKnownBugs = []knownBug{
+	{desc: "REQUEST SMUGGLING: a header field line whose length before CRLF is a multiple of 4096 (the read buffer) ends the head early: readLongHead gets the line from ReadSlice as 4096 bytes (bufio.ErrBufferFull) and then \r\n, takes that 2-byte rest for the empty line, and the field lines after it are read as the next request. GET /first HTTP/1.1, Host: h, X-Long: <4088 x a>, X: /smuggled HTTP/1.0, empty line: net/http (and the guard) see one request; the new server runs the handler for GET /first and then for method \"X:\" target /smuggled, and answers both",
+		cases: []string{"long-line-4096", "long-line-8192"}},
+	{desc: "a request trailer field longer than the 4 KiB read buffer: net/http reads it (Trailer X-T: <5000 x t>), the new server's readTrailer fails on bufio.ErrBufferFull, so the handler's body read ends in io.ErrUnexpectedEOF and the connection closes",
+		cases: []string{"chunked-trailer-long"}},
 	{desc: "no Content-Type sniffed when the response head goes out before the handler returns (the handler set Content-Length, wrote more than 2 KiB, flushed, or the request is HEAD): net/http sniffs the first write (text/plain; charset=utf-8 here), the new server sends no Content-Type",
 		cases: []string{"cl", "big", "head-cl", "head-big", "head-nolen", "conn-close", "conn-close-token", "pipeline-3", "pipeline-head-get",
 			"pipeline-then-close", "pipeline-then-malformed", "shortcl", "http10", "http10-keepalive", "http10-keepalive-big", "head-trailer"},
@@ -305,6 +309,11 @@ func diffCases() []diffCase {
 		{name: "connect-authority-path", parts: []string{rreq("CONNECT", "example.com:443/p", "HTTP/1.1", "Host: h")}, n: 1},
 		{name: "connect-bad-escape", parts: []string{rreq("CONNECT", "%zz:443", "HTTP/1.1", "Host: h")}, n: 1},
 		rone("pragma-11", rget("/x", "Pragma: no-cache")),
+		// A field line of exactly 4096 (or 8192) bytes before its CRLF: the
+		// read buffer's size.
+		rone("long-line-4096", rget("/first", "X-Long: "+strings.Repeat("a", 4096-8), "X: /smuggled HTTP/1.0")),
+		rone("long-line-8192", rget("/first", "X-Long: "+strings.Repeat("a", 8192-8), "X: /smuggled HTTP/1.0")),
+		rone("long-line-4095", rget("/first", "X-Long: "+strings.Repeat("a", 4095-8), "X: /not-smuggled HTTP/1.0")),
 		rone("header-too-large", rget("/x", "X-Big: "+strings.Repeat("b", 1<<20+5000))),
 
 		// Bodies.
@@ -318,6 +327,7 @@ func diffCases() []diffCase {
 		rone("chunked-trailer-declared", rchunked("/x", "abc", "X-T: tv\r\n", "Trailer: X-T")),
 		rone("chunked-trailer-undeclared", rchunked("/x", "abc", "X-U: uv\r\nx-lower: lv\r\n")),
 		rone("chunked-trailer-bad-decl", rchunked("/x", "abc", "", "Trailer: Content-Length")),
+		rone("chunked-trailer-long", rchunked("/x", "abc", "X-T: "+strings.Repeat("t", 5000)+"\r\n", "Trailer: X-T")),
 		rone("chunked-ext", rreq("POST", "/x", "HTTP/1.1", "Host: h", "Transfer-Encoding: chunked")+"3;ext=1\r\nabc\r\n0;e\r\n\r\n"),
 		rone("chunked-upper", rreq("POST", "/x", "HTTP/1.1", "Host: h", "Transfer-Encoding: CHUNKED")+"3\r\nabc\r\n0\r\n\r\n"),
 		{name: "chunked-split", parts: []string{rreq("POST", "/x", "HTTP/1.1", "Host: h", "Transfer-Encoding: chunked") + "3\r\nab", "c\r\n0\r\n", "\r\n"}, n: 1},
