@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// h1sRunBugs compares the differential cases as they are, without hiding
-// the known bugs of the new server (h1sKnownBugs).
-var h1sRunBugs = flag.Bool("h1s.bugs", false, "do not hide the known bugs of the h1 server in the differential test")
+// h1sRunBugs runs TestH1ServerBugs, the known bugs of the new server
+// (h1sKnownBugs) as failing cases, and makes TestH1ServerDiff hide none.
+var h1sRunBugs = flag.Bool("h1s.bugs", false, "run the known bugs of the h1 server as failing tests")
 
 // knownBug is a difference from net/http found by the differential test
 // that is a bug of the new server, not an intended difference. Unless
