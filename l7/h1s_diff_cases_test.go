@@ -31,7 +31,7 @@ var h1sKnownBugs = []knownBug{
 		cases: []string{"chunked-trailer-long"}},
 	{desc: "no Content-Type sniffed when the response head goes out before the handler returns (the handler set Content-Length, wrote more than 2 KiB, flushed, or the request is HEAD): net/http sniffs the first write (text/plain; charset=utf-8 here), the new server sends no Content-Type",
 		cases: []string{"cl", "big", "head-cl", "head-big", "head-nolen", "conn-close", "conn-close-token", "pipeline-3", "pipeline-head-get",
-			"pipeline-then-close", "pipeline-then-malformed", "shortcl", "http10", "http10-keepalive", "http10-keepalive-big", "head-trailer"},
+			"pipeline-then-close", "pipeline-then-malformed", "pipeline-then-long", "shortcl", "http10", "http10-keepalive", "http10-keepalive-big", "head-trailer"},
 		norm: eachResp(func(r *diffResp) {
 			if v := r.Header["Content-Type"]; len(v) == 1 && v[0] == "text/plain; charset=utf-8" {
 				delete(r.Header, "Content-Type")
@@ -175,6 +175,27 @@ func rpost(target, body string, fields ...string) string {
 	return rreq("POST", target, "HTTP/1.1", append([]string{"Host: h", fmt.Sprintf("Content-Length: %d", len(body))}, fields...)...) + body
 }
 
+// pipelineMixed is n requests of growing sizes in one write, so that heads
+// and bodies straddle the server's 4 KiB read buffer at many offsets.
+func pipelineMixed(n int) string {
+	var b strings.Builder
+	for i := range n {
+		pad := strings.Repeat("p", i*97%1500)
+		if i%3 == 0 {
+			b.WriteString(rpost(fmt.Sprintf("/m%d", i), pad, "X-Pad: "+pad))
+		} else {
+			b.WriteString(rget(fmt.Sprintf("/m%d", i), "X-Pad: "+pad))
+		}
+	}
+	return b.String()
+}
+
+// headOfSize is a GET whose head (through the empty line) is n bytes.
+func headOfSize(n int) string {
+	base := rget("/sized", "X-Pad: ")
+	return rget("/sized", "X-Pad: "+strings.Repeat("s", n-len(base)))
+}
+
 func diffCases() []diffCase {
 	manyHeaders := make([]string, 100)
 	for i := range manyHeaders {
@@ -235,6 +256,11 @@ func diffCases() []diffCase {
 
 		// Pipelining and keep-alive.
 		{name: "pipeline-3", parts: []string{rget("/cl") + rget("/nolen") + rget("/big")}, n: 3},
+		{name: "pipeline-50-mixed", parts: []string{pipelineMixed(50)}, n: 50},
+		{name: "pipeline-then-long", parts: []string{rget("/cl") + rget("/x", "X-Long: "+strings.Repeat("l", 9000)) + rget("/nolen")}, n: 3},
+		rone("head-4096", headOfSize(4096)),
+		rone("head-4097", headOfSize(4097)),
+		rone("head-4095", headOfSize(4095)),
 		{name: "pipeline-posts", parts: []string{rpost("/a", "one") + rchunked("/b", "two-chunked", "") + rpost("/c", "")}, n: 3},
 		{name: "pipeline-head-get", parts: []string{rreq("HEAD", "/big", "HTTP/1.1", "Host: h") + rget("/cl") + rreq("HEAD", "/nolen", "HTTP/1.1", "Host: h")}, n: 3},
 		{name: "pipeline-then-close", parts: []string{rget("/cl") + rget("/close") + rget("/cl")}, n: 3},
