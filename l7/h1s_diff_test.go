@@ -63,18 +63,25 @@ func (d *diffRecorder) takeAll() []*diffRecord {
 	return r
 }
 
-// take returns the records of the requests from client address remote. A
-// handler may still run after its case ended (the client gave up on a
-// response it could not parse): its record must not count for the next.
+// take returns the records of the requests from client address remote
+// and forgets them. A handler may still run after its case ended (the
+// client gave up on a response it could not parse): its record must not
+// count for the next case, nor for a later connection that reuses the
+// client port (runDiffCase also drops all records before a case).
 func (d *diffRecorder) take(remote string) []*diffRecord {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var r []*diffRecord
+	keep := d.recs[:0]
 	for _, rec := range d.recs {
 		if rec.remote == remote {
 			r = append(r, rec)
+		} else {
+			keep = append(keep, rec)
 		}
 	}
+	clear(d.recs[len(keep):])
+	d.recs = keep
 	return r
 }
 
@@ -532,6 +539,8 @@ func TestH1ServerBugs(t *testing.T) {
 }
 
 func runDiffCase(t *testing.T, d *diffServers, c diffCase, hideBugs bool) {
+	d.oldRec.takeAll()
+	d.newRec.takeAll()
 	oldRounds, oldLocal := exchange(t, d.oldAddr, c)
 	newRounds, newLocal := exchange(t, d.newAddr, c)
 	oldRecs, newRecs := d.oldRec.take(oldLocal), d.newRec.take(newLocal)
