@@ -116,11 +116,13 @@ func (c *h1conn) serve() {
 	c.bw.Reset(c.nc)
 	s := c.s
 	for first := true; ; first = false {
-		if !c.awaitRequest() {
+		if !c.awaitRequest(first) {
 			return
 		}
 		if s.readHeaderTimeout > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
+			if !first {
+				c.nc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
+			}
 		} else if s.idleTimeout > 0 {
 			c.nc.SetReadDeadline(time.Time{})
 		}
@@ -149,10 +151,15 @@ func (c *h1conn) serve() {
 }
 
 // awaitRequest waits for the first byte of the next request, within the
-// idle timeout; false when the connection ends instead.
-func (c *h1conn) awaitRequest() bool {
+// idle timeout (the first request: within the header timeout, as in
+// net/http); false when the connection ends instead.
+func (c *h1conn) awaitRequest(first bool) bool {
 	if c.br.Buffered() == 0 {
-		if d := c.s.idleTimeout; d > 0 {
+		d := c.s.idleTimeout
+		if first && c.s.readHeaderTimeout > 0 {
+			d = c.s.readHeaderTimeout
+		}
+		if d > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(d))
 		}
 		if _, err := c.br.Peek(1); err != nil {

@@ -51,16 +51,17 @@ var (
 )
 
 func (w *h1writer) reset(c *h1conn, req *http.Request) {
-	hdr := w.hdr
-	if hdr == nil {
-		hdr = make(http.Header, 8)
+	if w.hdr == nil {
+		w.hdr = make(http.Header, 8)
 	} else {
-		clear(hdr)
+		clear(w.hdr)
 	}
-	pb := w.pendBuf[:0]
-	*w = h1writer{c: c, req: req, hdr: hdr, cl: -1, status: http.StatusOK,
-		headReq: req.Method == http.MethodHead, http10: req.ProtoMinor == 0, closeAfter: req.Close}
-	w.pend = pb
+	w.c, w.req = c, req
+	w.status, w.cl, w.written = http.StatusOK, -1, 0
+	w.wroteHeader, w.headSent, w.sentCont, w.chunked, w.hijacked = false, false, false, false, false
+	w.headReq, w.http10, w.closeAfter = req.Method == http.MethodHead, req.ProtoMinor == 0, req.Close
+	w.trailers = w.trailers[:0]
+	w.pend = w.pendBuf[:0]
 }
 
 func (w *h1writer) Header() http.Header { return w.hdr }
@@ -147,11 +148,11 @@ func (w *h1writer) Write(p []byte) (int, error) {
 	}
 	w.written += int64(len(p))
 	if !w.headSent {
-		if w.cl < 0 && !w.headReq && len(w.pend)+len(p) <= cap(w.pend) {
+		if w.cl < 0 && len(w.pend)+len(p) <= cap(w.pend) {
 			w.pend = append(w.pend, p...)
 			return len(p), err
 		}
-		w.sendHead(false)
+		w.sendHead(false, p)
 	}
 	if werr := w.body(p); werr != nil {
 		return 0, werr
@@ -162,6 +163,7 @@ func (w *h1writer) Write(p []byte) (int, error) {
 // body writes p (and first what pend holds) in the response's framing.
 func (w *h1writer) body(p []byte) error {
 	if w.headReq {
+		w.pend = w.pend[:0]
 		return nil
 	}
 	bw := w.c.bw
@@ -192,8 +194,9 @@ func bodyAllowed(code int) bool {
 }
 
 // sendHead writes the status line and fields. done says the handler has
-// returned: a body of unknown length is then all in pend.
-func (w *h1writer) sendHead(done bool) {
+// returned: a body of unknown length is then all in pend. first is the
+// body's first bytes when pend holds none, for Content-Type sniffing.
+func (w *h1writer) sendHead(done bool, first []byte) {
 	w.headSent = true
 	h := w.hdr
 	if !w.wroteHeader {
@@ -241,8 +244,11 @@ func (w *h1writer) sendHead(done bool) {
 			w.closeAfter = true
 		}
 	}
-	if _, ok := h["Content-Type"]; !ok && allowed && !w.headReq && len(w.pend) > 0 && h["Content-Encoding"] == nil {
-		h["Content-Type"] = []string{http.DetectContentType(w.pend)}
+	if len(w.pend) > 0 {
+		first = w.pend
+	}
+	if _, ok := h["Content-Type"]; !ok && allowed && len(first) > 0 && h["Transfer-Encoding"] == nil {
+		h["Content-Type"] = []string{http.DetectContentType(first)}
 	}
 
 	bw := w.c.bw
@@ -321,7 +327,7 @@ func (w *h1writer) finish() error {
 		return nil
 	}
 	if !w.headSent {
-		w.sendHead(true)
+		w.sendHead(true, nil)
 	}
 	if err := w.body(nil); err != nil {
 		return err
@@ -377,7 +383,7 @@ func (w *h1writer) FlushError() error {
 		return http.ErrHijacked
 	}
 	if !w.headSent {
-		w.sendHead(false)
+		w.sendHead(false, nil)
 	}
 	if err := w.body(nil); err != nil {
 		return err
