@@ -124,7 +124,12 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ri.route = route.Config.Name
-	route.Handler.ServeHTTP(w, r.WithContext(ri))
+	if r.Context().Value(ownRequestKey{}) != nil {
+		setRequestContext(&r, ri) // the h1 server's own request: no copy
+	} else {
+		r = r.WithContext(ri)
+	}
+	route.Handler.ServeHTTP(w, r)
 }
 
 // ClientIP is the request's client address as the entry handler resolved
