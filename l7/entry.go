@@ -52,6 +52,16 @@ func (ri *reqInfo) Value(key any) any {
 	return ri.Context.Value(key)
 }
 
+// AfterFunc lets context.AfterFunc and context.WithCancel over a reqInfo
+// reach the h1 server's request context (h1ctx) without a goroutine; over
+// any other context it is context.AfterFunc's own registration.
+func (ri *reqInfo) AfterFunc(f func()) func() bool {
+	if a, ok := ri.Context.(afterFuncer); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ri.Context, f)
+}
+
 func infoFrom(ctx context.Context) *reqInfo {
 	if ri, ok := ctx.(*reqInfo); ok {
 		return ri // the common case: no Value walk

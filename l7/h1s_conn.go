@@ -73,7 +73,7 @@ type h1conn struct {
 	inHandler bool // the handler runs and its request body is done
 	watching  bool
 	watchDone chan struct{}
-	cancel    context.CancelFunc // the current request's
+	reqCtx    *h1ctx // the current request's
 	gone      bool               // the watcher saw the client go
 }
 
@@ -173,11 +173,11 @@ func (c *h1conn) awaitRequest(first bool) bool {
 // whether the connection may carry another request.
 func (c *h1conn) serveRequest(req *http.Request, body *h1body) (keep bool) {
 	w := &c.w
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx := &h1ctx{Context: c.ctx}
 	setRequestContext(&req, ctx)
-	defer cancel()
+	defer ctx.cancel(context.Canceled)
 	c.wmu.Lock()
-	c.cancel, c.gone = cancel, false
+	c.reqCtx, c.gone = ctx, false
 	c.wmu.Unlock()
 	body.mu.Lock()
 	bodyDone := body.eof
@@ -341,8 +341,8 @@ func (c *h1conn) watch() {
 		c.src.pending = true
 	} else if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		c.gone = true
-		if c.cancel != nil {
-			c.cancel()
+		if c.reqCtx != nil {
+			c.reqCtx.cancel(context.Canceled)
 		}
 	}
 	c.wmu.Unlock()
@@ -354,7 +354,7 @@ func (c *h1conn) watch() {
 func (c *h1conn) stopWatch() {
 	c.wmu.Lock()
 	c.inHandler = false
-	c.cancel = nil
+	c.reqCtx = nil
 	if c.watchT != nil {
 		c.watchT.Stop()
 	}
