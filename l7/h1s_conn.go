@@ -74,7 +74,7 @@ type h1conn struct {
 	watching  bool
 	watchDone chan struct{}
 	reqCtx    *h1ctx // the current request's
-	gone      bool               // the watcher saw the client go
+	gone      bool   // the watcher saw the client go
 }
 
 // srcReader is the connection as br reads it: first the byte the watcher
