@@ -203,3 +203,17 @@ func TestInformationalForwarded(t *testing.T) {
 		})
 	}
 }
+
+func TestAppendQuoted(t *testing.T) {
+	for in, want := range map[string]string{
+		"a.test:8080":    `"a.test:8080"`,
+		`we"ird\host`:    `"we\"ird\\host"`,
+		"[::1]:443":      `"[::1]:443"`,
+		"ctl\r\nx\x00y":  `"ctl  x y"`,
+		"caf\xc3\xa9.fr": "\"caf\xc3\xa9.fr\"",
+	} {
+		if got := string(appendQuoted(nil, in)); got != want {
+			t.Errorf("appendQuoted(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
