@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,8 @@ type h1body struct {
 	chunked bool
 	cr      io.Reader // the chunked decoder, made on first read
 	expect  bool      // the client waits for 100 Continue
+	// owed is expect until the first read: read without mu by the writer.
+	owed    atomic.Bool
 	started bool      // a read happened (100 Continue is sent, if asked)
 	eof     bool
 	err     error // sticky read error
@@ -61,6 +64,7 @@ func (b *h1body) read(p []byte) (int, error) {
 		b.started = true
 		if b.expect {
 			b.c.w.sendContinue()
+			b.owed.Store(false)
 		}
 	}
 	if len(p) == 0 {
@@ -151,7 +155,15 @@ func (b *h1body) endsConn() bool {
 	if b.eof {
 		return false
 	}
-	return b.expect && !b.started || !b.chunked && b.remain > h1sMaxDiscard
+	return b.err != nil && b.chunked || b.expect && !b.started || !b.chunked && b.remain > h1sMaxDiscard
+}
+
+// failed reports a body that broke (the connection ends after the
+// response).
+func (b *h1body) failed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err != nil
 }
 
 // handlerDone closes the body to the handler's readers.

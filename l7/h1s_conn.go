@@ -196,8 +196,14 @@ func (c *h1conn) serveRequest(req *http.Request, body *h1body) (keep bool) {
 		return false // a panic: the response cannot be trusted to be whole
 	}
 	if body.endsConn() {
-		// Reading the rest would take too long, or the client waits for a
-		// 100 Continue that is not coming: this response is the last.
+		// Reading the rest would take too long, the body broke, or the
+		// client waits for a 100 Continue that is not coming: this
+		// response is the last.
+		w.closeAfter = true
+	} else if !body.done() && !w.headSent && !body.failed() && !body.discard() {
+		// What is left of the body is read before the head goes out (as
+		// net/http does), so the head can say whether the connection
+		// stays.
 		w.closeAfter = true
 	}
 	if err := w.finish(); err != nil || w.closeAfter || c.gone {
@@ -207,6 +213,16 @@ func (c *h1conn) serveRequest(req *http.Request, body *h1body) (keep bool) {
 		return body.discard()
 	}
 	return true
+}
+
+// optionsStar answers "OPTIONS *" as net/http does, without the handler:
+// 200, no body (a request body is read, up to 4 KiB).
+func optionsStar(w *h1writer, req *http.Request) {
+	w.hdr.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	if n, _ := io.CopyN(io.Discard, req.Body, 4<<10+1); n > 4<<10 {
+		w.closeAfter = true
+	}
 }
 
 // runHandler calls the handler; false if it panicked.
@@ -222,6 +238,13 @@ func (c *h1conn) runHandler(w *h1writer, req *http.Request) (ok bool) {
 		}
 	}()
 	w.reset(c, req)
+	if b, ok := req.Body.(*h1body); ok {
+		w.expectPending = &b.owed
+	}
+	if req.RequestURI == "*" && req.Method == http.MethodOptions {
+		optionsStar(w, req)
+		return true
+	}
 	c.s.handler.ServeHTTP(w, req)
 	return true
 }

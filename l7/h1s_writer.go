@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -39,6 +40,8 @@ type h1writer struct {
 	closeAfter  bool
 	hijacked    bool
 	trailers    []string // declared trailer keys, canonical
+	// expectPending is the request body's: a 100 Continue is still owed.
+	expectPending *atomic.Bool
 
 	pend    []byte // body bytes held before the head (unknown length)
 	pendBuf [h1sPendBuf]byte
@@ -62,6 +65,7 @@ func (w *h1writer) reset(c *h1conn, req *http.Request) {
 	w.headReq, w.http10, w.closeAfter = req.Method == http.MethodHead, req.ProtoMinor == 0, req.Close
 	w.trailers = w.trailers[:0]
 	w.pend = w.pendBuf[:0]
+	w.expectPending = nil
 }
 
 func (w *h1writer) Header() http.Header { return w.hdr }
@@ -113,7 +117,7 @@ func (w *h1writer) informational(code int) {
 	bw := w.c.bw
 	bw.WriteString(statusLine(code, false))
 	if code != http.StatusContinue {
-		writeFields(bw, w.hdr)
+		writeFields(bw, w.hdr, nil)
 	}
 	bw.WriteString("\r\n")
 	bw.Flush()
@@ -141,11 +145,12 @@ func (w *h1writer) Write(p []byte) (int, error) {
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
-	var err error
 	if w.cl >= 0 && w.written+int64(len(p)) > w.cl {
-		p = p[:w.cl-w.written]
-		err = http.ErrContentLength
+		// As net/http: nothing of a write past the declared length; the
+		// short body then closes the connection (finish).
+		return 0, http.ErrContentLength
 	}
+	var err error
 	w.written += int64(len(p))
 	if !w.headSent {
 		if w.cl < 0 && len(w.pend)+len(p) <= cap(w.pend) {
@@ -214,23 +219,42 @@ func (w *h1writer) sendHead(done bool, first []byte) {
 	var setCL, setTE bool
 	switch {
 	case !allowed:
+		// net/http's rule: no framing fields on a response without a
+		// body, and no Content-Type on a 304.
 		delete(h, "Transfer-Encoding")
-		if w.status != http.StatusNotModified {
-			delete(h, "Content-Length")
+		delete(h, "Content-Length")
+		if w.status == http.StatusNotModified {
+			delete(h, "Content-Type")
 		}
-	case len(w.trailers) > 0 && !w.http10:
+		w.cl = -1
+	case w.headReq:
+		if w.cl < 0 && done && len(w.pend) > 0 && len(w.trailers) == 0 {
+			w.cl = int64(len(w.pend))
+			setCL = true
+		}
+	case len(w.trailers) > 0:
+		// Trailers need chunking; HTTP/1.0 has none, so its body runs
+		// until the connection closes (net/http's choice too).
 		delete(h, "Content-Length")
 		w.cl = -1
-		setTE = true
+		if w.http10 {
+			w.closeAfter = true
+		} else {
+			setTE = true
+		}
 	case w.cl >= 0:
-	case done && (!w.headReq || len(w.pend) > 0):
+	case done:
 		w.cl = int64(len(w.pend))
 		setCL = true
-	case w.headReq:
 	case w.http10:
 		w.closeAfter = true
 	default:
 		setTE = true
+	}
+	if w.expectPending != nil && w.expectPending.Load() {
+		// The client may or may not send its body now that the answer
+		// came without a 100 Continue: this connection cannot go on.
+		w.closeAfter = true
 	}
 	if setTE {
 		w.chunked = true
@@ -253,7 +277,7 @@ func (w *h1writer) sendHead(done bool, first []byte) {
 
 	bw := w.c.bw
 	bw.WriteString(statusLine(w.status, w.http10))
-	writeFields(bw, h)
+	writeFields(bw, h, w.trailers)
 	if _, ok := h["Date"]; !ok {
 		bw.WriteString("Date: ")
 		bw.WriteString(httpDate())
@@ -280,14 +304,16 @@ func (w *h1writer) sendHead(done bool, first []byte) {
 }
 
 // writeFields writes h sorted by name (a stable order, as net/http's),
-// leaving out trailer keys (http.TrailerPrefix) and fields whose names are
-// invalid; line breaks in values become spaces, so a value cannot start a
-// field of its own.
-func writeFields(bw *bufio.Writer, h http.Header) {
+// leaving out trailers (declared ones, and http.TrailerPrefix keys) and
+// fields whose names are invalid; line breaks in values become spaces, so a
+// value cannot start a field of its own.
+func writeFields(bw *bufio.Writer, h http.Header, trailers []string) {
 	var stack [24]string
 	keys := stack[:0]
 	for k := range h {
-		keys = append(keys, k)
+		if !slices.Contains(trailers, k) {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
@@ -333,7 +359,7 @@ func (w *h1writer) finish() error {
 		return err
 	}
 	bw := w.c.bw
-	if w.chunked {
+	if w.chunked && !w.headReq {
 		bw.WriteString("0\r\n")
 		w.writeTrailers(bw)
 		bw.WriteString("\r\n")
