@@ -29,7 +29,7 @@ type h1body struct {
 	expect  bool      // the client waits for 100 Continue
 	// owed is expect until the first read: read without mu by the writer.
 	owed    atomic.Bool
-	started bool      // a read happened (100 Continue is sent, if asked)
+	started bool // a read happened (100 Continue is sent, if asked)
 	eof     bool
 	err     error // sticky read error
 	closed  bool  // the handler returned, or called Close
