@@ -75,11 +75,14 @@ type h1Conn struct {
 	reused bool
 	since  time.Time // idle since
 
-	// peekIdle's state (h1peek_linux.go)
-	raw     syscall.RawConn
-	peekFn  func(fd uintptr)
-	peekBuf [1]byte
-	peekOK  bool
+	// peekIdle's and flushAndWait's state (h1peek_linux.go)
+	raw       syscall.RawConn
+	peekFn    func(fd uintptr)
+	peekBuf   [1]byte
+	peekOK    bool
+	waitFn    func(fd uintptr) bool
+	waitCalls int
+	flushErr  error
 }
 
 var errHeadTooLarge = errors.New("response head too large")
@@ -316,9 +319,6 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 	}
 	bw.WriteString("\r\n")
 	n0 := c.nread
-	if err := bw.Flush(); err != nil {
-		return nil, c.reused, fmt.Errorf("write request: %w", err)
-	}
 
 	ctx := req.Context()
 	// The client going away (or the balancer's per-try deadline) ends the
@@ -326,6 +326,12 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(aLongTimeAgo) })
 	if t := c.t.headerTimeout; t > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(t))
+	}
+	// The deadlines are armed before the write: flushAndWait writes and
+	// then waits for the answer in one step.
+	if err := flushAndWait(c); err != nil {
+		stop()
+		return nil, c.reused, fmt.Errorf("write request: %w", err)
 	}
 	c.limit = c.nread + h1MaxHead
 	for i := 0; ; i++ {
@@ -357,7 +363,10 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 		case isTimeout(err):
 			err = fmt.Errorf("timeout awaiting response headers: %w", err)
 		}
-		return nil, c.reused && c.nread == n0 && ctx.Err() == nil, err
+		// Only a connection that ended before answering is stale; a
+		// backend that stays silent until the header timeout is not asked
+		// again (nor is it by net/http's Transport).
+		return nil, c.reused && c.nread == n0 && ctx.Err() == nil && !isTimeout(err), err
 	}
 	if c.t.headerTimeout > 0 {
 		c.nc.SetReadDeadline(time.Time{})
