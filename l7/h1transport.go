@@ -28,8 +28,8 @@ import (
 // upgrades, Expect, anything this writer does not handle byte-exactly —
 // goes to the net/http Transport (fallback), so the fast path stays small.
 //
-// The response is parsed by http.ReadResponse, as net/http's Transport
-// does; a connection is reused only after its response body was read to
+// The response is parsed by readResponse (h1t_head.go), which does what
+// http.ReadResponse does with far fewer allocations; a connection is reused only after its response body was read to
 // the end, with no byte left over, and it is checked for unsolicited bytes
 // and for a close by the backend before each reuse (peekIdle).
 type h1Transport struct {
@@ -334,8 +334,9 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 		return nil, c.reused, fmt.Errorf("write request: %w", err)
 	}
 	c.limit = c.nread + h1MaxHead
+	b := &h1Body{c: c, stop: stop}
 	for i := 0; ; i++ {
-		resp, err = http.ReadResponse(c.br, req)
+		resp, err = readResponse(c.br, req, &b.rd)
 		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
@@ -376,7 +377,7 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 			c.nc.SetReadDeadline(aLongTimeAgo)
 		}
 	}
-	b := &h1Body{c: c, rc: resp.Body, stop: stop, reuse: !resp.Close}
+	b.rc, b.reuse = resp.Body, !resp.Close
 	if resp.Body == http.NoBody {
 		b.finish(true)
 		return resp, false, nil
@@ -393,8 +394,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 // response allows keep-alive; closing it early, or any read error, closes
 // the connection instead of draining it (a long stream would block).
 type h1Body struct {
-	c     *h1Conn
+	c *h1Conn
+	// rc is the body: usually &rd, or http.ReadResponse's for a head too
+	// large for readResponse.
 	rc    io.ReadCloser
+	rd    respBody
 	stop  func() bool
 	reuse bool
 	// state: bodyReading; bodyEOF or bodyClosed once the connection was
