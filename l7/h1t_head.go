@@ -25,7 +25,7 @@ import (
 // The head must fit in br's buffer; a larger one (rare: it holds cookies
 // or long tokens) goes to http.ReadResponse, which reads the same bytes
 // since nothing was consumed, bounded by the connection's read limit.
-func readResponse(br *bufio.Reader, req *http.Request, rb *respBody) (*http.Response, error) {
+func readResponse(br *bufio.Reader, req *http.Request, rb *respBody, blk *respBlock) (*http.Response, error) {
 	// Find the end of the head (an empty line) in the buffer, reading
 	// more as needed. The status line and each field line's start are
 	// checked as they complete, so that a malformed answer fails at once
@@ -73,7 +73,7 @@ func readResponse(br *bufio.Reader, req *http.Request, rb *respBody) (*http.Resp
 	buf, _ := br.Peek(end)
 	head := string(buf)
 	br.Discard(end)
-	return parseHead(head, statusEnd, br, req, rb)
+	return parseHead(head, statusEnd, br, req, rb, blk)
 }
 
 // dropCR removes the CR of a line's CRLF end, as bufio.Reader.ReadLine.
@@ -164,7 +164,7 @@ func trimSpaceTab(s string) string {
 // parseHead builds the response from a complete head (its status line ends
 // at statusEnd), with net/textproto's field rules and net/http's framing
 // rules (readTransfer), then sets up rb for the body.
-func parseHead(head string, statusEnd int, br *bufio.Reader, req *http.Request, rb *respBody) (*http.Response, error) {
+func parseHead(head string, statusEnd int, br *bufio.Reader, req *http.Request, rb *respBody, blk *respBlock) (*http.Response, error) {
 	proto, status, code, major, minor, err := parseStatusLine(dropCR(head[:statusEnd]))
 	if err != nil {
 		return nil, err
@@ -173,11 +173,14 @@ func parseHead(head string, statusEnd int, br *bufio.Reader, req *http.Request, 
 	n := strings.Count(fields, "\n") - 1 // an upper bound: continuations count too
 	hdr := make(http.Header, n)
 	// The Response and the values' array are one allocation for the
-	// usual handful of fields.
+	// usual handful of fields: blk, the caller's, for a final response
+	// (a 1xx one is passed on and dropped), or a new one.
 	var resp *http.Response
 	var strs []string
 	if n <= len(respBlock{}.vals) {
-		blk := new(respBlock)
+		if blk == nil || code < 200 {
+			blk = new(respBlock)
+		}
 		resp, strs = &blk.resp, blk.vals[:n]
 	} else {
 		resp, strs = new(http.Response), make([]string, n)

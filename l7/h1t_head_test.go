@@ -99,7 +99,7 @@ func compareResponse(t *testing.T, data []byte, method string) {
 	want, werr := http.ReadResponse(wbr, req)
 	gbr := bufio.NewReaderSize(bytes.NewReader(data), h1ReadBuf)
 	var rb respBody
-	got, gerr := readResponse(gbr, req, &rb)
+	got, gerr := readResponse(gbr, req, &rb, nil)
 	if (werr == nil) != (gerr == nil) {
 		t.Fatalf("%s %q: net/http error %v, readResponse error %v", method, data, werr, gerr)
 	}
@@ -157,7 +157,7 @@ func TestReadResponseMatchesNetHTTP(t *testing.T) {
 	fit := "HTTP/1.1 200 OK\r\nX-Fit: " + strings.Repeat("f", fill) + "\r\n\r\n"
 	compareResponse(t, []byte(fit), "GET")
 	var rb respBody
-	resp, err := readResponse(bufio.NewReaderSize(strings.NewReader(fit), h1ReadBuf), nil, &rb)
+	resp, err := readResponse(bufio.NewReaderSize(strings.NewReader(fit), h1ReadBuf), nil, &rb, nil)
 	if err != nil || len(resp.Header.Get("X-Fit")) != fill || resp.Request != nil {
 		t.Fatalf("a head of exactly the buffer's size: %v", err)
 	}
@@ -173,7 +173,7 @@ func TestReadResponseAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() {
 		src.Reset(data)
 		br.Reset(src)
-		resp, err := readResponse(br, req, &rb)
+		resp, err := readResponse(br, req, &rb, nil)
 		if err != nil || resp.ContentLength != 13 {
 			t.Fatal(err)
 		}
@@ -284,5 +284,5 @@ func BenchmarkReadResponse(b *testing.B) {
 	}
 	b.Run("net-http", func(b *testing.B) { run(b, func() (*http.Response, error) { return http.ReadResponse(br, req) }) })
 	var rb respBody
-	b.Run("h1t", func(b *testing.B) { run(b, func() (*http.Response, error) { return readResponse(br, req, &rb) }) })
+	b.Run("h1t", func(b *testing.B) { run(b, func() (*http.Response, error) { return readResponse(br, req, &rb, nil) }) })
 }

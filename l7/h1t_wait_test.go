@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,5 +77,64 @@ func TestH1TransportWaitStress(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The header timeout bounds the head only: a body that comes later, or one
+// read later from the buffer, is not cut by it; and the connection's next
+// request gets a header timeout of its own.
+func TestH1TransportHeaderTimeoutNotOnBody(t *testing.T) {
+	more := make(chan struct{})
+	addr, conns := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			h, ok := readHead(br)
+			if !ok {
+				return
+			}
+			switch {
+			case strings.HasPrefix(h, "GET /late "):
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nea")
+				<-more
+				io.WriteString(c, "rly")
+			case strings.HasPrefix(h, "GET /silent "):
+				// no answer: the header timeout must fire
+			default:
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		}
+	})
+	const timeout = 50 * time.Millisecond
+	tr := newH1(addr)
+	tr.headerTimeout = timeout
+	defer tr.CloseIdleConnections()
+	get := func(path string) (*http.Response, error) {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		return tr.RoundTrip(req)
+	}
+
+	resp, err := get("/buffered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * timeout) // the deadline passes with the body unread
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "ok" {
+		t.Fatalf("buffered body read after the header timeout: %q, %v", b, err)
+	}
+
+	resp, err = get("/late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * timeout)
+	close(more)
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "early" {
+		t.Fatalf("late body: %q, %v", b, err)
+	}
+
+	if _, err := get("/silent"); !isTimeout(err) {
+		t.Fatalf("silent backend on a reused connection: %v, want a timeout", err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
 	}
 }

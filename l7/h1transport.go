@@ -74,6 +74,7 @@ type h1Conn struct {
 	limit  int64 // while reading a head: nread may not pass it (0: no limit)
 	reused bool
 	since  time.Time // idle since
+	wake   func()    // ends a wait: the request's context is done
 
 	// peekIdle's and flushAndWait's state (h1peek_linux.go)
 	raw       syscall.RawConn
@@ -323,7 +324,10 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 	ctx := req.Context()
 	// The client going away (or the balancer's per-try deadline) ends the
 	// wait at once, as it does in net/http's Transport.
-	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(aLongTimeAgo) })
+	if c.wake == nil {
+		c.wake = func() { c.nc.SetReadDeadline(aLongTimeAgo) }
+	}
+	stop := context.AfterFunc(ctx, c.wake)
 	if t := c.t.headerTimeout; t > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(t))
 	}
@@ -336,7 +340,7 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 	c.limit = c.nread + h1MaxHead
 	b := &h1Body{c: c, stop: stop}
 	for i := 0; ; i++ {
-		resp, err = readResponse(c.br, req, &b.rd)
+		resp, err = readResponse(c.br, req, &b.rd, &b.blk)
 		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
@@ -369,7 +373,8 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 		// again (nor is it by net/http's Transport).
 		return nil, c.reused && c.nread == n0 && ctx.Err() == nil && !isTimeout(err), err
 	}
-	if c.t.headerTimeout > 0 {
+	b.rc, b.reuse = resp.Body, !resp.Close
+	if c.t.headerTimeout > 0 && !b.buffered() {
 		c.nc.SetReadDeadline(time.Time{})
 		if ctx.Err() != nil {
 			// The context ended as the headers arrived: the deadline just
@@ -377,13 +382,22 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 			c.nc.SetReadDeadline(aLongTimeAgo)
 		}
 	}
-	b.rc, b.reuse = resp.Body, !resp.Close
 	if resp.Body == http.NoBody {
 		b.finish(true)
 		return resp, false, nil
 	}
 	resp.Body = b
 	return resp, false, nil
+}
+
+// buffered reports whether the rest of the response is in the read
+// buffer, so that reading it needs no deadline cleared: none of its reads
+// reaches the connection (the next request sets its own deadline).
+func (b *h1Body) buffered() bool {
+	if b.rc == http.NoBody {
+		return true
+	}
+	return b.rc == io.ReadCloser(&b.rd) && b.rd.kind == bodyLength && b.rd.n <= int64(b.c.br.Buffered())
 }
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked Read.
@@ -399,6 +413,7 @@ type h1Body struct {
 	// large for readResponse.
 	rc    io.ReadCloser
 	rd    respBody
+	blk   respBlock // the final response, for readResponse
 	stop  func() bool
 	reuse bool
 	// state: bodyReading; bodyEOF or bodyClosed once the connection was
