@@ -90,6 +90,9 @@ var respHeads = []string{
 	"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
 }
 
+// typicalResponse is a small backend response, as the benchmark rig's.
+const typicalResponse = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Fri, 27 Nov 2026 05:00:00 GMT\r\nX-Custom: 1\r\nContent-Length: 13\r\n\r\nHello, World!"
+
 // compareResponse reads data with http.ReadResponse and readResponse, for
 // a request with method, and reports any difference.
 func compareResponse(t *testing.T, data []byte, method string) {
@@ -165,7 +168,7 @@ func TestReadResponseMatchesNetHTTP(t *testing.T) {
 
 // The header values share the head's one string; common keys are interned.
 func TestReadResponseAllocs(t *testing.T) {
-	data := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Fri, 27 Nov 2026 05:00:00 GMT\r\nX-Custom: 1\r\nContent-Length: 13\r\n\r\nHello, World!")
+	data := []byte(typicalResponse)
 	src := bytes.NewReader(data)
 	br := bufio.NewReaderSize(src, h1ReadBuf)
 	req := &http.Request{Method: "GET"}
@@ -263,7 +266,7 @@ func TestH1TransportShortBody(t *testing.T) {
 // BenchmarkReadResponse compares readResponse with http.ReadResponse on a
 // typical small response, body included.
 func BenchmarkReadResponse(b *testing.B) {
-	data := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Fri, 27 Nov 2026 05:00:00 GMT\r\nX-Custom: 1\r\nContent-Length: 13\r\n\r\nHello, World!")
+	data := []byte(typicalResponse)
 	src := bytes.NewReader(data)
 	br := bufio.NewReaderSize(src, h1ReadBuf)
 	req := &http.Request{Method: "GET"}

@@ -29,9 +29,10 @@ import (
 // goes to the net/http Transport (fallback), so the fast path stays small.
 //
 // The response is parsed by readResponse (h1t_head.go), which does what
-// http.ReadResponse does with far fewer allocations; a connection is reused only after its response body was read to
-// the end, with no byte left over, and it is checked for unsolicited bytes
-// and for a close by the backend before each reuse (peekIdle).
+// http.ReadResponse does with far fewer allocations; a connection is
+// reused only after its response body was read to the end, with no byte
+// left over, and it is checked for unsolicited bytes and for a close by
+// the backend before each reuse (peekIdle).
 type h1Transport struct {
 	fallback *http.Transport
 	addr     string
