@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // respHeads are response heads (with bodies and what follows) valid and
@@ -94,13 +95,20 @@ var respHeads = []string{
 const typicalResponse = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Fri, 27 Nov 2026 05:00:00 GMT\r\nX-Custom: 1\r\nContent-Length: 13\r\n\r\nHello, World!"
 
 // compareResponse reads data with http.ReadResponse and readResponse, for
-// a request with method, and reports any difference.
+// a request with method, and reports any difference: with data read at
+// once, and one byte per read (a head that arrives in pieces).
 func compareResponse(t *testing.T, data []byte, method string) {
 	t.Helper()
+	compareResponseFrom(t, data, method, func(r io.Reader) io.Reader { return r })
+	compareResponseFrom(t, data, method, iotest.OneByteReader)
+}
+
+func compareResponseFrom(t *testing.T, data []byte, method string, split func(io.Reader) io.Reader) {
+	t.Helper()
 	req := &http.Request{Method: method}
-	wbr := bufio.NewReaderSize(bytes.NewReader(data), h1ReadBuf)
+	wbr := bufio.NewReaderSize(split(bytes.NewReader(data)), h1ReadBuf)
 	want, werr := http.ReadResponse(wbr, req)
-	gbr := bufio.NewReaderSize(bytes.NewReader(data), h1ReadBuf)
+	gbr := bufio.NewReaderSize(split(bytes.NewReader(data)), h1ReadBuf)
 	var rb respBody
 	got, gerr := readResponse(gbr, req, &rb, nil)
 	if (werr == nil) != (gerr == nil) {
