@@ -126,7 +126,7 @@ func (b *h1body) readTrailer() error {
 		if b.req.Trailer == nil {
 			b.req.Trailer = make(http.Header)
 		}
-		key := canonicalKey(name)
+		key := canonicalReqKey(name)
 		b.req.Trailer[key] = append(b.req.Trailer[key], strings.Trim(value, " \t"))
 	}
 }

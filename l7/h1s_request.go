@@ -44,7 +44,7 @@ type h1req struct {
 	vals [14]string
 }
 
-var chunkedTE = []string{"chunked"}
+var chunkedReqTE = []string{"chunked"}
 
 // readHead returns the request head (request line to the empty line) as a
 // view of br's buffer; the caller discards it once copied. A head larger
@@ -143,7 +143,7 @@ func (c *h1conn) parseRequest(head string) (*http.Request, *h1body, error) {
 			return nil, nil, badRequest("malformed header line")
 		}
 		value = strings.Trim(value, " \t")
-		key := canonicalKey(name)
+		key := canonicalReqKey(name)
 		switch key {
 		case "Host":
 			hosts++
@@ -260,7 +260,7 @@ func (c *h1conn) framing(r *http.Request, x *h1req) error {
 			return badRequest("both Content-Length and Transfer-Encoding")
 		}
 		delete(r.Header, "Transfer-Encoding")
-		r.TransferEncoding = chunkedTE
+		r.TransferEncoding = chunkedReqTE
 		r.ContentLength = -1
 		b.chunked = true
 		if err := declaredTrailers(r); err != nil {
