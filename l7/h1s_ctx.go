@@ -2,6 +2,7 @@ package l7
 
 import (
 	"context"
+	"net"
 	"sync"
 )
 
@@ -18,6 +19,11 @@ type h1ctx struct {
 	done   chan struct{}
 	err    error
 	afters []*h1after
+	// waker is a connection whose blocked read cancel ends (setWaker):
+	// the upstream fast path's wait for a response, registered without
+	// the allocations of a context.AfterFunc.
+	waker      net.Conn
+	wakerFired bool
 }
 
 type h1after struct {
@@ -77,6 +83,10 @@ func (c *h1ctx) cancel(err error) {
 	if c.done != nil {
 		close(c.done)
 	}
+	if c.waker != nil {
+		c.waker.SetReadDeadline(aLongTimeAgo)
+		c.wakerFired = true
+	}
 	afters := c.afters
 	c.afters = nil
 	var run []func()
@@ -90,6 +100,40 @@ func (c *h1ctx) cancel(err error) {
 	for _, f := range run {
 		go f()
 	}
+}
+
+// setWaker arranges for cancel to wake a read blocked on nc (one at a
+// time); false if c is canceled already.
+func (c *h1ctx) setWaker(nc net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return false
+	}
+	c.waker, c.wakerFired = nc, false
+	return true
+}
+
+// clearWaker undoes setWaker; false if cancel woke the connection (its
+// read deadline is then in the past).
+func (c *h1ctx) clearWaker() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waker = nil
+	return !c.wakerFired
+}
+
+// wakerOf returns the h1ctx under ctx (directly, or the reqInfo's), nil
+// for any other context.
+func wakerOf(ctx context.Context) *h1ctx {
+	switch c := ctx.(type) {
+	case *h1ctx:
+		return c
+	case *reqInfo:
+		w, _ := c.Context.(*h1ctx)
+		return w
+	}
+	return nil
 }
 
 // afterFuncer is what context.AfterFunc looks for in a parent context.

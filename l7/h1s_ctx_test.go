@@ -2,6 +2,9 @@ package l7
 
 import (
 	"context"
+	"errors"
+	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -76,5 +79,42 @@ func TestH1ctxThroughReqInfo(t *testing.T) {
 	case <-ran:
 	case <-time.After(5 * time.Second):
 		t.Fatal("AfterFunc through reqInfo did not run")
+	}
+}
+
+// setWaker: cancel wakes a read blocked on the registered connection, and
+// clearWaker says so.
+func TestH1ctxWaker(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := &h1ctx{Context: context.Background()}
+	if wakerOf(&reqInfo{Context: c}) != c {
+		t.Fatal("wakerOf does not find the h1ctx under a reqInfo")
+	}
+	if !c.setWaker(a) || !c.clearWaker() {
+		t.Fatal("an unfired waker reports fired")
+	}
+	c.setWaker(a)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.Read(make([]byte, 1))
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	c.cancel(context.Canceled)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read ended with %v, want a deadline error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancel did not wake the read")
+	}
+	if c.clearWaker() {
+		t.Fatal("clearWaker after a wake-up reports not fired")
+	}
+	if c.setWaker(a) {
+		t.Fatal("setWaker on a canceled context succeeded")
 	}
 }

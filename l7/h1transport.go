@@ -76,6 +76,10 @@ type h1Conn struct {
 	reused bool
 	since  time.Time // idle since
 	wake   func()    // ends a wait: the request's context is done
+	// wctx is the h1 server's request context that wakes this connection
+	// instead (h1ctx.setWaker); unwake clears it, made once.
+	wctx   *h1ctx
+	unwake func() bool
 
 	// peekIdle's and flushAndWait's state (h1peek_linux.go)
 	raw       syscall.RawConn
@@ -325,10 +329,20 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 	ctx := req.Context()
 	// The client going away (or the balancer's per-try deadline) ends the
 	// wait at once, as it does in net/http's Transport.
-	if c.wake == nil {
-		c.wake = func() { c.nc.SetReadDeadline(aLongTimeAgo) }
+	var stop func() bool
+	if w := wakerOf(ctx); w != nil && w.setWaker(c.nc) {
+		// The h1 server's request context wakes the connection itself:
+		// no AfterFunc registration (five allocations) per request.
+		if c.unwake == nil {
+			c.unwake = func() bool { return c.wctx.clearWaker() }
+		}
+		c.wctx, stop = w, c.unwake
+	} else {
+		if c.wake == nil {
+			c.wake = func() { c.nc.SetReadDeadline(aLongTimeAgo) }
+		}
+		stop = context.AfterFunc(ctx, c.wake)
 	}
-	stop := context.AfterFunc(ctx, c.wake)
 	if t := c.t.headerTimeout; t > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(t))
 	}
