@@ -2,6 +2,8 @@ package l7
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -133,6 +135,82 @@ func TestH1TransportHeaderTimeoutNotOnBody(t *testing.T) {
 
 	if _, err := get("/silent"); !isTimeout(err) {
 		t.Fatalf("silent backend on a reused connection: %v, want a timeout", err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+}
+
+// Over the h1 server's request context (through reqInfo's AfterFunc), the
+// client going away ends the wait for the head with the context's error;
+// a request that ended normally leaves no wake-up behind to cut a later
+// request on the same connection.
+func TestH1TransportH1ctxCancel(t *testing.T) {
+	got := make(chan string, 4)
+	answer := make(chan string, 4)
+	addr, conns := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			h, ok := readHead(br)
+			if !ok {
+				return
+			}
+			got <- h
+			a, ok := <-answer
+			if !ok {
+				return
+			}
+			io.WriteString(c, a)
+		}
+	})
+	defer close(answer)
+	tr := newH1(addr)
+	tr.headerTimeout = time.Minute
+	defer tr.CloseIdleConnections()
+	do := func(ctx context.Context) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
+		return tr.RoundTrip(req)
+	}
+
+	// A request that completes, then its context is canceled (the
+	// handler returned) while the next request waits on the connection.
+	ctx1 := &h1ctx{Context: context.Background()}
+	answer <- "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	resp, err := do(&reqInfo{Context: ctx1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "ok" {
+		t.Fatalf("first body %q, %v", b, err)
+	}
+	<-got
+	done := make(chan error, 1)
+	go func() {
+		resp, err := do(context.Background())
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-got // the second request is waiting for its head
+	ctx1.cancel(context.Canceled)
+	// The wake-up of the first request, had it not been stopped, runs in
+	// a goroutine of its own: give it the chance to cut the wait.
+	time.Sleep(50 * time.Millisecond)
+	answer <- "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	if err := <-done; err != nil {
+		t.Fatalf("second request, after the first one's context ended: %v", err)
+	}
+
+	// The client goes away while its request waits for the head.
+	ctx3 := &h1ctx{Context: context.Background()}
+	cause := errors.New("client gone")
+	go func() {
+		<-got
+		ctx3.cancel(cause)
+	}()
+	if _, err := do(&reqInfo{Context: ctx3}); !errors.Is(err, cause) {
+		t.Fatalf("err %v, want the context's %v", err, cause)
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections, want 1", n)
