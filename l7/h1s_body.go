@@ -34,6 +34,7 @@ type h1body struct {
 	err     error // sticky read error
 	closed  bool  // the handler returned, or called Close
 	watch   bool  // start the client watch at EOF (the handler runs)
+	timed   bool  // a read set the idle deadline
 }
 
 var errBodyTooLong = errors.New("request body left unread is too large")
@@ -70,6 +71,12 @@ func (b *h1body) read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if d := b.c.s.idleTimeout; d > 0 && b.c.br.Buffered() == 0 {
+		// timeouts.idle: a body that stops arriving for that long ends
+		// (nginx: client_body_timeout); the deadline is cleared at its end.
+		b.c.nc.SetReadDeadline(time.Now().Add(d))
+		b.timed = true
+	}
 	var n int
 	var err error
 	if b.chunked {
@@ -95,6 +102,9 @@ func (b *h1body) read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		b.eof = true
+		if b.timed {
+			b.c.nc.SetReadDeadline(time.Time{})
+		}
 	} else if err != nil {
 		b.err = err
 	}

@@ -178,3 +178,31 @@ func TestH1ServerH2cAnd431(t *testing.T) {
 		t.Fatalf("status %d close %v, want 431 and close", res.StatusCode, res.Close)
 	}
 }
+
+// A request body that stops arriving ends after timeouts.idle; the
+// handler's read fails and the connection closes.
+func TestH1ServerBodyStallTimeout(t *testing.T) {
+	got := make(chan error, 1)
+	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		got <- err
+	}), ServerOptions{IdleTimeout: 300 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	select {
+	case err := <-got:
+		if err == nil {
+			t.Fatal("a stalled body read succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stalled body was never cut")
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("connection not closed cleanly: %v", err)
+	}
+}
