@@ -119,6 +119,9 @@ func (c *h1conn) serve() {
 		if !c.awaitRequest(first) {
 			return
 		}
+		if first {
+			growStack()
+		}
 		if s.readHeaderTimeout > 0 {
 			if !first {
 				c.nc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
