@@ -49,8 +49,18 @@ type diffRecord struct {
 }
 
 type diffRecorder struct {
-	mu   sync.Mutex
-	recs []*diffRecord
+	mu      sync.Mutex
+	recs    []*diffRecord
+	discard bool // keep no records (the fuzz target)
+}
+
+// takeAll returns every record and forgets them.
+func (d *diffRecorder) takeAll() []*diffRecord {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.recs
+	d.recs = nil
+	return r
 }
 
 // take returns the records of the requests from client address remote. A
@@ -113,7 +123,9 @@ func (d *diffRecorder) handler() http.Handler {
 			return
 		}
 		d.mu.Lock()
-		d.recs = append(d.recs, rec)
+		if !d.discard {
+			d.recs = append(d.recs, rec)
+		}
 		d.mu.Unlock()
 		write := func(s string) { _, err := io.WriteString(w, s); d.note(rec, err) }
 		switch {
@@ -200,6 +212,10 @@ func (d *diffRecorder) handler() http.Handler {
 			w.Header().Set("Content-Type", "text/plain")
 			w.Header().Set("x-lower", "v") // a non-canonical key, written as is
 			write("multi")
+		case path == "/te-set":
+			// The handler asks for chunking itself (net/http honours it).
+			w.Header().Set("Transfer-Encoding", "chunked")
+			write("te")
 		case path == "/error":
 			http.Error(w, "nope", http.StatusTeapot)
 		case path == "/readafter":
@@ -227,7 +243,6 @@ type diffServers struct {
 
 func startDiffServers(t testing.TB) *diffServers {
 	t.Helper()
-	d := &diffServers{oldRec: &diffRecorder{}, newRec: &diffRecorder{}}
 	lnOld, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -236,6 +251,11 @@ func startDiffServers(t testing.TB) *diffServers {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startDiffServersOn(t, lnOld, lnNew)
+}
+
+func startDiffServersOn(t testing.TB, lnOld, lnNew net.Listener) *diffServers {
+	d := &diffServers{oldRec: &diffRecorder{}, newRec: &diffRecorder{}}
 	d.oldAddr, d.newAddr = lnOld.Addr().String(), lnNew.Addr().String()
 	old := &http.Server{Handler: d.oldRec.handler(), ErrorLog: log.New(io.Discard, "", 0)}
 	srv := NewServer(ServerOptions{Handler: d.newRec.handler()})
