@@ -12,7 +12,7 @@ import (
 )
 
 // startH1 serves h with NewServer on a loopback listener.
-func startH1(t *testing.T, h http.Handler, o ServerOptions) (*Server, string) {
+func startH1Server(t *testing.T, h http.Handler, o ServerOptions) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,7 +30,7 @@ func startH1(t *testing.T, h http.Handler, o ServerOptions) (*Server, string) {
 // handler waits (the watcher starts once a request runs h1sWatchDelay).
 func TestH1ServerClientGoneCancels(t *testing.T) {
 	canceled := make(chan error, 1)
-	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, addr := startH1Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			canceled <- r.Context().Err()
@@ -58,7 +58,7 @@ func TestH1ServerClientGoneCancels(t *testing.T) {
 // A pipelined request behind a slow one is not mistaken for the client
 // going away, and is answered in order.
 func TestH1ServerPipelinedBehindSlow(t *testing.T) {
-	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, addr := startH1Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			select {
 			case <-r.Context().Done():
@@ -95,7 +95,7 @@ func TestH1ServerPipelinedBehindSlow(t *testing.T) {
 func TestH1ServerShutdown(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{})
-	srv, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, addr := startH1Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hold" {
 			close(started)
 			<-release
@@ -148,7 +148,7 @@ func TestH1ServerShutdown(t *testing.T) {
 // h2c with prior knowledge goes to HTTP/2; a 10 KiB+ header block that
 // exceeds MaxHeaderBytes gets 431.
 func TestH1ServerH2cAnd431(t *testing.T) {
-	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, addr := startH1Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.Proto)
 	}), ServerOptions{MaxHeaderBytes: 4096})
 	h2 := &http.Transport{Protocols: new(http.Protocols)}
@@ -183,7 +183,7 @@ func TestH1ServerH2cAnd431(t *testing.T) {
 // handler's read fails and the connection closes.
 func TestH1ServerBodyStallTimeout(t *testing.T) {
 	got := make(chan error, 1)
-	_, addr := startH1(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, addr := startH1Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, err := io.ReadAll(r.Body)
 		got <- err
 	}), ServerOptions{IdleTimeout: 300 * time.Millisecond})
