@@ -216,6 +216,11 @@ func (w *h1writer) sendHead(done bool, first []byte) {
 			}
 		}
 	}
+	// A handler's own Transfer-Encoding: chunked asks for chunking (as in
+	// net/http); the field itself is always this writer's to set.
+	te := h["Transfer-Encoding"]
+	delete(h, "Transfer-Encoding")
+	wantChunked := len(te) > 0 && strings.EqualFold(strings.TrimSpace(te[0]), "chunked")
 	var setCL, setTE bool
 	switch {
 	case !allowed:
@@ -228,10 +233,14 @@ func (w *h1writer) sendHead(done bool, first []byte) {
 		}
 		w.cl = -1
 	case w.headReq:
-		if w.cl < 0 && done && len(w.pend) > 0 && len(w.trailers) == 0 {
+		if w.cl < 0 && done && len(w.pend) > 0 && len(w.trailers) == 0 && len(te) == 0 {
 			w.cl = int64(len(w.pend))
 			setCL = true
 		}
+	case wantChunked && !w.http10:
+		delete(h, "Content-Length")
+		w.cl = -1
+		setTE = true
 	case len(w.trailers) > 0:
 		// Trailers need chunking; HTTP/1.0 has none, so its body runs
 		// until the connection closes (net/http's choice too).
@@ -258,7 +267,6 @@ func (w *h1writer) sendHead(done bool, first []byte) {
 	}
 	if setTE {
 		w.chunked = true
-		delete(h, "Transfer-Encoding")
 	}
 	if w.c.s.shuttingDown() {
 		w.closeAfter = true
@@ -271,7 +279,7 @@ func (w *h1writer) sendHead(done bool, first []byte) {
 	if len(w.pend) > 0 {
 		first = w.pend
 	}
-	if _, ok := h["Content-Type"]; !ok && allowed && len(first) > 0 && h["Transfer-Encoding"] == nil {
+	if _, ok := h["Content-Type"]; !ok && allowed && len(first) > 0 && len(te) == 0 {
 		h["Content-Type"] = []string{http.DetectContentType(first)}
 	}
 
