@@ -94,11 +94,6 @@ func (c *Conn) release() {
 // a Conn that a TCPServer did not accept.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Pending is how many bytes Read returns before it reads the socket (what
-// is left of Prefix): a caller that waits for the socket to be readable
-// must not while they are pending.
-func (c *Conn) Pending() int { return len(c.Prefix) }
-
 // Read reads Prefix first, then from the socket.
 func (c *Conn) Read(b []byte) (int, error) {
 	if len(c.Prefix) > 0 {

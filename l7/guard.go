@@ -9,7 +9,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -218,11 +217,6 @@ type guardConn struct {
 	rdl    atomic.Int64 // net/http's read deadline in Unix ns, 0 for none
 	armed  atomic.Bool  // the socket's read deadline is idleRead's, not rdl
 	parked atomic.Bool  // Read reported EOF to park: Close parks
-	// awaitReadable's raw socket and callback, made once.
-	raw       syscall.RawConn
-	waitFn    func(uintptr) bool
-	waitFirst bool
-	noRaw     bool
 
 	viol       atomic.Pointer[GuardError]
 	mute       atomic.Bool // the violation ended a body: drop the response to that request

@@ -3,7 +3,6 @@ package l7
 import (
 	"errors"
 	"os"
-	"syscall"
 	"time"
 )
 
@@ -53,55 +52,15 @@ func (g *guardConn) idleRead(p []byte) (n int, err error, park bool) {
 		return n, err, false
 	}
 	g.armed.Store(true)
-	if err = g.awaitReadable(); err == nil {
-		n, err = g.Conn.Read(p)
-	}
+	// A plain Read: waiting for readability first and reading after (no
+	// read that finds nothing) loses a request that arrives between the
+	// last response and the wait — RawConn.Read resets the readiness the
+	// edge-triggered poller reported — until the park deadline.
+	n, err = g.Conn.Read(p)
 	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && g.armed.Swap(false) {
 		return 0, nil, true
 	}
 	return n, err, false
-}
-
-// awaitReadable waits until the socket has input (or its read deadline
-// passes) without reading: Go's Read would first try a read that, for a
-// connection waiting for its next request, nearly always fails with
-// EAGAIN — a wasted system call per request. It returns at once when the
-// connection holds bytes of its own (l4.Conn's Prefix) or is no socket.
-func (g *guardConn) awaitReadable() error {
-	if g.raw == nil {
-		if g.noRaw {
-			return nil
-		}
-		sc, ok := g.Conn.(pendingConn)
-		if !ok {
-			g.noRaw = true
-			return nil
-		}
-		raw, err := sc.SyscallConn()
-		if err != nil {
-			g.noRaw = true
-			return nil
-		}
-		g.raw = raw
-		g.waitFn = func(uintptr) bool {
-			if g.waitFirst {
-				g.waitFirst = false
-				return false // no read now: wait for readability
-			}
-			return true
-		}
-	}
-	if g.Conn.(pendingConn).Pending() > 0 {
-		return nil
-	}
-	g.waitFirst = true
-	return g.raw.Read(g.waitFn)
-}
-
-// pendingConn is a socket that may hold bytes already read (l4.Conn).
-type pendingConn interface {
-	syscall.Conn
-	Pending() int
 }
 
 // disarm puts back net/http's read deadline in place of the park deadline,
