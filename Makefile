@@ -31,6 +31,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecords$$' -fuzztime $(FUZZTIME) ./tlsmux
 	$(GO) test -run '^$$' -fuzz '^FuzzGuard$$' -fuzztime $(FUZZTIME) ./l7
+	$(GO) test -run '^$$' -fuzz '^FuzzH1Server$$' -fuzztime $(FUZZTIME) ./l7
+	$(GO) test -run '^$$' -fuzz '^FuzzH1Diff$$' -fuzztime $(FUZZTIME) ./l7
+	$(GO) test -run '^$$' -fuzz '^FuzzResponseHead$$' -fuzztime $(FUZZTIME) ./l7
 	$(GO) test -run '^$$' -fuzz '^FuzzTrafficXFFAt$$' -fuzztime $(FUZZTIME) ./l7/middleware
 	$(GO) test -run '^$$' -fuzz '^FuzzCollector$$' -fuzztime $(FUZZTIME) ./quic
 	$(GO) test -run '^$$' -fuzz '^FuzzDemux$$' -fuzztime $(FUZZTIME) ./quic

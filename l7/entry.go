@@ -52,6 +52,16 @@ func (ri *reqInfo) Value(key any) any {
 	return ri.Context.Value(key)
 }
 
+// AfterFunc lets context.AfterFunc and context.WithCancel over a reqInfo
+// reach the h1 server's request context (h1ctx) without a goroutine; over
+// any other context it is context.AfterFunc's own registration.
+func (ri *reqInfo) AfterFunc(f func()) func() bool {
+	if a, ok := ri.Context.(afterFuncer); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ri.Context, f)
+}
+
 func infoFrom(ctx context.Context) *reqInfo {
 	if ri, ok := ctx.(*reqInfo); ok {
 		return ri // the common case: no Value walk
@@ -124,7 +134,12 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ri.route = route.Config.Name
-	route.Handler.ServeHTTP(w, r.WithContext(ri))
+	if r.Context().Value(ownRequestKey{}) != nil {
+		setRequestContext(&r, ri) // the h1 server's own request: no copy
+	} else {
+		r = r.WithContext(ri)
+	}
+	route.Handler.ServeHTTP(w, r)
 }
 
 // ClientIP is the request's client address as the entry handler resolved

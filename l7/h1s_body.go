@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,11 +27,14 @@ type h1body struct {
 	chunked bool
 	cr      io.Reader // the chunked decoder, made on first read
 	expect  bool      // the client waits for 100 Continue
-	started bool      // a read happened (100 Continue is sent, if asked)
+	// owed is expect until the first read: read without mu by the writer.
+	owed    atomic.Bool
+	started bool // a read happened (100 Continue is sent, if asked)
 	eof     bool
 	err     error // sticky read error
 	closed  bool  // the handler returned, or called Close
 	watch   bool  // start the client watch at EOF (the handler runs)
+	timed   bool  // a read set the idle deadline
 }
 
 var errBodyTooLong = errors.New("request body left unread is too large")
@@ -61,10 +65,17 @@ func (b *h1body) read(p []byte) (int, error) {
 		b.started = true
 		if b.expect {
 			b.c.w.sendContinue()
+			b.owed.Store(false)
 		}
 	}
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if d := b.c.s.idleTimeout; d > 0 && b.c.br.Buffered() == 0 {
+		// timeouts.idle: a body that stops arriving for that long ends
+		// (nginx: client_body_timeout); the deadline is cleared at its end.
+		b.c.nc.SetReadDeadline(time.Now().Add(d))
+		b.timed = true
 	}
 	var n int
 	var err error
@@ -91,6 +102,9 @@ func (b *h1body) read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		b.eof = true
+		if b.timed {
+			b.c.nc.SetReadDeadline(time.Time{})
+		}
 	} else if err != nil {
 		b.err = err
 	}
@@ -122,7 +136,7 @@ func (b *h1body) readTrailer() error {
 		if b.req.Trailer == nil {
 			b.req.Trailer = make(http.Header)
 		}
-		key := canonicalKey(name)
+		key := canonicalReqKey(name)
 		b.req.Trailer[key] = append(b.req.Trailer[key], strings.Trim(value, " \t"))
 	}
 }
@@ -151,7 +165,15 @@ func (b *h1body) endsConn() bool {
 	if b.eof {
 		return false
 	}
-	return b.expect && !b.started || !b.chunked && b.remain > h1sMaxDiscard
+	return b.err != nil && b.chunked || b.expect && !b.started || !b.chunked && b.remain > h1sMaxDiscard
+}
+
+// failed reports a body that broke (the connection ends after the
+// response).
+func (b *h1body) failed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err != nil
 }
 
 // handlerDone closes the body to the handler's readers.

@@ -73,8 +73,8 @@ type h1conn struct {
 	inHandler bool // the handler runs and its request body is done
 	watching  bool
 	watchDone chan struct{}
-	cancel    context.CancelFunc // the current request's
-	gone      bool               // the watcher saw the client go
+	reqCtx    *h1ctx // the current request's
+	gone      bool   // the watcher saw the client go
 }
 
 // srcReader is the connection as br reads it: first the byte the watcher
@@ -116,11 +116,16 @@ func (c *h1conn) serve() {
 	c.bw.Reset(c.nc)
 	s := c.s
 	for first := true; ; first = false {
-		if !c.awaitRequest() {
+		if !c.awaitRequest(first) {
 			return
 		}
+		if first {
+			growStack()
+		}
 		if s.readHeaderTimeout > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
+			if !first {
+				c.nc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
+			}
 		} else if s.idleTimeout > 0 {
 			c.nc.SetReadDeadline(time.Time{})
 		}
@@ -149,10 +154,15 @@ func (c *h1conn) serve() {
 }
 
 // awaitRequest waits for the first byte of the next request, within the
-// idle timeout; false when the connection ends instead.
-func (c *h1conn) awaitRequest() bool {
+// idle timeout (the first request: within the header timeout, as in
+// net/http); false when the connection ends instead.
+func (c *h1conn) awaitRequest(first bool) bool {
 	if c.br.Buffered() == 0 {
-		if d := c.s.idleTimeout; d > 0 {
+		d := c.s.idleTimeout
+		if first && c.s.readHeaderTimeout > 0 {
+			d = c.s.readHeaderTimeout
+		}
+		if d > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(d))
 		}
 		if _, err := c.br.Peek(1); err != nil {
@@ -166,11 +176,11 @@ func (c *h1conn) awaitRequest() bool {
 // whether the connection may carry another request.
 func (c *h1conn) serveRequest(req *http.Request, body *h1body) (keep bool) {
 	w := &c.w
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx := &h1ctx{Context: c.ctx}
 	setRequestContext(&req, ctx)
-	defer cancel()
+	defer ctx.cancel(context.Canceled)
 	c.wmu.Lock()
-	c.cancel, c.gone = cancel, false
+	c.reqCtx, c.gone = ctx, false
 	c.wmu.Unlock()
 	body.mu.Lock()
 	bodyDone := body.eof
@@ -189,8 +199,14 @@ func (c *h1conn) serveRequest(req *http.Request, body *h1body) (keep bool) {
 		return false // a panic: the response cannot be trusted to be whole
 	}
 	if body.endsConn() {
-		// Reading the rest would take too long, or the client waits for a
-		// 100 Continue that is not coming: this response is the last.
+		// Reading the rest would take too long, the body broke, or the
+		// client waits for a 100 Continue that is not coming: this
+		// response is the last.
+		w.closeAfter = true
+	} else if !body.done() && !w.headSent && !body.failed() && !body.discard() {
+		// What is left of the body is read before the head goes out (as
+		// net/http does), so the head can say whether the connection
+		// stays.
 		w.closeAfter = true
 	}
 	if err := w.finish(); err != nil || w.closeAfter || c.gone {
@@ -200,6 +216,16 @@ func (c *h1conn) serveRequest(req *http.Request, body *h1body) (keep bool) {
 		return body.discard()
 	}
 	return true
+}
+
+// optionsStar answers "OPTIONS *" as net/http does, without the handler:
+// 200, no body (a request body is read, up to 4 KiB).
+func optionsStar(w *h1writer, req *http.Request) {
+	w.hdr.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+	if n, _ := io.CopyN(io.Discard, req.Body, 4<<10+1); n > 4<<10 {
+		w.closeAfter = true
+	}
 }
 
 // runHandler calls the handler; false if it panicked.
@@ -215,6 +241,13 @@ func (c *h1conn) runHandler(w *h1writer, req *http.Request) (ok bool) {
 		}
 	}()
 	w.reset(c, req)
+	if b, ok := req.Body.(*h1body); ok {
+		w.expectPending = &b.owed
+	}
+	if req.RequestURI == "*" && req.Method == http.MethodOptions {
+		optionsStar(w, req)
+		return true
+	}
 	c.s.handler.ServeHTTP(w, req)
 	return true
 }
@@ -334,8 +367,8 @@ func (c *h1conn) watch() {
 		c.src.pending = true
 	} else if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		c.gone = true
-		if c.cancel != nil {
-			c.cancel()
+		if c.reqCtx != nil {
+			c.reqCtx.cancel(context.Canceled)
 		}
 	}
 	c.wmu.Unlock()
@@ -347,7 +380,7 @@ func (c *h1conn) watch() {
 func (c *h1conn) stopWatch() {
 	c.wmu.Lock()
 	c.inHandler = false
-	c.cancel = nil
+	c.reqCtx = nil
 	if c.watchT != nil {
 		c.watchT.Stop()
 	}

@@ -44,7 +44,7 @@ type h1req struct {
 	vals [14]string
 }
 
-var chunkedTE = []string{"chunked"}
+var chunkedReqTE = []string{"chunked"}
 
 // readHead returns the request head (request line to the empty line) as a
 // view of br's buffer; the caller discards it once copied. A head larger
@@ -143,7 +143,7 @@ func (c *h1conn) parseRequest(head string) (*http.Request, *h1body, error) {
 			return nil, nil, badRequest("malformed header line")
 		}
 		value = strings.Trim(value, " \t")
-		key := canonicalKey(name)
+		key := canonicalReqKey(name)
 		switch key {
 		case "Host":
 			hosts++
@@ -168,14 +168,18 @@ func (c *h1conn) parseRequest(head string) (*http.Request, *h1body, error) {
 	if hosts > 1 {
 		return nil, nil, badRequest("too many Host headers")
 	}
-	if hosts == 0 && r.ProtoMinor == 1 {
+	if hosts == 0 && r.ProtoMinor == 1 && method != http.MethodConnect {
 		return nil, nil, badRequest("missing required Host header")
+	}
+	if !httpguts.ValidHostHeader(r.Host) {
+		return nil, nil, badRequest("malformed Host header")
 	}
 	if err := c.parseTarget(&r, x, target); err != nil {
 		return nil, nil, err
 	}
-	if !httpguts.ValidHostHeader(r.Host) {
-		return nil, nil, badRequest("malformed Host header")
+	if pragma := h["Pragma"]; len(pragma) == 1 && pragma[0] == "no-cache" && h["Cache-Control"] == nil {
+		// net/http's fixPragmaCacheControl (RFC 7234 §5.4).
+		h["Cache-Control"] = pragma
 	}
 	if r.ProtoMinor == 0 {
 		r.Close = !httpguts.HeaderValuesContainsToken(connTokens, "keep-alive")
@@ -200,16 +204,18 @@ func (c *h1conn) parseTarget(r *http.Request, x *h1req, target string) error {
 		r.URL = &x.url
 		return nil
 	}
-	if r.Method == http.MethodConnect && target[0] != '/' {
-		// The authority form (net/http does the same; the entry refuses
-		// CONNECT).
-		x.url = url.URL{Host: target}
-		r.URL = &x.url
-		return nil
+	authority := r.Method == http.MethodConnect && target[0] != '/'
+	if authority {
+		// The authority form, parsed as net/http does (the entry refuses
+		// CONNECT anyway).
+		target = "http://" + target
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
 		return badRequest("malformed request target")
+	}
+	if authority {
+		u.Scheme = ""
 	}
 	x.url = *u
 	r.URL = &x.url
@@ -221,7 +227,8 @@ func (c *h1conn) parseTarget(r *http.Request, x *h1req, target string) error {
 }
 
 // plainPath reports whether target's path (up to any '?') has only bytes
-// that url.URL keeps as they are (RFC 3986 pchar and '/', no escapes), so
+// that url.URL keeps as they are (unreserved, '/' and the sub-delims it
+// does not escape in a path; no '%'), so
 // that Path is the path as written and RawPath stays empty, exactly as
 // url.ParseRequestURI would set them.
 func plainPath(target string) bool {
@@ -229,7 +236,7 @@ func plainPath(target string) bool {
 		c := target[i]
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("-._~/!$&'()*+,;=:@", c) >= 0:
+		case strings.IndexByte("-._~/$&+,;=:@", c) >= 0:
 		case c == '?':
 			return true
 		default:
@@ -253,7 +260,7 @@ func (c *h1conn) framing(r *http.Request, x *h1req) error {
 			return badRequest("both Content-Length and Transfer-Encoding")
 		}
 		delete(r.Header, "Transfer-Encoding")
-		r.TransferEncoding = chunkedTE
+		r.TransferEncoding = chunkedReqTE
 		r.ContentLength = -1
 		b.chunked = true
 		if err := declaredTrailers(r); err != nil {
@@ -275,6 +282,7 @@ func (c *h1conn) framing(r *http.Request, x *h1req) error {
 			return &requestError{http.StatusExpectationFailed, "unsupported Expect"}
 		}
 		b.expect = r.ContentLength != 0 && r.ProtoMinor == 1
+		b.owed.Store(b.expect)
 	}
 	if r.ContentLength == 0 {
 		r.Body = http.NoBody

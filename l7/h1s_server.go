@@ -40,6 +40,11 @@ type h1Server struct {
 	closed   bool
 }
 
+// ownRequestKey marks the context of a request this server made: the
+// entry handler may then set the request's context in place instead of
+// copying the request (setRequestContext), as nothing else holds it.
+type ownRequestKey struct{}
+
 func (s *h1Server) shuttingDown() bool { return s.shutdown.Load() }
 
 // serveConn serves one guarded connection until it ends; tlsState is set
@@ -49,7 +54,7 @@ func (s *h1Server) serveConn(nc net.Conn, tlsState *tls.ConnectionState) {
 	if a := nc.RemoteAddr(); a != nil {
 		c.remote = a.String()
 	}
-	c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
+	c.ctx = context.WithValue(context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr()), ownRequestKey{}, true)
 	if !s.track(c) {
 		nc.Close()
 		return

@@ -11,10 +11,10 @@ import (
 // Text helpers of the HTTP/1 server: header keys, status lines, the Date
 // value. Each is computed once, so a request costs no formatting.
 
-// commonKeys maps the lower-case spelling of frequent request field names to
+// commonReqKeys maps the lower-case spelling of frequent request field names to
 // their canonical form: a name in any case costs a map lookup, no
 // allocation.
-var commonKeys = func() map[string]string {
+var commonReqKeys = func() map[string]string {
 	keys := []string{
 		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
 		"Cache-Control", "Connection", "Content-Encoding", "Content-Length", "Content-Type",
@@ -41,11 +41,11 @@ var commonKeys = func() map[string]string {
 	return m
 }()
 
-// canonicalKey returns the canonical form of a field name (a token, as the
-// guard checked): from commonKeys, as name itself when it is canonical
+// canonicalReqKey returns the canonical form of a field name (a token, as the
+// guard checked): from commonReqKeys, as name itself when it is canonical
 // already (a substring of the request head: no allocation), or from
 // net/textproto.
-func canonicalKey(name string) string {
+func canonicalReqKey(name string) string {
 	if len(name) <= 32 {
 		var buf [32]byte
 		for i := 0; i < len(name); i++ {
@@ -55,7 +55,7 @@ func canonicalKey(name string) string {
 			}
 			buf[i] = c
 		}
-		if k, ok := commonKeys[string(buf[:len(name)])]; ok {
+		if k, ok := commonReqKeys[string(buf[:len(name)])]; ok {
 			return k
 		}
 	}

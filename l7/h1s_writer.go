@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -39,6 +40,8 @@ type h1writer struct {
 	closeAfter  bool
 	hijacked    bool
 	trailers    []string // declared trailer keys, canonical
+	// expectPending is the request body's: a 100 Continue is still owed.
+	expectPending *atomic.Bool
 
 	pend    []byte // body bytes held before the head (unknown length)
 	pendBuf [h1sPendBuf]byte
@@ -51,16 +54,18 @@ var (
 )
 
 func (w *h1writer) reset(c *h1conn, req *http.Request) {
-	hdr := w.hdr
-	if hdr == nil {
-		hdr = make(http.Header, 8)
+	if w.hdr == nil {
+		w.hdr = make(http.Header, 8)
 	} else {
-		clear(hdr)
+		clear(w.hdr)
 	}
-	pb := w.pendBuf[:0]
-	*w = h1writer{c: c, req: req, hdr: hdr, cl: -1, status: http.StatusOK,
-		headReq: req.Method == http.MethodHead, http10: req.ProtoMinor == 0, closeAfter: req.Close}
-	w.pend = pb
+	w.c, w.req = c, req
+	w.status, w.cl, w.written = http.StatusOK, -1, 0
+	w.wroteHeader, w.headSent, w.sentCont, w.chunked, w.hijacked = false, false, false, false, false
+	w.headReq, w.http10, w.closeAfter = req.Method == http.MethodHead, req.ProtoMinor == 0, req.Close
+	w.trailers = w.trailers[:0]
+	w.pend = w.pendBuf[:0]
+	w.expectPending = nil
 }
 
 func (w *h1writer) Header() http.Header { return w.hdr }
@@ -112,7 +117,7 @@ func (w *h1writer) informational(code int) {
 	bw := w.c.bw
 	bw.WriteString(statusLine(code, false))
 	if code != http.StatusContinue {
-		writeFields(bw, w.hdr)
+		writeFields(bw, w.hdr, nil)
 	}
 	bw.WriteString("\r\n")
 	bw.Flush()
@@ -140,18 +145,19 @@ func (w *h1writer) Write(p []byte) (int, error) {
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
-	var err error
 	if w.cl >= 0 && w.written+int64(len(p)) > w.cl {
-		p = p[:w.cl-w.written]
-		err = http.ErrContentLength
+		// As net/http: nothing of a write past the declared length; the
+		// short body then closes the connection (finish).
+		return 0, http.ErrContentLength
 	}
+	var err error
 	w.written += int64(len(p))
 	if !w.headSent {
-		if w.cl < 0 && !w.headReq && len(w.pend)+len(p) <= cap(w.pend) {
+		if w.cl < 0 && len(w.pend)+len(p) <= cap(w.pend) {
 			w.pend = append(w.pend, p...)
 			return len(p), err
 		}
-		w.sendHead(false)
+		w.sendHead(false, p)
 	}
 	if werr := w.body(p); werr != nil {
 		return 0, werr
@@ -162,6 +168,7 @@ func (w *h1writer) Write(p []byte) (int, error) {
 // body writes p (and first what pend holds) in the response's framing.
 func (w *h1writer) body(p []byte) error {
 	if w.headReq {
+		w.pend = w.pend[:0]
 		return nil
 	}
 	bw := w.c.bw
@@ -192,8 +199,9 @@ func bodyAllowed(code int) bool {
 }
 
 // sendHead writes the status line and fields. done says the handler has
-// returned: a body of unknown length is then all in pend.
-func (w *h1writer) sendHead(done bool) {
+// returned: a body of unknown length is then all in pend. first is the
+// body's first bytes when pend holds none, for Content-Type sniffing.
+func (w *h1writer) sendHead(done bool, first []byte) {
 	w.headSent = true
 	h := w.hdr
 	if !w.wroteHeader {
@@ -208,30 +216,57 @@ func (w *h1writer) sendHead(done bool) {
 			}
 		}
 	}
+	// A handler's own Transfer-Encoding: chunked asks for chunking (as in
+	// net/http); the field itself is always this writer's to set.
+	te := h["Transfer-Encoding"]
+	delete(h, "Transfer-Encoding")
+	wantChunked := len(te) > 0 && strings.EqualFold(strings.TrimSpace(te[0]), "chunked")
 	var setCL, setTE bool
 	switch {
 	case !allowed:
+		// net/http's rule: no framing fields on a response without a
+		// body, and no Content-Type on a 304.
 		delete(h, "Transfer-Encoding")
-		if w.status != http.StatusNotModified {
-			delete(h, "Content-Length")
+		delete(h, "Content-Length")
+		if w.status == http.StatusNotModified {
+			delete(h, "Content-Type")
 		}
-	case len(w.trailers) > 0 && !w.http10:
+		w.cl = -1
+	case w.headReq:
+		if w.cl < 0 && done && len(w.pend) > 0 && len(w.trailers) == 0 && len(te) == 0 {
+			w.cl = int64(len(w.pend))
+			setCL = true
+		}
+	case wantChunked && !w.http10:
 		delete(h, "Content-Length")
 		w.cl = -1
 		setTE = true
+	case len(w.trailers) > 0:
+		// Trailers need chunking; HTTP/1.0 has none, so its body runs
+		// until the connection closes (net/http's choice too).
+		delete(h, "Content-Length")
+		w.cl = -1
+		if w.http10 {
+			w.closeAfter = true
+		} else {
+			setTE = true
+		}
 	case w.cl >= 0:
-	case done && (!w.headReq || len(w.pend) > 0):
+	case done:
 		w.cl = int64(len(w.pend))
 		setCL = true
-	case w.headReq:
 	case w.http10:
 		w.closeAfter = true
 	default:
 		setTE = true
 	}
+	if w.expectPending != nil && w.expectPending.Load() {
+		// The client may or may not send its body now that the answer
+		// came without a 100 Continue: this connection cannot go on.
+		w.closeAfter = true
+	}
 	if setTE {
 		w.chunked = true
-		delete(h, "Transfer-Encoding")
 	}
 	if w.c.s.shuttingDown() {
 		w.closeAfter = true
@@ -241,13 +276,16 @@ func (w *h1writer) sendHead(done bool) {
 			w.closeAfter = true
 		}
 	}
-	if _, ok := h["Content-Type"]; !ok && allowed && !w.headReq && len(w.pend) > 0 && h["Content-Encoding"] == nil {
-		h["Content-Type"] = []string{http.DetectContentType(w.pend)}
+	if len(w.pend) > 0 {
+		first = w.pend
+	}
+	if _, ok := h["Content-Type"]; !ok && allowed && len(first) > 0 && len(te) == 0 {
+		h["Content-Type"] = []string{http.DetectContentType(first)}
 	}
 
 	bw := w.c.bw
 	bw.WriteString(statusLine(w.status, w.http10))
-	writeFields(bw, h)
+	writeFields(bw, h, w.trailers)
 	if _, ok := h["Date"]; !ok {
 		bw.WriteString("Date: ")
 		bw.WriteString(httpDate())
@@ -274,14 +312,16 @@ func (w *h1writer) sendHead(done bool) {
 }
 
 // writeFields writes h sorted by name (a stable order, as net/http's),
-// leaving out trailer keys (http.TrailerPrefix) and fields whose names are
-// invalid; line breaks in values become spaces, so a value cannot start a
-// field of its own.
-func writeFields(bw *bufio.Writer, h http.Header) {
+// leaving out trailers (declared ones, and http.TrailerPrefix keys) and
+// fields whose names are invalid; line breaks in values become spaces, so a
+// value cannot start a field of its own.
+func writeFields(bw *bufio.Writer, h http.Header, trailers []string) {
 	var stack [24]string
 	keys := stack[:0]
 	for k := range h {
-		keys = append(keys, k)
+		if !slices.Contains(trailers, k) {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
@@ -321,13 +361,13 @@ func (w *h1writer) finish() error {
 		return nil
 	}
 	if !w.headSent {
-		w.sendHead(true)
+		w.sendHead(true, nil)
 	}
 	if err := w.body(nil); err != nil {
 		return err
 	}
 	bw := w.c.bw
-	if w.chunked {
+	if w.chunked && !w.headReq {
 		bw.WriteString("0\r\n")
 		w.writeTrailers(bw)
 		bw.WriteString("\r\n")
@@ -377,7 +417,7 @@ func (w *h1writer) FlushError() error {
 		return http.ErrHijacked
 	}
 	if !w.headSent {
-		w.sendHead(false)
+		w.sendHead(false, nil)
 	}
 	if err := w.body(nil); err != nil {
 		return err

@@ -28,10 +28,11 @@ import (
 // upgrades, Expect, anything this writer does not handle byte-exactly —
 // goes to the net/http Transport (fallback), so the fast path stays small.
 //
-// The response is parsed by http.ReadResponse, as net/http's Transport
-// does; a connection is reused only after its response body was read to
-// the end, with no byte left over, and it is checked for unsolicited bytes
-// and for a close by the backend before each reuse (peekIdle).
+// The response is parsed by readResponse (h1t_head.go), which does what
+// http.ReadResponse does with far fewer allocations; a connection is
+// reused only after its response body was read to the end, with no byte
+// left over, and it is checked for unsolicited bytes and for a close by
+// the backend before each reuse (peekIdle).
 type h1Transport struct {
 	fallback *http.Transport
 	addr     string
@@ -74,12 +75,20 @@ type h1Conn struct {
 	limit  int64 // while reading a head: nread may not pass it (0: no limit)
 	reused bool
 	since  time.Time // idle since
+	wake   func()    // ends a wait: the request's context is done
+	// wctx is the h1 server's request context that wakes this connection
+	// instead (h1ctx.setWaker); unwake clears it, made once.
+	wctx   *h1ctx
+	unwake func() bool
 
-	// peekIdle's state (h1peek_linux.go)
-	raw     syscall.RawConn
-	peekFn  func(fd uintptr)
-	peekBuf [1]byte
-	peekOK  bool
+	// peekIdle's and flushAndWait's state (h1peek_linux.go)
+	raw       syscall.RawConn
+	peekFn    func(fd uintptr)
+	peekBuf   [1]byte
+	peekOK    bool
+	waitFn    func(fd uintptr) bool
+	waitCalls int
+	flushErr  error
 }
 
 var errHeadTooLarge = errors.New("response head too large")
@@ -316,20 +325,37 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 	}
 	bw.WriteString("\r\n")
 	n0 := c.nread
-	if err := bw.Flush(); err != nil {
-		return nil, c.reused, fmt.Errorf("write request: %w", err)
-	}
 
 	ctx := req.Context()
 	// The client going away (or the balancer's per-try deadline) ends the
 	// wait at once, as it does in net/http's Transport.
-	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(aLongTimeAgo) })
+	var stop func() bool
+	if w := wakerOf(ctx); w != nil && w.setWaker(c.nc) {
+		// The h1 server's request context wakes the connection itself:
+		// no AfterFunc registration (five allocations) per request.
+		if c.unwake == nil {
+			c.unwake = func() bool { return c.wctx.clearWaker() }
+		}
+		c.wctx, stop = w, c.unwake
+	} else {
+		if c.wake == nil {
+			c.wake = func() { c.nc.SetReadDeadline(aLongTimeAgo) }
+		}
+		stop = afterDone(ctx, c.wake)
+	}
 	if t := c.t.headerTimeout; t > 0 {
 		c.nc.SetReadDeadline(time.Now().Add(t))
 	}
+	// The deadlines are armed before the write: flushAndWait writes and
+	// then waits for the answer in one step.
+	if err := flushAndWait(c); err != nil {
+		stop()
+		return nil, c.reused, fmt.Errorf("write request: %w", err)
+	}
 	c.limit = c.nread + h1MaxHead
+	b := &h1Body{c: c, stop: stop}
 	for i := 0; ; i++ {
-		resp, err = http.ReadResponse(c.br, req)
+		resp, err = readResponse(c.br, req, &b.rd, &b.blk)
 		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
@@ -357,9 +383,13 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 		case isTimeout(err):
 			err = fmt.Errorf("timeout awaiting response headers: %w", err)
 		}
-		return nil, c.reused && c.nread == n0 && ctx.Err() == nil, err
+		// Only a connection that ended before answering is stale; a
+		// backend that stays silent until the header timeout is not asked
+		// again (nor is it by net/http's Transport).
+		return nil, c.reused && c.nread == n0 && ctx.Err() == nil && !isTimeout(err), err
 	}
-	if c.t.headerTimeout > 0 {
+	b.rc, b.reuse = resp.Body, !resp.Close
+	if c.t.headerTimeout > 0 && !b.buffered() {
 		c.nc.SetReadDeadline(time.Time{})
 		if ctx.Err() != nil {
 			// The context ended as the headers arrived: the deadline just
@@ -367,13 +397,33 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 			c.nc.SetReadDeadline(aLongTimeAgo)
 		}
 	}
-	b := &h1Body{c: c, rc: resp.Body, stop: stop, reuse: !resp.Close}
 	if resp.Body == http.NoBody {
 		b.finish(true)
 		return resp, false, nil
 	}
 	resp.Body = b
 	return resp, false, nil
+}
+
+// buffered reports whether the rest of the response is in the read
+// buffer, so that reading it needs no deadline cleared: none of its reads
+// reaches the connection (the next request sets its own deadline).
+func (b *h1Body) buffered() bool {
+	if b.rc == http.NoBody {
+		return true
+	}
+	return b.rc == io.ReadCloser(&b.rd) && b.rd.kind == bodyLength && b.rd.n <= int64(b.c.br.Buffered())
+}
+
+// afterDone is context.AfterFunc, but straight through the context's own
+// AfterFunc when it has one (a reqInfo, over the h1 server's request
+// context): 3 allocations instead of context.AfterFunc's 8, which wraps
+// the call in a cancelCtx of its own and makes the parent's Done channel.
+func afterDone(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(afterFuncer); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
 }
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked Read.
@@ -384,8 +434,12 @@ var aLongTimeAgo = time.Unix(1, 0)
 // response allows keep-alive; closing it early, or any read error, closes
 // the connection instead of draining it (a long stream would block).
 type h1Body struct {
-	c     *h1Conn
+	c *h1Conn
+	// rc is the body: usually &rd, or http.ReadResponse's for a head too
+	// large for readResponse.
 	rc    io.ReadCloser
+	rd    respBody
+	blk   respBlock // the final response, for readResponse
 	stop  func() bool
 	reuse bool
 	// state: bodyReading; bodyEOF or bodyClosed once the connection was

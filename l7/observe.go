@@ -123,6 +123,10 @@ func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 const statusClientClosed = 499
 
 func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor != 1 {
+		// HTTP/2 and HTTP/3 run each request on a new goroutine.
+		growStack()
+	}
 	start := time.Now()
 	rec := recorders.Get().(*recorder)
 	rec.ResponseWriter = w

@@ -232,9 +232,28 @@ func forwardedElem(peer netip.Addr, proto, host string) string {
 	b = append(b, proto...)
 	if host != "" {
 		b = append(b, ";host="...)
-		b = strconv.AppendQuote(b, host)
+		b = appendQuoted(b, host)
 	}
 	return string(b)
+}
+
+// appendQuoted appends s as an RFC 9110 quoted-string: '"' and '\'
+// escaped, other bytes (the Host value passed the server's checks: no
+// controls) as they are. strconv.AppendQuote did the same for a valid host
+// at several times the cost (a Unicode table lookup per rune).
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < ' ' || c == 0x7f:
+			b = append(b, ' ') // cannot occur in a checked Host; never raw
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 // cleanQuery is ReverseProxy's cleanQueryParams: a query that Go's own

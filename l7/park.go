@@ -52,6 +52,10 @@ func (g *guardConn) idleRead(p []byte) (n int, err error, park bool) {
 		return n, err, false
 	}
 	g.armed.Store(true)
+	// A plain Read: waiting for readability first and reading after (no
+	// read that finds nothing) loses a request that arrives between the
+	// last response and the wait — RawConn.Read resets the readiness the
+	// edge-triggered poller reported — until the park deadline.
 	n, err = g.Conn.Read(p)
 	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && g.armed.Swap(false) {
 		return 0, nil, true

@@ -2,6 +2,7 @@ package l7
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -30,8 +31,7 @@ func BenchmarkProxyRequest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	front := httptest.NewServer(NewEntry("web", router, nil, nil))
-	defer front.Close()
+	front := serveFront(b, NewEntry("web", router, nil, nil))
 
 	run := func(b *testing.B, url string) {
 		tr := &http.Transport{MaxIdleConnsPerHost: 4}
@@ -50,5 +50,18 @@ func BenchmarkProxyRequest(b *testing.B) {
 		}
 	}
 	b.Run("direct", func(b *testing.B) { run(b, be.URL+"/x") })
-	b.Run("proxy", func(b *testing.B) { run(b, front.URL+"/x") })
+	b.Run("proxy", func(b *testing.B) { run(b, front+"/x") })
+}
+
+// serveFront serves h with the entrypoint server (NewServer) on a loopback
+// port until the benchmark ends, and returns its base URL.
+func serveFront(tb testing.TB, h http.Handler) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := NewServer(ServerOptions{Entrypoint: "web", Handler: h})
+	go srv.Serve(ln)
+	tb.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
 }

@@ -33,9 +33,12 @@ func TestPerTryTimeout(t *testing.T) {
 	_, fast := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fast") })
 	svc := svcFor(slow, fast)
 	svc.Balancer = config.BalancerRoundRobin
-	svc.HTTP.Retry = &config.Retry{Attempts: 2, PerTryTimeout: 100 * time.Millisecond}
+	svc.HTTP.Retry = &config.Retry{Attempts: 2, PerTryTimeout: 250 * time.Millisecond}
 	f := newFront(t, svc)
-	for range 4 {
+	// Round robin sends every other request to the slow backend first; on a
+	// loaded machine its handler may start after the try ended, so a few
+	// more requests make sure one reached it.
+	for i := 0; i < 4 || slowHits.Load() == 0 && i < 20; i++ {
 		resp, body := get(t, f.url+"/", nil)
 		if resp.StatusCode != 200 || body != "fast" {
 			t.Fatalf("GET: %d %q: a try past per_try_timeout must be retried on the other backend", resp.StatusCode, body)
@@ -201,5 +204,19 @@ func TestInformationalForwarded(t *testing.T) {
 				t.Fatalf("final: %d %q X-Request-Id %q", resp.StatusCode, b, resp.Header.Get("X-Request-Id"))
 			}
 		})
+	}
+}
+
+func TestAppendQuoted(t *testing.T) {
+	for in, want := range map[string]string{
+		"a.test:8080":    `"a.test:8080"`,
+		`we"ird\host`:    `"we\"ird\\host"`,
+		"[::1]:443":      `"[::1]:443"`,
+		"ctl\r\nx\x00y":  `"ctl  x y"`,
+		"caf\xc3\xa9.fr": "\"caf\xc3\xa9.fr\"",
+	} {
+		if got := string(appendQuoted(nil, in)); got != want {
+			t.Errorf("appendQuoted(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -83,9 +83,6 @@ func NewServer(o ServerOptions) *Server {
 		log:               o.Logger.With("entrypoint", o.Entrypoint),
 		h2:                newConnQueue(nil),
 	}
-	if h1.idleTimeout == 0 {
-		h1.idleTimeout = h1.readHeaderTimeout // net/http's rule
-	}
 	// The guard holds a request head until it is whole; it must allow more
 	// than the server so that the server, not the guard, answers 431.
 	return &Server{srv: srv, h1: h1, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192), parkAfter: o.ParkIdleAfter}

@@ -185,3 +185,44 @@ func get2(t *testing.T, c net.Conn, br *bufio.Reader, rest string) string {
 	}
 	return string(b)
 }
+
+// TestHTTPNextRequestAlreadyWaiting: a request that is already on the
+// socket when the previous response goes out (the client sent it early) is
+// read at once, not after the park deadline. (Waiting for readability
+// before reading lost such requests: RawConn.Read resets the readiness the
+// edge-triggered poller had reported.)
+func TestHTTPNextRequestAlreadyWaiting(t *testing.T) {
+	old := httpParkAfter
+	httpParkAfter = 5 * time.Second
+	t.Cleanup(func() { httpParkAfter = old })
+	s := started(t, fmt.Sprintf(httpRespond, "v1"))
+	c, err := net.Dial("tcp", s.Addr("web").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	br := bufio.NewReader(c)
+	const n = 50
+	start := time.Now()
+	// One request always in flight ahead of the one being answered.
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if i < n-1 {
+			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if d := time.Since(start); d > 4*time.Second {
+			t.Fatalf("%d responses took %v: a waiting request was left until the park deadline", i+1, d)
+		}
+	}
+}
