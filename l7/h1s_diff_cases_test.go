@@ -3,7 +3,6 @@ package l7
 import (
 	"flag"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -27,63 +26,8 @@ type knownBug struct {
 var h1sKnownBugs = []knownBug{
 	{desc: "REQUEST SMUGGLING: a header field line whose length before CRLF is a multiple of 4096 (the read buffer) ends the head early: readLongHead gets the line from ReadSlice as 4096 bytes (bufio.ErrBufferFull) and then \r\n, takes that 2-byte rest for the empty line, and the field lines after it are read as the next request. GET /first HTTP/1.1, Host: h, X-Long: <4088 x a>, X: /smuggled HTTP/1.0, empty line: net/http (and the guard) see one request; the new server runs the handler for GET /first and then for method \"X:\" target /smuggled, and answers both",
 		cases: []string{"long-line-4096", "long-line-8192"}},
-	{desc: "a request trailer field longer than the 4 KiB read buffer: net/http reads it (Trailer X-T: <5000 x t>), the new server's readTrailer fails on bufio.ErrBufferFull, so the handler's body read ends in io.ErrUnexpectedEOF and the connection closes",
-		cases: []string{"chunked-trailer-long"}},
-	{desc: "no Content-Type sniffed when the response head goes out before the handler returns (the handler set Content-Length, wrote more than 2 KiB, flushed, or the request is HEAD): net/http sniffs the first write (text/plain; charset=utf-8 here), the new server sends no Content-Type",
-		cases: []string{"cl", "big", "head-cl", "head-big", "head-nolen", "conn-close", "conn-close-token", "pipeline-3", "pipeline-head-get",
-			"pipeline-then-close", "pipeline-then-malformed", "pipeline-then-long", "shortcl", "http10", "http10-keepalive", "http10-keepalive-big", "head-trailer"},
-		norm: eachResp(func(r *diffResp) {
-			if v := r.Header["Content-Type"]; len(v) == 1 && v[0] == "text/plain; charset=utf-8" {
-				delete(r.Header, "Content-Type")
-			}
-		})},
-	{desc: "HEAD to a handler that writes a short body without Content-Length: net/http answers Content-Length: <bytes written>, the new server sends no Content-Length",
-		cases: []string{"head", "head-nolen", "pipeline-head-get"},
-		norm: eachResp(func(r *diffResp) {
-			if r.method == http.MethodHead {
-				delete(r.Header, "Content-Length")
-				r.ContentLength = -1
-			}
-		})},
-	{desc: "HEAD to a handler that declares trailers (Trailer: X-T, X-U): the new server answers Transfer-Encoding: chunked and then writes a body `0 CRLF X-T: tv CRLF X-U: uv CRLF CRLF` after the HEAD response, which the client reads as the start of the next response (the connection is out of step); net/http sends the Trailer field, no Transfer-Encoding, no body",
-		cases: []string{"head-trailer"}},
-	{desc: "declared trailers set after a short body (head sent when the handler returns): the new server also writes their values in the header section (X-T: tv, X-U: uv next to Trailer: X-T, X-U); net/http leaves declared trailer keys out of the header",
-		cases: []string{"trailer"},
-		norm:  eachResp(func(r *diffResp) { delete(r.Header, "X-T"); delete(r.Header, "X-U") })},
-	{desc: "HTTP/1.0 keep-alive request to a handler that declares trailers: net/http cannot chunk, so it sends no Content-Length and closes; the new server sends Content-Length and keeps the connection (fine) but writes the trailer values as header fields (the bug above)",
-		cases: []string{"http10-trailer"}},
-	{desc: "a handler that sets Transfer-Encoding: chunked itself and writes a short body: net/http chunks the body (Transfer-Encoding: chunked, no Content-Length); the new server sends the handler's Transfer-Encoding: chunked AND Content-Length: 2 with the body unchunked, so a client decoding chunks hangs or misreads (a response framing bug); for HEAD it also sends Transfer-Encoding: chunked where net/http sends none",
-		cases: []string{"te-set", "head-te-set"}},
-	{desc: "304 with a Content-Length set by the handler: net/http drops Content-Length (and Content-Type, Transfer-Encoding) from a 304, the new server keeps Content-Length",
-		cases: []string{"304"},
-		norm: eachResp(func(r *diffResp) {
-			if strings.HasPrefix(r.Status, "304") {
-				delete(r.Header, "Content-Length")
-			}
-		})},
-	{desc: "url.RawPath: for a path with ! ' ( ) or * net/http (url.ParseRequestURI) sets RawPath to the path as written (/a!b), the new server leaves it empty (plainPath counts those bytes as plain, but url.URL.setPath escapes them)",
-		cases: []string{"sub-delims", "sub-delims-parens"}},
-	{desc: "absolute-form target with a malformed Host field (GET http://a/x, Host: a b): net/http answers 400 malformed Host header (it checks the field), the new server checks only the target's host and runs the handler",
-		cases: []string{"absolute-bad-host-header"}},
-	{desc: "CONNECT without Host in HTTP/1.1: net/http accepts it (Host from the target), the new server answers 400 missing required Host header",
-		cases: []string{"connect-no-host"}},
-	{desc: "CONNECT authority-form: net/http parses it as http://<target> (CONNECT example.com:443/p gives URL.Host example.com:443, Path /p, r.Host example.com:443; CONNECT %zz:443 gets 400); the new server puts the whole target in URL.Host unchecked, keeps r.Host from the Host field, and serves both",
-		cases: []string{"connect-authority-path", "connect-bad-escape"}},
-	{desc: "Expect: 100-continue and a handler that flushes its head before reading the body: net/http answers Connection: close (it sent no 100 Continue, so it cannot know whether the body follows), the new server keeps the connection",
-		cases: []string{"expect-flushread"}},
-	{desc: "a chunked body of more than 256 KiB left unread by the handler: net/http reads (discards) up to 256 KiB before it sends the head and then answers Connection: close; the new server sends the head without Connection: close, then discards and closes. Likewise for any unread chunked body: net/http discards before it answers, the new server after, so when the body turns out malformed further on (the guard's violation) net/http's client gets only the guard's 400 (the guard mutes the answer to a request whose body it rejected), the new server's client gets 200 and then the guard's 400 (FuzzH1Diff found it)",
-		cases: []string{"noread-chunked-300k"}},
-	{desc: "a chunked body cut short (client half-closes mid-chunk): net/http's response says Connection: close, the new server's does not (it closes anyway)",
-		cases: []string{"truncated-chunked"}},
 	{desc: "Expect values: net/http takes the first Expect field's value and looks for the token 100-continue in it (hasToken), and answers 417 only when that value is non-empty without it; so an empty Expect (Expect:) runs the handler, and so do Expect: 100-continue, foo and two Expect: 100-continue fields (with a 100 Continue); the new server answers 417 to all three (FuzzH1Diff found the empty one)",
 		cases: []string{"expect-empty", "expect-list", "expect-two"}},
-	{desc: "OPTIONS * is answered by net/http itself (200, Content-Length: 0, handler not called); the new server calls the handler",
-		cases: []string{"options-star"}},
-	{desc: "Pragma: no-cache without Cache-Control: net/http adds Cache-Control: no-cache to the request header (fixPragmaCacheControl), the new server does not",
-		cases:   []string{"pragma-11", "http10-pragma"},
-		normRec: func(r *diffRecord) { delete(r.Header, "Cache-Control") }},
-	{desc: "a handler writing past its declared Content-Length (2, writes abcde): net/http writes nothing of that Write (ErrContentLength), the short body makes it close the connection; the new server writes the first 2 bytes and keeps the connection",
-		cases: []string{"longcl"}},
 }
 
 // knownBugsOf lists the known bugs that show in case name.
