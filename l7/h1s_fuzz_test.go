@@ -241,6 +241,11 @@ func fuzzDiffSkip(in []byte) string {
 
 // fuzzNormRecord hides what is timing, not behaviour.
 func fuzzNormRecord(r *diffRecord) {
+	if r.Path == "/flushread" {
+		// Intended: the new server is full duplex, net/http discards the
+		// body once the head is out (see the table's flushread case).
+		r.Body = ""
+	}
 	r.WriteErrs = nil // a write into a connection the client closed may fail on either
 	r.BodyErr = false // when the error comes (EOF or reset) is timing
 }
