@@ -539,9 +539,6 @@ func TestH1ServerDiff(t *testing.T) {
 // TestH1ServerBugs runs the cases of the known bugs as they are: each
 // fails until its bug is fixed (then its h1sKnownBugs entry goes).
 func TestH1ServerBugs(t *testing.T) {
-	if !*h1sRunBugs {
-		t.Skip("the known bugs of the h1 server fail here: run with -h1s.bugs")
-	}
 	d := startDiffServers(t)
 	for _, c := range diffCases() {
 		if len(knownBugsOf(c.name)) == 0 {
