@@ -165,11 +165,43 @@ func (c *h1conn) awaitRequest(first bool) bool {
 		if d > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(d))
 		}
-		if _, err := c.br.Peek(1); err != nil {
+		if c.tls != nil && !first && !c.src.pending {
+			// An idle TLS connection (plaintext ones are parked) waits
+			// without the 8 KiB of buffers: they go back to the pools
+			// until the next request's first byte.
+			if !c.awaitByte() {
+				return false
+			}
+		} else if _, err := c.br.Peek(1); err != nil {
 			return false
 		}
 	}
 	return c.setState(connActive)
+}
+
+// awaitByte waits for one byte with the buffers released, then takes them
+// again; false when the connection ends instead.
+func (c *h1conn) awaitByte() bool {
+	c.br.Reset(nil)
+	h1sReaders.Put(c.br)
+	c.bw.Reset(nil)
+	h1sWriters.Put(c.bw)
+	c.br, c.bw = nil, nil
+	for {
+		n, err := c.nc.Read(c.src.b[:])
+		if n == 1 {
+			c.src.pending = true
+			break
+		}
+		if err != nil {
+			return false
+		}
+	}
+	c.br = h1sReaders.Get().(*bufio.Reader)
+	c.br.Reset(&c.src)
+	c.bw = h1sWriters.Get().(*bufio.Writer)
+	c.bw.Reset(c.nc)
+	return true
 }
 
 // serveRequest runs the handler and finishes the response; it reports

@@ -3,9 +3,11 @@ package l7
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +207,57 @@ func TestH1ServerBodyStallTimeout(t *testing.T) {
 	if _, err := io.ReadAll(c); err != nil {
 		t.Fatalf("connection not closed cleanly: %v", err)
 	}
+}
+
+// Keep-alive over TLS: the idle wait between requests (buffers released,
+// one byte read) loses nothing, also with pauses and pipelining.
+func TestH1ServerTLSKeepAlive(t *testing.T) {
+	cert := guardTestCert(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(ServerOptions{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			http.Error(w, "no TLS state", 500)
+			return
+		}
+		io.WriteString(w, r.URL.Path)
+	})})
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	defer func() { srv.Close(); <-done }()
+
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	read := func(want string) {
+		t.Helper()
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || string(b) != want {
+			t.Fatalf("got %d %q, want 200 %q", res.StatusCode, b, want)
+		}
+	}
+	for i := range 20 {
+		p := "/r" + strconv.Itoa(i)
+		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		read(p)
+		if i%5 == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Two pipelined, the second split across writes.
+	io.WriteString(c, "GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTT")
+	time.Sleep(10 * time.Millisecond)
+	io.WriteString(c, "P/1.1\r\nHost: x\r\n\r\n")
+	read("/p1")
+	read("/p2")
 }

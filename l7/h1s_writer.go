@@ -43,8 +43,20 @@ type h1writer struct {
 	// expectPending is the request body's: a 100 Continue is still owed.
 	expectPending *atomic.Bool
 
-	pend    []byte // body bytes held before the head (unknown length)
-	pendBuf [h1sPendBuf]byte
+	pend    []byte            // body bytes held before the head (unknown length)
+	pendBuf *[h1sPendBuf]byte // pend's array, from pendBufs while held
+}
+
+// pendBufs holds the arrays of responses of unknown length waiting for
+// their head (h1writer.pend).
+var pendBufs = sync.Pool{New: func() any { return new([h1sPendBuf]byte) }}
+
+// releasePend returns pend's array once its bytes are written.
+func (w *h1writer) releasePend() {
+	if w.pendBuf != nil {
+		pendBufs.Put(w.pendBuf)
+		w.pendBuf, w.pend = nil, nil
+	}
 }
 
 var (
@@ -59,12 +71,12 @@ func (w *h1writer) reset(c *h1conn, req *http.Request) {
 	} else {
 		clear(w.hdr)
 	}
+	w.releasePend() // a hijack or a panic left it held
 	w.c, w.req = c, req
 	w.status, w.cl, w.written = http.StatusOK, -1, 0
 	w.wroteHeader, w.headSent, w.sentCont, w.chunked, w.hijacked = false, false, false, false, false
 	w.headReq, w.http10, w.closeAfter = req.Method == http.MethodHead, req.ProtoMinor == 0, req.Close
 	w.trailers = w.trailers[:0]
-	w.pend = w.pendBuf[:0]
 	w.expectPending = nil
 }
 
@@ -153,7 +165,12 @@ func (w *h1writer) Write(p []byte) (int, error) {
 	var err error
 	w.written += int64(len(p))
 	if !w.headSent {
-		if w.cl < 0 && len(w.pend)+len(p) <= cap(w.pend) {
+		if w.cl < 0 && len(w.pend)+len(p) <= h1sPendBuf {
+			if w.pend == nil {
+				// Most responses state their length and never need it.
+				w.pendBuf = pendBufs.Get().(*[h1sPendBuf]byte)
+				w.pend = w.pendBuf[:0]
+			}
 			w.pend = append(w.pend, p...)
 			return len(p), err
 		}
@@ -168,14 +185,16 @@ func (w *h1writer) Write(p []byte) (int, error) {
 // body writes p (and first what pend holds) in the response's framing.
 func (w *h1writer) body(p []byte) error {
 	if w.headReq {
-		w.pend = w.pend[:0]
+		w.releasePend()
 		return nil
 	}
 	bw := w.c.bw
 	if len(w.pend) > 0 {
 		pend := w.pend
-		w.pend = w.pend[:0]
-		if err := w.body(pend); err != nil {
+		w.pend = nil
+		err := w.body(pend) // bw copies the bytes
+		w.releasePend()
+		if err != nil {
 			return err
 		}
 	}

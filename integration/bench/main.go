@@ -51,6 +51,7 @@ type config struct {
 	proxynowBin      string
 	keep             bool
 	openLoop         bool
+	openRate         float64
 	opts             options
 }
 
@@ -69,6 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.proxynowBin, "proxynow", "", "use this proxynow binary instead of building ./cmd/proxynow")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temp directory (configs and logs)")
 	fs.BoolVar(&c.openLoop, "open-loop", true, "measure latency at a fixed rate of half the slowest target's peak (where the scenario has it)")
+	fs.Float64Var(&c.openRate, "open-rate", 0, "with -open-loop: this rate (per second) instead of half the slowest target's peak")
 	fs.IntVar(&c.opts.conns, "conns", 4, "TCP bulk: parallel connections")
 	fs.IntVar(&c.opts.flows, "flows", 8, "UDP: client flows")
 	fs.IntVar(&c.opts.window, "window", 16, "UDP: datagrams in flight per flow")
@@ -86,6 +88,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		*targets = "proxynow"
 		c.opts.goLoaders = true // no outside tool in the smoke run
 		c.opts.idleConns = min(c.opts.idleConns, 200)
+	}
+	if c.openRate < 0 || c.openRate > 1e6 {
+		return nil, errors.New("-open-rate must be 0..1000000")
 	}
 	if c.rounds < 1 || c.rounds > 100 || c.duration <= 0 || c.duration > 10*time.Minute {
 		return nil, errors.New("-rounds must be 1..100 and -duration in (0, 10m]")
@@ -378,6 +383,9 @@ func runScenario(c *config, e *env, sc *scenario, targets []target, log io.Write
 	}
 	if sc.openLoop != nil && c.openLoop {
 		rate := sr.halfSlowestPeak()
+		if c.openRate > 0 {
+			rate = c.openRate
+		}
 		if c.short {
 			rate = min(rate, 200)
 		}

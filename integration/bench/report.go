@@ -324,7 +324,7 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 		}
 	}
 	if len(open) > 0 {
-		fmt.Fprintf(w, "\nOpen loop at %.0f/s (half the slowest proxy's median), latency from each request's scheduled start:\n\n", open[0].OpenLoop.Rate)
+		fmt.Fprintf(w, "\nOpen loop at %.0f/s (half the slowest proxy's median unless -open-rate set it), latency from each request's scheduled start:\n\n", open[0].OpenLoop.Rate)
 		fmt.Fprintf(w, "| target | completed/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|\n")
 		for _, tr := range open {
 			s := tr.OpenLoop
