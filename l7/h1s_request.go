@@ -83,7 +83,11 @@ func (c *h1conn) readLongHead() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(line) == 2 { // the empty line (the guard allows only CRLF)
+		// The empty line ends the head. Not "a 2-byte slice": a field line
+		// of exactly the buffer's size comes as the line, then its CRLF
+		// alone — taking that for the end would start a second request in
+		// the middle of this one's fields.
+		if bytes.HasSuffix(head, crlfcrlf) {
 			return head, nil
 		}
 	}
@@ -277,12 +281,15 @@ func (c *h1conn) framing(r *http.Request, x *h1req) error {
 		r.ContentLength = n
 		b.remain = n
 	}
-	if e, ok := r.Header["Expect"]; ok {
-		if len(e) != 1 || !strings.EqualFold(e[0], "100-continue") {
+	// net/http's reading of Expect: its first value, searched for the
+	// 100-continue token; any other non-empty first value is refused.
+	if e := r.Header["Expect"]; len(e) > 0 {
+		if httpguts.HeaderValuesContainsToken(e[:1], "100-continue") {
+			b.expect = r.ContentLength != 0 && r.ProtoMinor == 1
+			b.owed.Store(b.expect)
+		} else if e[0] != "" {
 			return &requestError{http.StatusExpectationFailed, "unsupported Expect"}
 		}
-		b.expect = r.ContentLength != 0 && r.ProtoMinor == 1
-		b.owed.Store(b.expect)
 	}
 	if r.ContentLength == 0 {
 		r.Body = http.NoBody
