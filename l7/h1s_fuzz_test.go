@@ -122,6 +122,13 @@ func checkResponses(out []byte) error {
 		if err != nil {
 			return err
 		}
+		if resp.Close {
+			// The connection ends with this response (RFC 9112 §9.6): a
+			// client reads nothing after it. (The guard may still write
+			// its 400 for input it rejected behind the request; and a
+			// HEAD response's length cannot be told from the bytes.)
+			return nil
+		}
 		_, err = io.Copy(io.Discard, resp.Body)
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 			return err
