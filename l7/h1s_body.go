@@ -136,7 +136,7 @@ func (b *h1body) readTrailer() error {
 		if b.req.Trailer == nil {
 			b.req.Trailer = make(http.Header)
 		}
-		key := canonicalReqKey(name)
+		key := reqKey(name)
 		b.req.Trailer[key] = append(b.req.Trailer[key], strings.Trim(value, " \t"))
 	}
 }

@@ -44,7 +44,15 @@ type h1req struct {
 	vals [14]string
 }
 
-var chunkedReqTE = []string{"chunked"}
+// reqKey canonicalizes a request field name. The guard let only tokens
+// through; a name canonicalKey does not take is kept as it is, as
+// net/textproto keeps it.
+func reqKey(name string) string {
+	if k, ok := canonicalKey(name); ok {
+		return k
+	}
+	return name
+}
 
 // readHead returns the request head (request line to the empty line) as a
 // view of br's buffer; the caller discards it once copied. A head larger
@@ -147,7 +155,7 @@ func (c *h1conn) parseRequest(head string) (*http.Request, *h1body, error) {
 			return nil, nil, badRequest("malformed header line")
 		}
 		value = strings.Trim(value, " \t")
-		key := canonicalReqKey(name)
+		key := reqKey(name)
 		switch key {
 		case "Host":
 			hosts++
@@ -264,7 +272,7 @@ func (c *h1conn) framing(r *http.Request, x *h1req) error {
 			return badRequest("both Content-Length and Transfer-Encoding")
 		}
 		delete(r.Header, "Transfer-Encoding")
-		r.TransferEncoding = chunkedReqTE
+		r.TransferEncoding = chunkedTE
 		r.ContentLength = -1
 		b.chunked = true
 		if err := declaredTrailers(r); err != nil {

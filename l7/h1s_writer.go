@@ -344,15 +344,23 @@ func writeFields(bw *bufio.Writer, h http.Header, trailers []string) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
-			continue
+		if !strings.HasPrefix(k, http.TrailerPrefix) {
+			writeField(bw, k, h[k])
 		}
-		for _, v := range h[k] {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			writeValue(bw, v)
-			bw.WriteString("\r\n")
-		}
+	}
+}
+
+// writeField writes one field line per value; a name that is not a valid
+// field name is left out.
+func writeField(bw *bufio.Writer, name string, values []string) {
+	if !httpguts.ValidHeaderFieldName(name) {
+		return
+	}
+	for _, v := range values {
+		bw.WriteString(name)
+		bw.WriteString(": ")
+		writeValue(bw, v)
+		bw.WriteString("\r\n")
 	}
 }
 
@@ -401,25 +409,11 @@ func (w *h1writer) finish() error {
 
 func (w *h1writer) writeTrailers(bw *bufio.Writer) {
 	for _, k := range w.trailers {
-		for _, v := range w.hdr[k] {
-			if httpguts.ValidHeaderFieldName(k) {
-				bw.WriteString(k)
-				bw.WriteString(": ")
-				writeValue(bw, v)
-				bw.WriteString("\r\n")
-			}
-		}
+		writeField(bw, k, w.hdr[k])
 	}
 	for k, vv := range w.hdr {
-		name, ok := strings.CutPrefix(k, http.TrailerPrefix)
-		if !ok || !httpguts.ValidHeaderFieldName(name) {
-			continue
-		}
-		for _, v := range vv {
-			bw.WriteString(name)
-			bw.WriteString(": ")
-			writeValue(bw, v)
-			bw.WriteString("\r\n")
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			writeField(bw, name, vv)
 		}
 	}
 }

@@ -249,8 +249,8 @@ type respBlock struct {
 	vals [8]string
 }
 
-// chunkedTE is the TransferEncoding of every chunked response; nothing
-// in proxynow modifies it.
+// chunkedTE is the TransferEncoding of every chunked request and
+// response; nothing in proxynow modifies it.
 var chunkedTE = []string{"chunked"}
 
 // frame is net/http's readTransfer for a response: Transfer-Encoding,

@@ -7,7 +7,7 @@ import (
 )
 
 // canonicalKey is net/textproto's canonicalMIMEHeaderKey for a field name
-// of a response head: token bytes are canonicalized ("content-type" ->
+// of a request or response head: token bytes are canonicalized ("content-type" ->
 // "Content-Type"); a name with a space is kept as it is (net/textproto
 // accepts it, golang.org/issue/34540); any other byte, or an empty name,
 // is invalid. It allocates only for a name neither canonical already nor
@@ -85,11 +85,24 @@ var validValueByte = func() (t [256]bool) {
 	return t
 }()
 
-// commonKeys interns the field names backends send most, so that a
-// response's header map holds no pointer into the head for them.
+// commonKeys interns the field names clients and backends send most, so
+// that a header map holds no pointer into its head for them and a name in
+// another case costs no allocation. Requests (h1s_request.go) and
+// responses (h1t_head.go) share it.
 var commonKeys = func() map[string]string {
 	m := make(map[string]string)
 	for _, k := range []string{
+		// requests
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cookie", "Dnt", "Expect", "Forwarded", "Grpc-Timeout", "Host", "Http2-Settings",
+		"Idempotency-Key", "If-Match", "If-Modified-Since", "If-None-Match", "If-Range",
+		"If-Unmodified-Since", "Origin", "Priority", "Proxy-Authorization", "Proxy-Connection",
+		"Range", "Referer", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Sec-Fetch-Dest",
+		"Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User", "Sec-Websocket-Extensions",
+		"Sec-Websocket-Key", "Sec-Websocket-Protocol", "Sec-Websocket-Version", "Te",
+		"Upgrade-Insecure-Requests", "User-Agent", "X-Forwarded-For", "X-Forwarded-Host",
+		"X-Forwarded-Proto", "X-Real-Ip", "X-Requested-With",
+		// responses (and both)
 		"Accept-Ranges", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers",
 		"Access-Control-Allow-Methods", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers",
 		"Access-Control-Max-Age", "Age", "Allow", "Alt-Svc", "Cache-Control", "Connection",
