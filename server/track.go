@@ -47,13 +47,6 @@ func (t *connTracker) ServeTCP(ctx context.Context, c *l4.Conn) {
 	t.h.ServeTCP(ctx, c)
 }
 
-// open is the number of connections being served.
-func (t *connTracker) open() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.conns)
-}
-
 // drain waits until every connection has ended or ctx is done, then closes
 // those left; it returns how many it closed. Connections the listener
 // hands the tracker after drain began (a dispatch racing the reload) are
@@ -147,9 +140,6 @@ func (t *reqTracker) done() {
 		}
 	}
 }
-
-// inFlight is the number of requests being served.
-func (t *reqTracker) inFlight() int64 { return t.n.Load() }
 
 // drain waits until no request is in flight or ctx is done; then it
 // cancels the upgraded connections left and reports how many requests were

@@ -91,9 +91,6 @@ func remoteIP(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// errNotImplemented is returned by kinds still being written.
-func errNotImplemented(kind string) error { return fmt.Errorf("%s is not implemented yet", kind) }
-
 // idleCloser closes a transport's idle connections when its middleware is
 // retired; requests still in flight keep theirs.
 type idleCloser struct{ t *http.Transport }
