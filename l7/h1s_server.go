@@ -32,7 +32,7 @@ type h1Server struct {
 	writeTimeout      time.Duration
 	maxHead           int
 	log               *slog.Logger
-	h2                *connQueue // net/http's server accepts from it
+	h2                *ConnQueue // net/http's server accepts from it
 
 	shutdown atomic.Bool
 	mu       sync.Mutex
@@ -111,49 +111,6 @@ func (s *h1Server) closeAll() {
 	}
 }
 
-// connQueue is the net.Listener net/http's HTTP/2 server accepts the
-// connections h1Server hands it from.
-type connQueue struct {
-	addr  net.Addr
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newConnQueue(addr net.Addr) *connQueue {
-	return &connQueue{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-// push hands c over, or closes it once the queue is closed.
-func (q *connQueue) push(c net.Conn) {
-	select {
-	case q.conns <- c:
-	case <-q.done:
-		c.Close()
-	}
-}
-
-func (q *connQueue) Accept() (net.Conn, error) {
-	select {
-	case c := <-q.conns:
-		return c, nil
-	case <-q.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (q *connQueue) Close() error {
-	q.once.Do(func() { close(q.done) })
-	return nil
-}
-
-func (q *connQueue) Addr() net.Addr {
-	if q.addr == nil {
-		return &net.TCPAddr{}
-	}
-	return q.addr
-}
-
 // acceptLoop accepts from ln until it fails: h2 connections go to the
 // queue, the rest to serveConn. It backs off on temporary errors as
 // net/http does.
@@ -179,7 +136,7 @@ func (s *h1Server) acceptLoop(ln net.Listener, g *GuardedListener) error {
 		if _, ok := gc.(*tls.Conn); ok {
 			// Guard leaves a TLS connection that negotiated h2 alone:
 			// HTTP/2 has its own framing, checked by net/http's server.
-			go s.h2.push(gc)
+			go s.h2.pushOrClose(gc)
 			continue
 		}
 		go s.serveConn(gc, TLSState(gc))

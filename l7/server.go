@@ -81,7 +81,7 @@ func NewServer(o ServerOptions) *Server {
 		writeTimeout:      o.WriteTimeout,
 		maxHead:           maxHeader + 4096, // net/http's slack, for the request line
 		log:               o.Logger.With("entrypoint", o.Entrypoint),
-		h2:                newConnQueue(nil),
+		h2:                NewConnQueue(),
 	}
 	// The guard holds a request head until it is whole; it must allow more
 	// than the server so that the server, not the guard, answers 431.
@@ -102,7 +102,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns = append(s.lns, ln)
 	s.h2Start.Do(func() {
-		s.h1.h2.addr = ln.Addr()
+		s.h1.h2.Address = ln.Addr()
 		go s.srv.Serve(s.h1.h2)
 	})
 	s.mu.Unlock()

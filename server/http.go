@@ -15,42 +15,6 @@ import (
 	"github.com/proxynow/proxynow/l7/middleware"
 )
 
-// connListener is the net.Listener an entrypoint's HTTP server accepts
-// from: l4 (through tlsmux when TLS is possible) pushes connections into
-// it, plaintext as the *l4.Conn and terminated TLS as the *tls.Conn, so
-// net/http sees ALPN and speaks HTTP/2 when it was negotiated.
-type connListener struct {
-	addr  net.Addr
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newConnListener() *connListener {
-	return &connListener{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *connListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *connListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *connListener) Addr() net.Addr {
-	if l.addr == nil {
-		return &net.TCPAddr{}
-	}
-	return l.addr
-}
-
 // httpParkAfter is how long a plaintext HTTP/1.1 connection waits for its
 // next request inside net/http before handoff takes it back (l7's
 // ServerOptions.ParkIdleAfter): a parked connection costs one small
@@ -93,20 +57,16 @@ func (h handoff) hand(ctx context.Context, c *l4.Conn, conn net.Conn) {
 			c.Close()
 			return
 		}
-		select {
-		case hs.ln.conns <- conn:
+		err := hs.ln.Push(ctx, conn)
+		if err == nil {
 			return
-		case <-hs.ln.done:
-			if h.l.http.Load() == hs {
-				c.Close()
-				return
-			}
-			// A reload replaced the HTTP server while this connection was
-			// on its way: the new one takes it.
-		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || h.l.http.Load() == hs {
 			c.Close()
 			return
 		}
+		// A reload replaced the HTTP server while this connection was on
+		// its way: the new one takes it.
 	}
 }
 

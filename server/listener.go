@@ -163,7 +163,7 @@ func (l *listener) close() {
 // connections into. Its handler is swapped on reload; its settings are
 // fixed, so a reload that changes them makes another httpServer.
 type httpServer struct {
-	ln       *connListener
+	ln       *l7.ConnQueue // l4 pushes connections into it, plaintext as the *l4.Conn and terminated TLS as the *tls.Conn
 	srv      *l7.Server
 	settings httpSettings
 	handler  liveHTTP
@@ -184,7 +184,7 @@ func settingsOf(ep *config.Entrypoint) httpSettings {
 }
 
 func newHTTPServer(ep *config.Entrypoint, s *Server) *httpServer {
-	h := &httpServer{ln: newConnListener(), settings: settingsOf(ep)}
+	h := &httpServer{ln: l7.NewConnQueue(), settings: settingsOf(ep)}
 	h.srv = l7.NewServer(l7.ServerOptions{
 		Entrypoint:           ep.Name,
 		Handler:              &h.handler,
@@ -200,7 +200,7 @@ func newHTTPServer(ep *config.Entrypoint, s *Server) *httpServer {
 }
 
 func (h *httpServer) serve(s *Server, l *listener) {
-	h.ln.addr = l.addr
+	h.ln.Address = l.addr
 	h.started = true
 	s.goServe(l.entrypoint, func() error { return h.srv.Serve(h.ln) })
 }
