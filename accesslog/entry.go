@@ -128,7 +128,7 @@ func appendHTTPJSON(b []byte, e *HTTP, c *clock) []byte {
 	b = appendField(b, "backend", e.Backend)
 	b = appendField(b, "request_id", e.RequestID)
 	if e.TLSVersion != 0 {
-		b = appendField(b, "tls_version", tlsVersion(e.TLSVersion))
+		b = appendField(b, "tls_version", TLSVersion(e.TLSVersion))
 		b = appendField(b, "sni", e.SNI)
 	}
 	if e.User != "" {
@@ -218,7 +218,9 @@ func appendEscaped(b []byte, s string) []byte {
 	return append(b, s[start:]...)
 }
 
-func tlsVersion(v uint16) string {
+// TLSVersion names a TLS version as logs and metrics show it: "1.3",
+// "1.2", ...; "unknown" for anything else.
+func TLSVersion(v uint16) string {
 	switch v {
 	case tls.VersionTLS13:
 		return "1.3"

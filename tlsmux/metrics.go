@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/proxynow/proxynow/accesslog"
 )
 
 // Metrics are the TLS families. One value serves the whole process (and
@@ -90,20 +91,6 @@ func (s *CertStore) Expiries() map[string]time.Time {
 	return out
 }
 
-func versionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS13:
-		return "1.3"
-	case tls.VersionTLS12:
-		return "1.2"
-	case tls.VersionTLS11:
-		return "1.1"
-	case tls.VersionTLS10:
-		return "1.0"
-	}
-	return "unknown"
-}
-
 // offeredVersion is the highest version a ClientHello offers.
 func offeredVersion(h *ClientHello) uint16 {
 	best := uint16(0)
@@ -123,7 +110,7 @@ func offeredVersion(h *ClientHello) uint16 {
 // each time.
 func (m *Mux) count(kind, result string, version uint16) {
 	if m.metrics != nil {
-		m.metrics.handshakes.WithLabelValues(m.entrypoint, kind, result, versionName(version)).Inc()
+		m.metrics.handshakes.WithLabelValues(m.entrypoint, kind, result, accesslog.TLSVersion(version)).Inc()
 	}
 }
 
