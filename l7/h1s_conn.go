@@ -76,6 +76,12 @@ type h1conn struct {
 	reqCtx    *h1ctx // the current request's
 	gone      bool   // the watcher saw the client go
 
+	// nobody is the h1body of a request without a body: r.Body is
+	// http.NoBody then, so only the server uses it (framing).
+	nobody h1body
+	// nextCtx is the context of the request parseRequest just read.
+	nextCtx *h1ctx
+
 	// rdStale: the socket may still carry the read deadline of the wait
 	// for a request or of its head, which is not cleared once the head is
 	// read; a later read sets the deadline it needs (h1s_body.go, watch).
@@ -223,7 +229,8 @@ func (c *h1conn) awaitByte() bool {
 // whether the connection may carry another request.
 func (c *h1conn) serveRequest(req *http.Request, body *h1body) (keep bool) {
 	w := &c.w
-	ctx := &h1ctx{Context: c.ctx}
+	ctx := c.nextCtx // parseRequest's, allocated with the request
+	c.nextCtx = nil
 	setRequestContext(&req, ctx)
 	defer ctx.cancel(context.Canceled)
 	c.wmu.Lock()

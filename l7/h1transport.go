@@ -173,7 +173,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.fallback.RoundTrip(req)
 	}
 	if ri := infoFrom(req.Context()); ri != nil {
-		ri.fastTrips++ // done with req when its response body is
+		ri.tripOpen = false // done with req when its response body is
 	}
 	for try := 0; ; try++ {
 		c, err := t.getConn(req.Context())

@@ -110,7 +110,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tr.finish()
 	}
 	// tr is nil only for a request without a body or an upgrade.
-	reuse := tr == nil && ri != nil && ri.trips == ri.fastTrips
+	reuse := tr == nil && ri != nil && !ri.slowTrip
 	if err != nil {
 		p.fail(w, out, ri, err)
 	} else {
