@@ -152,10 +152,17 @@ func putBatchBuf(b *[]byte) {
 // failLocked records a write error, drops what is pending and closes the
 // connection, so that the server conn's reader ends too (x/net closes the
 // connection on a write error; here the error arrives one Write late).
+// Under TLS the socket is closed without a close_notify alert: after a
+// failed write it could only wait (up to 5 s, holding mu) for a peer that
+// does not read.
 func (c *batchConn) failLocked(err error) {
 	if c.err == nil {
 		c.err = err
-		c.Conn.Close()
+		if tc, ok := c.Conn.(*tls.Conn); ok {
+			tc.NetConn().Close()
+		} else {
+			c.Conn.Close()
+		}
 	}
 	if c.pending != nil {
 		putBatchBuf(c.pending)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -58,13 +59,13 @@ func TestBatchConnBackPressure(t *testing.T) {
 	}
 	// Once the drain goroutine holds that batch in the pipe's Write, what
 	// follows stays pending.
-	for deadline := time.Now().Add(time.Minute); c.(*batchConn).pendingLen() > 0; {
+	for deadline := time.Now().Add(time.Minute); batchOf(c).pendingLen() > 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the drain goroutine took nothing in a minute")
 		}
 		time.Sleep(time.Millisecond)
 	}
-	for c.(*batchConn).pendingLen() < batchLimit {
+	for batchOf(c).pendingLen() < batchLimit {
 		if _, err := c.Write(chunk); err != nil {
 			t.Fatal(err)
 		}
@@ -80,6 +81,14 @@ func TestBatchConnBackPressure(t *testing.T) {
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// batchOf is the batchConn newBatchConn returned.
+func batchOf(c net.Conn) *batchConn {
+	if tc, ok := c.(*batchTLSConn); ok {
+		return tc.batchConn
+	}
+	return c.(*batchConn)
 }
 
 func (c *batchConn) pendingLen() int {
@@ -124,24 +133,48 @@ func TestBatchConnWriteError(t *testing.T) {
 }
 
 // TestBatchConnCloseStalledPeer: Close with bytes pending for a peer that
-// does not read gives up after closeFlush.
+// does not read gives up after closeFlush, over TLS too (no close_notify
+// alert waited on after the failed write).
 func TestBatchConnCloseStalledPeer(t *testing.T) {
-	a, b := net.Pipe()
-	defer b.Close()
-	c := newBatchConn(a)
-	c.(*batchConn).closeFlush = 20 * time.Millisecond
-	if _, err := c.Write([]byte("never read")); err != nil {
-		t.Fatal(err)
-	}
-	closed := make(chan error, 1)
-	go func() { closed <- c.Close() }()
-	select {
-	case <-closed:
-	case <-time.After(time.Minute):
-		t.Fatal("Close still waiting for a stalled peer after a minute")
-	}
-	if _, err := b.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("peer Read after Close: %v, want EOF", err)
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			a, b := net.Pipe()
+			defer b.Close()
+			var nc net.Conn = a
+			if useTLS {
+				cfg := &tls.Config{Certificates: []tls.Certificate{guardTestCert(t)}}
+				srv, cli := tls.Server(a, cfg), tls.Client(b, &tls.Config{InsecureSkipVerify: true})
+				errc := make(chan error, 1)
+				go func() { errc <- cli.Handshake() }()
+				if err := srv.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-errc; err != nil {
+					t.Fatal(err)
+				}
+				nc = srv
+			}
+			c := newBatchConn(nc)
+			batchOf(c).closeFlush = 20 * time.Millisecond
+			if _, err := c.Write([]byte("never read")); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			closed := make(chan error, 1)
+			go func() { closed <- c.Close() }()
+			select {
+			case <-closed:
+			case <-time.After(time.Minute):
+				t.Fatal("Close still waiting for a stalled peer after a minute")
+			}
+			// tls.Conn's close_notify would have waited 5 s more.
+			if d := time.Since(start); d > 4*time.Second {
+				t.Errorf("Close took %v", d)
+			}
+			if _, err := b.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("peer Read after Close: %v, want EOF", err)
+			}
+		})
 	}
 }
 
