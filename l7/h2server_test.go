@@ -324,3 +324,68 @@ func BenchmarkH2Proxy(b *testing.B) {
 	})
 	b.ReportMetric(float64(f.writes.Load()-start)/float64(b.N), "writes/op")
 }
+
+// TestH2ServerSettings: the HTTP/2 options reach x/net's server: the
+// SETTINGS frame advertises MaxConcurrentStreams and the 1 MiB frame size,
+// and a connection idle for IdleTimeout is closed.
+func TestH2ServerSettings(t *testing.T) {
+	f := startH2Front(t, http.NotFoundHandler(), ServerOptions{MaxConcurrentStreams: 3, IdleTimeout: 200 * time.Millisecond})
+	c, err := net.Dial("tcp", f.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	frame, err := fr.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, ok := frame.(*http2.SettingsFrame)
+	if !ok {
+		t.Fatalf("first frame %v, want SETTINGS", frame)
+	}
+	if v, ok := sf.Value(http2.SettingMaxConcurrentStreams); !ok || v != 3 {
+		t.Errorf("MAX_CONCURRENT_STREAMS = %d (%v), want 3", v, ok)
+	}
+	if v, ok := sf.Value(http2.SettingMaxFrameSize); !ok || v != 1<<20 {
+		t.Errorf("MAX_FRAME_SIZE = %d (%v), want 1 MiB", v, ok)
+	}
+	// Idle: the server ends the connection (GOAWAY, then EOF).
+	for {
+		if _, err := fr.ReadFrame(); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("idle connection still open after a minute")
+			}
+			break
+		}
+	}
+}
+
+// TestH2ServerUpload: a request body larger than the flow-control windows
+// reaches the handler whole.
+func TestH2ServerUpload(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%d %v", n, err)
+	})
+	f := startH2Front(t, h, ServerOptions{})
+	tr := h2Client(true)
+	defer tr.CloseIdleConnections()
+	const size = 5 << 20
+	resp, err := (&http.Client{Transport: tr, Timeout: time.Minute}).Post(f.url(true, "/"), "application/octet-stream", bytes.NewReader(make([]byte, size)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf("%d <nil>", size); string(body) != want {
+		t.Errorf("handler read %q, want %q", body, want)
+	}
+}
