@@ -135,7 +135,7 @@ func (s *h1Server) acceptLoop(ln net.Listener, g *GuardedListener) error {
 		gc := g.Guard(c)
 		if _, ok := gc.(*tls.Conn); ok {
 			// Guard leaves a TLS connection that negotiated h2 alone:
-			// HTTP/2 has its own framing, checked by net/http's server.
+			// HTTP/2 has its own framing, checked by x/net's server (h2server.go).
 			go s.h2.serve(gc)
 			continue
 		}
