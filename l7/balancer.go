@@ -210,7 +210,13 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 			out = out.WithContext(ctx)
 		}
 	}
+	if ri != nil {
+		ri.tripOpen = true
+	}
 	resp, err := b.transports[be].RoundTrip(out)
+	if ri != nil && ri.tripOpen {
+		ri.slowTrip = true
+	}
 	if timer != nil && !timer.Stop() && err == nil {
 		// The deadline passed as the headers arrived: the body is cut off.
 		resp.Body.Close()

@@ -21,14 +21,19 @@ import (
 // on top of it; the request id's bytes and header value live in it too.
 type reqInfo struct {
 	context.Context
-	peer       netip.Addr // the connection's peer (after the PROXY protocol)
-	client     netip.Addr // the client: peer, or from trusted forwarding headers
-	trusted    bool       // peer is a trusted proxy: keep and append its forwarding headers
-	requestID  string
-	entrypoint string
-	route      string
-	backend    string // set by the proxy: the backend that answered
-	user       string // set by basic_auth: reqInfo is its middleware.UserSlot
+	peer    netip.Addr // the connection's peer (after the PROXY protocol)
+	client  netip.Addr // the client: peer, or from trusted forwarding headers
+	trusted bool       // peer is a trusted proxy: keep and append its forwarding headers
+	// slowTrip: the balancer gave the request to a transport that may hold
+	// it after the handler is done (not the HTTP/1 fast path, which clears
+	// tripOpen as it takes a request): its outbound is not reused.
+	// Next to trusted, so that reqInfo stays in its size class.
+	slowTrip, tripOpen bool
+	requestID          string
+	entrypoint         string
+	route              string
+	backend            string // set by the proxy: the backend that answered
+	user               string // set by basic_auth: reqInfo is its middleware.UserSlot
 	// w1xx is where the fast HTTP/1 path forwards a 1xx response, set by
 	// the proxy for the length of its round trip (informational.go).
 	w1xx http.ResponseWriter

@@ -36,12 +36,14 @@ func badRequest(msg string) error { return &requestError{http.StatusBadRequest, 
 
 var errH2Preface = errors.New("HTTP/2 connection preface")
 
-// h1req is what a request allocates besides the head, the header map and
-// the http.Request.
+// h1req is what a request allocates besides the head, the header map, the
+// http.Request and, when it has one, the body. vals backs the header's
+// values for up to 13 fields besides Host: 13 keeps h1req and its context
+// in one size class (448 bytes).
 type h1req struct {
+	ctx  h1ctx
 	url  url.URL
-	body h1body
-	vals [14]string
+	vals [13]string
 }
 
 // reqKey canonicalizes a request field name. The guard let only tokens
@@ -74,6 +76,12 @@ func (c *h1conn) readHead() ([]byte, error) {
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
+
+// headBuffered reports whether a whole request head is in the read buffer.
+func (c *h1conn) headBuffered() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Index(b, crlfcrlf) >= 0
+}
 
 // readLongHead gathers a head larger than br's buffer, line by line, up to
 // the server's limit (431 beyond).
@@ -123,6 +131,8 @@ func (c *h1conn) readRequest(first bool) (*http.Request, *h1body, error) {
 
 func (c *h1conn) parseRequest(head string) (*http.Request, *h1body, error) {
 	x := new(h1req)
+	x.ctx.Context = c.ctx
+	c.nextCtx = &x.ctx
 	r := http.Request{RemoteAddr: c.remote, TLS: c.tls}
 
 	line, rest, _ := strings.Cut(head, "\r\n")
@@ -198,10 +208,11 @@ func (c *h1conn) parseRequest(head string) (*http.Request, *h1body, error) {
 	} else {
 		r.Close = httpguts.HeaderValuesContainsToken(connTokens, "close")
 	}
-	if err := c.framing(&r, x); err != nil {
+	b, err := c.framing(&r)
+	if err != nil {
 		return nil, nil, err
 	}
-	return &r, &x.body, nil
+	return &r, b, nil
 }
 
 // parseTarget sets the request's URL (and, for the absolute form, Host).
@@ -260,50 +271,55 @@ func plainPath(target string) bool {
 
 // framing sets the body from Content-Length or chunked Transfer-Encoding
 // (the guard allows one of them, well-formed), and the declared trailers.
-func (c *h1conn) framing(r *http.Request, x *h1req) error {
-	b := &x.body
-	b.c, b.req = c, r
-	r.Body = b
+// A request without a body gets http.NoBody, and the connection's own
+// h1body for the server's bookkeeping (nothing else sees it).
+func (c *h1conn) framing(r *http.Request) (*h1body, error) {
+	var chunked bool
+	var remain int64
 	if te, ok := r.Header["Transfer-Encoding"]; ok {
 		if len(te) != 1 || !strings.EqualFold(te[0], "chunked") || r.ProtoMinor == 0 {
-			return &requestError{http.StatusNotImplemented, "unsupported transfer encoding"}
+			return nil, &requestError{http.StatusNotImplemented, "unsupported transfer encoding"}
 		}
 		if _, ok := r.Header["Content-Length"]; ok {
-			return badRequest("both Content-Length and Transfer-Encoding")
+			return nil, badRequest("both Content-Length and Transfer-Encoding")
 		}
 		delete(r.Header, "Transfer-Encoding")
 		r.TransferEncoding = chunkedTE
 		r.ContentLength = -1
-		b.chunked = true
+		chunked = true
 		if err := declaredTrailers(r); err != nil {
-			return err
+			return nil, err
 		}
 	} else if cl, ok := r.Header["Content-Length"]; ok {
 		if len(cl) != 1 {
-			return badRequest("repeated Content-Length")
+			return nil, badRequest("repeated Content-Length")
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64)
 		if err != nil || n < 0 {
-			return badRequest("bad Content-Length")
+			return nil, badRequest("bad Content-Length")
 		}
 		r.ContentLength = n
-		b.remain = n
+		remain = n
 	}
 	// net/http's reading of Expect: its first value, searched for the
 	// 100-continue token; any other non-empty first value is refused.
+	var expect bool
 	if e := r.Header["Expect"]; len(e) > 0 {
 		if httpguts.HeaderValuesContainsToken(e[:1], "100-continue") {
-			b.expect = r.ContentLength != 0 && r.ProtoMinor == 1
-			b.owed.Store(b.expect)
+			expect = r.ContentLength != 0 && r.ProtoMinor == 1
 		} else if e[0] != "" {
-			return &requestError{http.StatusExpectationFailed, "unsupported Expect"}
+			return nil, &requestError{http.StatusExpectationFailed, "unsupported Expect"}
 		}
 	}
 	if r.ContentLength == 0 {
+		c.nobody = h1body{c: c, req: r, eof: true}
 		r.Body = http.NoBody
-		b.eof = true
+		return &c.nobody, nil
 	}
-	return nil
+	b := &h1body{c: c, req: r, chunked: chunked, remain: remain, expect: expect}
+	b.owed.Store(expect)
+	r.Body = b
+	return b, nil
 }
 
 // declaredTrailers fills r.Trailer from the Trailer field (as net/http
