@@ -8,8 +8,7 @@ import (
 
 // ConnQueue is a net.Listener whose connections come from Push rather than
 // from a socket: the server package pushes what l4 (and tlsmux) accepted
-// into an entrypoint's HTTP server, and the HTTP/1 server pushes HTTP/2
-// connections into net/http's.
+// into an entrypoint's HTTP server.
 type ConnQueue struct {
 	// Address is what Addr reports (unset: the zero TCP address). Set it
 	// before the queue is served.
@@ -35,13 +34,6 @@ func (q *ConnQueue) Push(ctx context.Context, c net.Conn) error {
 		return net.ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// pushOrClose is Push, closing c when the queue is closed.
-func (q *ConnQueue) pushOrClose(c net.Conn) {
-	if q.Push(context.Background(), c) != nil {
-		c.Close()
 	}
 }
 

@@ -142,8 +142,8 @@ func NewGuardListener(ln net.Listener, o GuardOptions) *GuardedListener {
 
 // Accept returns the next connection, wrapped unless it is a *tls.Conn that
 // negotiated h2 (its handshake must be complete): HTTP/2 has its own framing,
-// which Go's HTTP/2 server validates, and net/http only serves HTTP/2 over TLS
-// on a *tls.Conn.
+// which Go's HTTP/2 server validates, and the HTTP/1 server hands a *tls.Conn
+// (and only that) to the HTTP/2 server.
 func (l *GuardedListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {

@@ -191,7 +191,7 @@ func (l guardTLSListener) Accept() (net.Conn, error) {
 	}
 }
 
-func guardTestCert(t *testing.T) tls.Certificate {
+func guardTestCert(t testing.TB) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -362,7 +362,7 @@ func (c *h1conn) handToH2() {
 	c.br.Read(pre)
 	nc := &replayConn{Conn: c.nc, pre: pre}
 	c.state.Store(connHijacked) // not ours to close any more
-	c.s.h2.pushOrClose(nc)
+	go c.s.h2.serve(nc)
 }
 
 // replayConn is a connection whose first bytes were already read.

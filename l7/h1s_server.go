@@ -14,7 +14,7 @@ import (
 
 // h1Server serves HTTP/1.x connections itself and gives HTTP/2 ones (TLS
 // with ALPN h2, and plaintext that starts with the prior-knowledge preface)
-// to net/http's server.
+// to x/net's (h2server.go).
 //
 // Why not net/http for HTTP/1 too: per request it starts a goroutine that
 // reads one byte in the background, allocates a context, a response and a
@@ -32,7 +32,7 @@ type h1Server struct {
 	writeTimeout      time.Duration
 	maxHead           int
 	log               *slog.Logger
-	h2                *ConnQueue // net/http's server accepts from it
+	h2                *h2Server
 
 	shutdown atomic.Bool
 	mu       sync.Mutex
@@ -135,8 +135,8 @@ func (s *h1Server) acceptLoop(ln net.Listener, g *GuardedListener) error {
 		gc := g.Guard(c)
 		if _, ok := gc.(*tls.Conn); ok {
 			// Guard leaves a TLS connection that negotiated h2 alone:
-			// HTTP/2 has its own framing, checked by net/http's server.
-			go s.h2.pushOrClose(gc)
+			// HTTP/2 has its own framing, checked by x/net's server (h2server.go).
+			go s.h2.serve(gc)
 			continue
 		}
 		go s.serveConn(gc, TLSState(gc))

@@ -36,15 +36,13 @@ type ServerOptions struct {
 // connections) and HTTP/2 with prior knowledge (h2c) on plaintext
 // connections. An h2c Upgrade from HTTP/1.1 is never honoured.
 type Server struct {
-	srv       *http.Server // HTTP/2, over TLS by ALPN and h2c
-	h1        *h1Server    // HTTP/1.x
+	h1        *h1Server // HTTP/1.x; hands HTTP/2 to its h2Server
 	maxHead   int
 	parkAfter time.Duration
 	guard     atomic.Pointer[GuardedListener] // set by Serve, for GuardViolations
 
 	mu      sync.Mutex
 	lns     []net.Listener
-	h2Start sync.Once
 	stopped bool
 }
 
@@ -53,17 +51,13 @@ func NewServer(o ServerOptions) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	protos.SetHTTP2(true)
-	protos.SetUnencryptedHTTP2(true)
+	// The HTTP/2 server's settings; this server itself is never served.
 	srv := &http.Server{
 		Handler:           o.Handler,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		WriteTimeout:      o.WriteTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
-		Protocols:         &protos,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: o.MaxConcurrentStreams,
 			MaxReadFrameSize:     1 << 20,
@@ -81,11 +75,11 @@ func NewServer(o ServerOptions) *Server {
 		writeTimeout:      o.WriteTimeout,
 		maxHead:           maxHeader + 4096, // net/http's slack, for the request line
 		log:               o.Logger.With("entrypoint", o.Entrypoint),
-		h2:                NewConnQueue(),
+		h2:                newH2Server(srv),
 	}
 	// The guard holds a request head until it is whole; it must allow more
 	// than the server so that the server, not the guard, answers 431.
-	return &Server{srv: srv, h1: h1, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192), parkAfter: o.ParkIdleAfter}
+	return &Server{h1: h1, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192), parkAfter: o.ParkIdleAfter}
 }
 
 // Serve accepts connections from ln until Shutdown or Close; it returns
@@ -101,10 +95,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		return http.ErrServerClosed
 	}
 	s.lns = append(s.lns, ln)
-	s.h2Start.Do(func() {
-		s.h1.h2.Address = ln.Addr()
-		go s.srv.Serve(s.h1.h2)
-	})
 	s.mu.Unlock()
 	return s.h1.acceptLoop(ln, g)
 }
@@ -128,8 +118,7 @@ func (s *Server) stop() {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
 	h2 := make(chan error, 1)
-	go func() { h2 <- s.srv.Shutdown(ctx) }()
-	defer s.h1.h2.Close()
+	go func() { h2 <- s.h1.h2.shutdown(ctx) }()
 	poll := time.Millisecond
 	t := time.NewTimer(poll)
 	defer t.Stop()
@@ -158,7 +147,6 @@ func (s *Server) GuardViolations() uint64 {
 func (s *Server) Close() error {
 	s.stop()
 	s.h1.closeAll()
-	err := s.srv.Close()
-	s.h1.h2.Close()
-	return err
+	s.h1.h2.closeAll()
+	return nil
 }

@@ -1,0 +1,123 @@
+package l7
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// h2Server serves the HTTP/2 connections the HTTP/1 server hands over (TLS
+// that negotiated h2, plaintext that began with the prior-knowledge
+// preface) with golang.org/x/net/http2's server, each over a batchConn.
+//
+// Why not net/http's bundled copy of the same server, through
+// http.Server.Serve: it serves HTTP/2 over TLS only on a *tls.Conn, so
+// nothing can sit between it and the TLS writes. Its serve loop flushes
+// whenever its write queue runs empty, which under load is after nearly
+// every frame: a response's HEADERS, then its DATA, each its own TLS
+// record and write syscall (two per request, the largest cost of a small
+// proxied request). The batchConn below it gathers the flushes of the
+// streams that finish together into one record and one write.
+type h2Server struct {
+	base *http.Server // timeouts, HTTP2 config, ErrorLog; never served
+	srv  *http2.Server
+	// hooks holds x/net's graceful-shutdown hook (http2.ConfigureServer
+	// registers it on this server); its Shutdown only runs the hook.
+	hooks *http.Server
+
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{} // the connections served, as handed over
+	stopped bool
+	done    sync.WaitGroup // one per connection served
+}
+
+func newH2Server(base *http.Server) *h2Server {
+	srv := &http2.Server{IdleTimeout: base.IdleTimeout}
+	hooks := &http.Server{}
+	// ConfigureServer's only error is about TLS 1.2 cipher suites, which
+	// hooks does not set.
+	if err := http2.ConfigureServer(hooks, srv); err != nil {
+		panic("l7: http2.ConfigureServer: " + err.Error())
+	}
+	return &h2Server{base: base, srv: srv, hooks: hooks, conns: make(map[net.Conn]struct{})}
+}
+
+// serve serves c until it ends. After stop, c is closed at once.
+func (s *h2Server) serve(c net.Conn) {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.done.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.done.Done()
+	}()
+	// A handshake or request-head deadline set before the hand-over must
+	// not end the connection: HTTP/2 keeps its own timers (net/http's
+	// server clears them too).
+	c.SetReadDeadline(time.Time{})
+	c.SetWriteDeadline(time.Time{})
+	s.srv.ServeConn(newBatchConn(c), &http2.ServeConnOpts{
+		Context:    context.Background(),
+		BaseConfig: s.base,
+		Handler:    s.base.Handler,
+	})
+}
+
+// stop refuses new connections.
+func (s *h2Server) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+}
+
+// shutdown sends every connection a GOAWAY and waits until their streams
+// are done and they closed, or ctx is done.
+func (s *h2Server) shutdown(ctx context.Context) error {
+	s.stop()
+	idle := make(chan struct{})
+	go func() {
+		s.done.Wait()
+		close(idle)
+	}()
+	poll := time.Millisecond
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-idle:
+			return nil
+		case <-ctx.Done():
+			// As http.Server.Shutdown: the connections are left to Close.
+			return ctx.Err()
+		case <-t.C:
+			// Again on every tick: a connection handed over while the
+			// hook ran registers with x/net a moment later. The GOAWAY is
+			// sent once per connection.
+			_ = s.hooks.Shutdown(context.Background())
+			poll = min(2*poll, 100*time.Millisecond)
+			t.Reset(poll)
+		}
+	}
+}
+
+// closeAll closes every connection at once and refuses new ones.
+func (s *h2Server) closeAll() {
+	s.mu.Lock()
+	s.stopped = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+}
