@@ -1,9 +1,12 @@
 package l4
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -25,8 +28,17 @@ type dgramBatch struct {
 	from  [batchSize]netip.AddrPort // the sender, from the listening socket
 	flows [batchSize]*flow          // each datagram's flow (UDPServer.forwardBatch)
 	msgs  [batchSize]ipv4.Message
-	iov   [batchSize][1][]byte // msgs[i].Buffers
-	sys   sysBatch             // the platform's recvmmsg headers
+	vec   [batchSize][]byte // the datagrams to write; msgs take runs of it
+	segs  [batchSize]int    // datagrams in msgs[i]
+	oob   [batchSize]gsoCmsg
+	sys   sysBatch // the platform's recvmmsg headers
+}
+
+// gsoCmsg is room for a UDP_SEGMENT control message, aligned for its
+// header.
+type gsoCmsg struct {
+	_ [0]uint64
+	b [gsoControlSpace]byte
 }
 
 func newBatch() *dgramBatch {
@@ -52,38 +64,133 @@ type batchWriter interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
-// newBatchWriter picks the x/net wrapper of c's address family.
-func newBatchWriter(c *net.UDPConn) batchWriter {
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil && a.IP.To16() != nil {
-		return ipv6.NewPacketConn(c)
-	}
-	return ipv4.NewPacketConn(c)
+// dgramWriter writes batches of datagrams on one socket. Where the kernel
+// takes UDP_SEGMENT (Linux), a run of equal-sized datagrams to one peer goes
+// as one message the kernel splits (UDP GSO): one pass through the IP stack
+// for the run instead of one per datagram.
+type dgramWriter struct {
+	w   batchWriter
+	gso atomic.Bool // cleared for good when the route's device refuses it (EIO)
 }
 
-// writeAll writes ms with w, and calls failed for each message a write
-// refused, then goes on with the next; it returns the messages and payload
-// bytes written. sendmmsg reports an error only for the first message of
-// a call, so the loop ends after at most len(ms) calls that fail.
-func writeAll(w batchWriter, ms []ipv4.Message, flags int, failed func(error) bool) (sent, bytes int) {
+// newDgramWriter picks the x/net wrapper of c's address family.
+func newDgramWriter(c *net.UDPConn) *dgramWriter {
+	d := &dgramWriter{w: ipv4.NewPacketConn(c)}
+	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil && a.IP.To16() != nil {
+		d.w = ipv6.NewPacketConn(c)
+	}
+	d.gso.Store(gsoSupported(c))
+	return d
+}
+
+// GSO limits: a segment no larger than the IPv6 minimum MTU allows (the
+// kernel refuses a segment over the path MTU, where a plain datagram would
+// be fragmented), and a run within one IP packet's 64 KiB.
+const (
+	gsoMaxSegment = 1280 - 40 - 8
+	gsoMaxRun     = 60000
+)
+
+// pack makes b.msgs from b.vec[:n], the datagrams to send to addr (nil on a
+// connected socket), and returns them with b.segs, the datagrams in each.
+func (d *dgramWriter) pack(b *dgramBatch, n int, addr net.Addr) ([]ipv4.Message, []int) {
+	gso := d.gso.Load()
+	ms := b.msgs[:0]
+	for i := 0; i < n; {
+		size, j := len(b.vec[i]), i+1
+		if gso && size > 0 && size <= gsoMaxSegment {
+			run := size
+			for j < n && len(b.vec[j]) == size && run+size <= gsoMaxRun {
+				run += size
+				j++
+			}
+			// The kernel's last segment may be shorter (not empty).
+			if j < n {
+				if l := len(b.vec[j]); l > 0 && l < size && run+l <= gsoMaxRun {
+					j++
+				}
+			}
+		}
+		m := ipv4.Message{Buffers: b.vec[i:j], Addr: addr}
+		if j-i > 1 {
+			m.OOB = gsoControl(b.oob[len(ms)].b[:], size)
+		}
+		b.segs[len(ms)] = j - i
+		ms = append(ms, m)
+		i = j
+	}
+	return ms, b.segs[:len(ms)]
+}
+
+// write sends ms, of which message i holds segs[i] datagrams, and calls
+// failed for each datagram a write refused: it returns whether to go on
+// with the next one. It returns the datagrams and bytes written. sendmmsg
+// reports an error only for the first message of a call, so the loop ends
+// after at most len(ms) calls that fail.
+func (d *dgramWriter) write(ms []ipv4.Message, segs []int, flags int, failed func(error) bool) (sent, bytes int) {
 	for len(ms) > 0 {
-		n, err := w.WriteBatch(ms, flags)
+		n, err := d.w.WriteBatch(ms, flags)
 		n = max(n, 0) // -1 with an error on Linux
 		for i := range n {
-			bytes += len(ms[i].Buffers[0])
+			sent += segs[i]
+			bytes += buffersLen(ms[i].Buffers)
 		}
-		sent += n
-		ms = ms[n:]
+		ms, segs = ms[n:], segs[n:]
 		if err == nil && n == 0 {
 			err = errNoProgress
 		}
-		if err != nil && len(ms) > 0 {
-			if !failed(err) {
+		if err == nil || len(ms) == 0 {
+			continue
+		}
+		if segs[0] > 1 && gsoRefused(err) {
+			// The run goes again one datagram at a time; a device
+			// without checksum offload (EIO) will never take GSO.
+			if errors.Is(err, syscall.EIO) {
+				d.gso.Store(false)
+			}
+			s, by, more := d.unbatch(ms[0], flags, failed)
+			sent, bytes = sent+s, bytes+by
+			if !more {
 				return sent, bytes
 			}
-			ms = ms[1:]
+		} else {
+			for range segs[0] {
+				if !failed(err) {
+					return sent, bytes
+				}
+			}
 		}
+		ms, segs = ms[1:], segs[1:]
 	}
 	return sent, bytes
+}
+
+// unbatch sends the datagrams of one GSO message one by one.
+func (d *dgramWriter) unbatch(m ipv4.Message, flags int, failed func(error) bool) (sent, bytes int, more bool) {
+	for i := range m.Buffers {
+		one := []ipv4.Message{{Buffers: m.Buffers[i : i+1], Addr: m.Addr}}
+		n, err := d.w.WriteBatch(one, flags)
+		if err == nil && n == 1 {
+			sent++
+			bytes += len(m.Buffers[i])
+			continue
+		}
+		if err == nil {
+			err = errNoProgress
+		}
+		if !failed(err) {
+			return sent, bytes, false
+		}
+	}
+	return sent, bytes, true
+}
+
+func buffersLen(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
 }
 
 // errNoProgress is a write that sent nothing and reported nothing.

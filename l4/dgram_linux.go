@@ -2,6 +2,8 @@ package l4
 
 import (
 	"encoding/binary"
+	"errors"
+	"net"
 	"net/netip"
 	"strconv"
 	"syscall"
@@ -84,4 +86,39 @@ func sockaddrAddrPort(sa *unix.RawSockaddrInet6, n uint32) netip.AddrPort {
 		return netip.AddrPortFrom(a, port)
 	}
 	return netip.AddrPort{}
+}
+
+// gsoControlSpace bounds unix.CmsgSpace(2), the UDP_SEGMENT message.
+const gsoControlSpace = 24
+
+// gsoSupported reports whether the kernel takes UDP_SEGMENT on c (4.18+).
+func gsoSupported(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		_, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+	}); err != nil {
+		return false
+	}
+	return gerr == nil
+}
+
+// gsoControl writes into buf the control message that has the kernel split
+// a message's payload into datagrams of size bytes.
+func gsoControl(buf []byte, size int) []byte {
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&buf[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(buf[unix.CmsgLen(0):], uint16(size))
+	return buf[:unix.CmsgSpace(2)]
+}
+
+// gsoRefused reports whether err is the kernel refusing a GSO message as
+// such: no checksum offload on the route's device (EIO), or a segment over
+// the path MTU (EINVAL, EMSGSIZE). Its datagrams may go one by one.
+func gsoRefused(err error) bool {
+	return errors.Is(err, unix.EIO) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EMSGSIZE)
 }

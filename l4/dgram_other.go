@@ -3,6 +3,7 @@
 package l4
 
 import (
+	"net"
 	"net/netip"
 	"strconv"
 	"syscall"
@@ -39,3 +40,11 @@ func recvBatch(fd uintptr, b *dgramBatch) error {
 	}
 	return nil
 }
+
+const gsoControlSpace = 0
+
+func gsoSupported(*net.UDPConn) bool { return false }
+
+func gsoControl([]byte, int) []byte { return nil }
+
+func gsoRefused(error) bool { return false }

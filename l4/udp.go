@@ -46,7 +46,7 @@ type UDPServer struct {
 
 	mu       sync.RWMutex
 	pc       *net.UDPConn
-	out      batchWriter // pc's batch writes, set before the first flow
+	out      *dgramWriter // pc's batch writes, set before the first flow
 	flows    map[netip.AddrPort]*flow
 	shutdown bool
 	drained  chan struct{} // closed when flows drains to zero during Shutdown
@@ -62,7 +62,7 @@ type flow struct {
 	metrics *UDPMetrics
 	backend *upstream.Conn
 	conn    *net.UDPConn
-	out     batchWriter  // conn's batch writes
+	out     *dgramWriter // conn's batch writes
 	addr    *net.UDPAddr // client, made once for the replies' writes
 	head    []byte       // PROXY v2 header for this flow, or nil
 	last    atomic.Int64 // unix nanoseconds of the last datagram either way
@@ -137,7 +137,7 @@ func (s *UDPServer) Serve(pc *net.UDPConn) error {
 	if err != nil {
 		return fmt.Errorf("udp listener: %w", err)
 	}
-	s.out = newBatchWriter(pc)
+	s.out = newDgramWriter(pc)
 	// The listener's loop keeps one batch: it is always reading.
 	b := newBatch()
 	var rerr error
@@ -193,7 +193,7 @@ func (s *UDPServer) open(client netip.AddrPort, n int) *flow {
 	}
 	f := &flow{client: client, pool: pool, route: route, service: svc, metrics: m,
 		backend: bc, conn: bc.Conn.(*net.UDPConn), addr: replyAddr(client), stats: flowStats{start: time.Now()}}
-	f.out = newBatchWriter(f.conn)
+	f.out = newDgramWriter(f.conn)
 	if pp {
 		src := netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
 		if f.head, err = proxyHeaderUDP(src, addrPort(s.pc.LocalAddr())); err != nil || len(f.head) > headRoom {

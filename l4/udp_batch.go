@@ -5,8 +5,6 @@ import (
 	"net"
 	"syscall"
 	"time"
-
-	"golang.org/x/net/ipv4"
 )
 
 // forwardBatch relays the datagrams of b, read from the listening socket,
@@ -66,19 +64,18 @@ func (s *UDPServer) forwardBatch(b *dgramBatch) {
 // between the lookup and the write) opens a new flow for the rest.
 func (s *UDPServer) sendFlow(b *dgramBatch, f *flow, idx []int, now int64) {
 	for retried := false; ; retried = true {
-		ms := b.msgs[:len(idx)]
 		in := 0
 		for m, j := range idx {
 			start := headRoom - len(f.head)
 			copy(b.bufs[j][start:], f.head)
-			b.iov[j][0] = b.bufs[j][start : headRoom+b.size[j]]
-			ms[m] = ipv4.Message{Buffers: b.iov[j][:]}
+			b.vec[m] = b.bufs[j][start : headRoom+b.size[j]]
 			in += b.size[j]
 		}
 		f.stats.in.Add(int64(in))
 		f.last.Store(now)
 		var ferr error
-		sent, _ := writeAll(f.out, ms, sendDontWait, func(err error) bool {
+		ms, segs := f.out.pack(b, len(idx), nil)
+		sent, _ := f.out.write(ms, segs, sendDontWait, func(err error) bool {
 			ferr = err
 			return false
 		})
@@ -111,12 +108,11 @@ func (s *UDPServer) sendFlow(b *dgramBatch, f *flow, idx []int, now int64) {
 // go on.
 func (s *UDPServer) replyBatch(f *flow, b *dgramBatch) {
 	f.last.Store(time.Now().UnixNano())
-	ms := b.msgs[:b.n]
-	for i := range ms {
-		b.iov[i][0] = b.payload(i)
-		ms[i] = ipv4.Message{Buffers: b.iov[i][:], Addr: f.addr}
+	for i := range b.n {
+		b.vec[i] = b.payload(i)
 	}
-	sent, bytes := writeAll(s.out, ms, 0, func(error) bool {
+	ms, segs := s.out.pack(b, b.n, f.addr)
+	sent, bytes := s.out.write(ms, segs, 0, func(error) bool {
 		s.dropped.Add(1)
 		f.metrics.drop(dropWrite)
 		return true
