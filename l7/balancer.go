@@ -210,6 +210,9 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 			out = out.WithContext(ctx)
 		}
 	}
+	if ri != nil {
+		ri.trips++
+	}
 	resp, err := b.transports[be].RoundTrip(out)
 	if timer != nil && !timer.Stop() && err == nil {
 		// The deadline passed as the headers arrived: the body is cut off.

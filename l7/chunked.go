@@ -46,6 +46,13 @@ const (
 	stPass                     // not HTTP/1 any more: no checks
 )
 
+// inHead reports whether the scanner is inside a request head that has
+// begun (its first byte read), not in a body, a trailer or between
+// requests.
+func (s *scanner) inHead() bool {
+	return !s.trailer && s.state >= stMethod && s.state <= stEndLF
+}
+
 type scanStep uint8
 
 const (

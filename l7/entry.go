@@ -32,6 +32,10 @@ type reqInfo struct {
 	// w1xx is where the fast HTTP/1 path forwards a 1xx response, set by
 	// the proxy for the length of its round trip (informational.go).
 	w1xx http.ResponseWriter
+	// trips counts the balancer's round trips for the request, fastTrips
+	// those the HTTP/1 fast path made: when they are equal no transport
+	// holds the outbound request once the handler is done (outbound).
+	trips, fastTrips int32
 
 	idHdr [1]string // the X-Request-Id header value: requestID
 	idBuf [16]byte  // a generated requestID's bytes

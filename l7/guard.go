@@ -109,14 +109,20 @@ type GuardOptions struct {
 	// implements IdleParker back to its owner once it has waited this long
 	// for its next request (see park.go). 0 never parks.
 	ParkAfter time.Duration
+	// HeadTimeout, when positive, bounds the time from a request head's
+	// first byte to its end. The guard holds a head until it is whole, so
+	// the server, which starts its own header timeout on the first byte it
+	// is given, would only see the idle timeout of its wait.
+	HeadTimeout time.Duration
 }
 
 // GuardedListener wraps the connections of a listener in the guard.
 type GuardedListener struct {
 	net.Listener
-	maxHead    int
-	parkAfter  time.Duration
-	violations atomic.Uint64
+	maxHead     int
+	parkAfter   time.Duration
+	headTimeout time.Duration
+	violations  atomic.Uint64
 }
 
 var _ net.Listener = (*GuardedListener)(nil)
@@ -131,7 +137,7 @@ func NewGuardListener(ln net.Listener, o GuardOptions) *GuardedListener {
 	if o.MaxHead <= 0 {
 		o.MaxHead = DefaultGuardMaxHead
 	}
-	return &GuardedListener{Listener: ln, maxHead: o.MaxHead, parkAfter: o.ParkAfter}
+	return &GuardedListener{Listener: ln, maxHead: o.MaxHead, parkAfter: o.ParkAfter, headTimeout: o.HeadTimeout}
 }
 
 // Accept returns the next connection, wrapped unless it is a *tls.Conn that
@@ -211,11 +217,13 @@ type guardConn struct {
 	rerr       error // read error to report once hold[off:ready] is delivered
 	bad        *GuardError
 	headBad    bool // bad is in a request head (a request boundary), not a body
+	headTimed  bool // the head being read has its HeadTimeout on the socket
 
 	// Parking (park.go): parker is nil when the connection is not parked.
 	parker IdleParker
 	rdl    atomic.Int64 // net/http's read deadline in Unix ns, 0 for none
 	armed  atomic.Bool  // the socket's read deadline is idleRead's, not rdl
+	lazy   atomic.Bool  // rdl is not on the socket yet (noteIdleDeadline)
 	parked atomic.Bool  // Read reported EOF to park: Close parks
 
 	viol       atomic.Pointer[GuardError]
@@ -245,9 +253,6 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if g.parker != nil {
-		g.disarm()
-	}
 	for {
 		if g.off < g.ready {
 			n := copy(p, g.hold[g.off:g.ready])
@@ -275,9 +280,11 @@ func (g *guardConn) Read(p []byte) (int, error) {
 					return 0, io.EOF
 				}
 			} else {
+				g.disarm()
 				n, err = g.Conn.Read(p)
 			}
 			rel, verr := g.s.feed(p[:n])
+			g.headTimed = g.headTimed && g.s.inHead()
 			if verr != nil {
 				g.fail(verr)
 				if rel > 0 {
@@ -310,13 +317,18 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			// The pool keeps one size: a grown buffer is never returned.
 			g.hold = append(make([]byte, 0, 2*cap(g.hold)+4096), g.hold...)
 		}
-		if g.parker != nil {
-			g.disarm() // the request has begun: net/http's deadline again
+		if g.ln.headTimeout > 0 && g.s.inHead() {
+			if !g.headTimed {
+				g.armHead()
+			}
+		} else {
+			g.disarm() // the request has begun: the server's deadline again
 		}
 		start := len(g.hold)
 		n, err := g.Conn.Read(g.hold[start:cap(g.hold)])
 		g.hold = g.hold[:start+n]
 		rel, verr := g.s.feed(g.hold[start:])
+		g.headTimed = g.headTimed && g.s.inHead()
 		if rel > 0 {
 			g.ready = start + rel
 		}
@@ -360,6 +372,7 @@ func (g *guardConn) fail(e *GuardError) {
 // afterViolation answers a Read once everything before the violation has been
 // delivered.
 func (g *guardConn) afterViolation(p []byte) (int, error) {
+	g.disarm()
 	if len(p) == 1 {
 		// A 1-byte read is net/http's background read while it answers a
 		// request before the bad one, whose body is complete (connReader.

@@ -76,6 +76,10 @@ func (b *h1body) read(p []byte) (int, error) {
 		// (nginx: client_body_timeout); the deadline is cleared at its end.
 		b.c.nc.SetReadDeadline(time.Now().Add(d))
 		b.timed = true
+		b.c.rdStale = false
+	} else if b.c.rdStale && b.c.br.Buffered() == 0 {
+		b.c.nc.SetReadDeadline(time.Time{})
+		b.c.rdStale = false
 	}
 	var n int
 	var err error

@@ -75,6 +75,11 @@ type h1conn struct {
 	watchDone chan struct{}
 	reqCtx    *h1ctx // the current request's
 	gone      bool   // the watcher saw the client go
+
+	// rdStale: the socket may still carry the read deadline of the wait
+	// for a request or of its head, which is not cleared once the head is
+	// read; a later read sets the deadline it needs (h1s_body.go, watch).
+	rdStale bool
 }
 
 // srcReader is the connection as br reads it: first the byte the watcher
@@ -123,7 +128,9 @@ func (c *h1conn) serve() {
 			growStack()
 		}
 		if s.readHeaderTimeout > 0 {
-			if !first {
+			// The first request waited on its header deadline. A head that
+			// is all in the buffer needs none: its reading reaches no socket.
+			if !first && !c.headBuffered() {
 				c.nc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
 			}
 		} else if s.idleTimeout > 0 {
@@ -139,7 +146,9 @@ func (c *h1conn) serve() {
 			return
 		}
 		if s.readHeaderTimeout > 0 {
-			c.nc.SetReadDeadline(time.Time{})
+			// Not cleared here (a timer update per request): the reads
+			// that may follow set their own (rdStale).
+			c.rdStale = true
 		}
 		if s.writeTimeout > 0 {
 			c.nc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
@@ -162,9 +171,15 @@ func (c *h1conn) awaitRequest(first bool) bool {
 		if first && c.s.readHeaderTimeout > 0 {
 			d = c.s.readHeaderTimeout
 		}
-		if d > 0 {
+		switch g, _ := c.nc.(*guardConn); {
+		case d > 0 && g != nil:
+			g.noteIdleDeadline(time.Now().Add(d))
+		case d > 0:
 			c.nc.SetReadDeadline(time.Now().Add(d))
+		case c.rdStale:
+			c.nc.SetReadDeadline(time.Time{})
 		}
+		c.rdStale = false
 		if c.tls != nil && !first && !c.src.pending {
 			// An idle TLS connection (plaintext ones are parked) waits
 			// without the 8 KiB of buffers: they go back to the pools
@@ -386,6 +401,10 @@ func (c *h1conn) watch() {
 		c.wmu.Unlock()
 		return
 	}
+	// The request's head deadline may still be on the socket (rdStale):
+	// the watch lasts as long as the handler. Cleared under wmu, so that
+	// stopWatch's wake-up deadline always comes after.
+	c.nc.SetReadDeadline(time.Time{})
 	c.watching = true
 	done := make(chan struct{})
 	c.watchDone = done

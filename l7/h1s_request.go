@@ -75,6 +75,12 @@ func (c *h1conn) readHead() ([]byte, error) {
 
 var crlfcrlf = []byte("\r\n\r\n")
 
+// headBuffered reports whether a whole request head is in the read buffer.
+func (c *h1conn) headBuffered() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Index(b, crlfcrlf) >= 0
+}
+
 // readLongHead gathers a head larger than br's buffer, line by line, up to
 // the server's limit (431 beyond).
 func (c *h1conn) readLongHead() ([]byte, error) {

@@ -462,7 +462,10 @@ func (w *h1writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // SetReadDeadline and SetWriteDeadline serve http.ResponseController.
-func (w *h1writer) SetReadDeadline(t time.Time) error  { return w.c.nc.SetReadDeadline(t) }
+func (w *h1writer) SetReadDeadline(t time.Time) error {
+	w.c.rdStale = false
+	return w.c.nc.SetReadDeadline(t)
+}
 func (w *h1writer) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
 
 // EnableFullDuplex serves http.ResponseController: this server lets a

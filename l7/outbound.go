@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -21,9 +22,12 @@ import (
 // into a map sized for them, sharing the (immutable) value strings.
 
 // outbound is everything the proxy allocates for one request's outbound
-// side, in one allocation. It is not reused: the transport may still hold
-// the request (writing a body the backend did not wait for) after the
-// handler returned.
+// side, in one allocation. It goes back to outbounds only when every try
+// of the request went through the HTTP/1 fast path (h1Transport.fast),
+// which is done with the request when its response body is: any other
+// transport may still hold the request after the handler returned
+// (golang.org/issue/46866: writing a body the backend did not wait for;
+// HTTP/2's stream writer).
 type outbound struct {
 	req  http.Request
 	url  url.URL
@@ -31,6 +35,18 @@ type outbound struct {
 	// vals backs the outbound header's values for a typical request, so
 	// that only an unusually large header block needs a second array.
 	vals [12]string
+	// hdr is the header map of the request before, cleared for reuse.
+	hdr http.Header
+}
+
+var outbounds = sync.Pool{New: func() any { return new(outbound) }}
+
+// release returns o to outbounds, dropping what it references.
+func (o *outbound) release() {
+	h := o.hdr
+	clear(h)
+	*o = outbound{hdr: h}
+	outbounds.Put(o)
 }
 
 // dropHeaders are never copied from the inbound request: the RFC 9110 §7.6.1
@@ -74,7 +90,11 @@ func (o *outbound) buildHeader(in *http.Request, ri *reqInfo, upType string) htt
 	if nv > len(backing) {
 		backing = make([]string, nv)
 	}
-	h := make(http.Header, nk+added(in, ri, upType))
+	h := o.hdr
+	if h == nil {
+		h = make(http.Header, nk+added(in, ri, upType))
+		o.hdr = h
+	}
 	for k, vv := range ih {
 		if !keep(k, vv) {
 			continue

@@ -67,7 +67,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		upType = ""
 	}
 
-	o := new(outbound)
+	o := outbounds.Get().(*outbound)
 	out := &o.req
 	*out = *r // a shallow copy: the context, method, proto, trailer map...
 	o.url = *r.URL
@@ -109,10 +109,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tr != nil {
 		tr.finish()
 	}
+	// tr is nil only for a request without a body or an upgrade.
+	reuse := tr == nil && ri != nil && ri.trips == ri.fastTrips
 	if err != nil {
 		p.fail(w, out, ri, err)
-		return
+	} else {
+		p.respond(w, r, out, res, be, upType, ri)
 	}
+	// Not reached when respond panics (an aborted response): o is left
+	// to the collector then.
+	if reuse {
+		o.release()
+	}
+}
+
+// respond sends the backend's response res to out to the client.
+func (p *Proxy) respond(w http.ResponseWriter, r, out *http.Request, res *http.Response, be *upstream.Backend, upType string, ri *reqInfo) {
 	defer p.lb.pool.Done(be)
 
 	if res.StatusCode == http.StatusSwitchingProtocols {

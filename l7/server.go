@@ -93,7 +93,7 @@ func NewServer(o ServerOptions) *Server {
 // hygiene guard (GuardListener): a malformed or ambiguous request gets 400
 // and its connection is closed before net/http sees it.
 func (s *Server) Serve(ln net.Listener) error {
-	g := NewGuardListener(ln, GuardOptions{MaxHead: s.maxHead, ParkAfter: s.parkAfter})
+	g := NewGuardListener(ln, GuardOptions{MaxHead: s.maxHead, ParkAfter: s.parkAfter, HeadTimeout: s.h1.readHeaderTimeout})
 	s.guard.Store(g)
 	s.mu.Lock()
 	if s.stopped {

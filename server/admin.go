@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,11 @@ func newAdmin(s *Server, c *config.Admin) (*admin, error) {
 	mux.HandleFunc("GET /upstreams", s.serveUpstreams)
 	mux.HandleFunc("POST /reload", a.serveReload)
 	if c.Pprof {
+		if runtime.MemProfileRate == 0 {
+			// cmd/proxynow turns sampling off unless profiles are served;
+			// heap and allocs profiles show what is allocated from now on.
+			runtime.MemProfileRate = 512 * 1024
+		}
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

@@ -226,3 +226,45 @@ func TestHTTPNextRequestAlreadyWaiting(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPSlowHeadKeepAlive: a keep-alive request whose head begins and
+// then stalls is cut at timeouts.read_header, not at the (much longer)
+// idle timeout, parked connection or not.
+func TestHTTPSlowHeadKeepAlive(t *testing.T) {
+	shortPark(t)
+	s := started(t, `
+entrypoint "web" {
+  address = "127.0.0.1:0"
+  timeouts {
+    read_header = "300ms"
+    idle        = "1m"
+  }
+}
+http_route "r" {
+  entrypoints = ["web"]
+  service     = "v1"
+}
+service "v1" {
+  respond { body = "v1" }
+}
+`)
+	for _, pause := range []time.Duration{0, 100 * time.Millisecond} {
+		c, err := net.Dial("tcp", s.Addr("web").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(c)
+		get(t, c, br)
+		time.Sleep(pause) // parked (longer than the park delay) or not
+		io.WriteString(c, "GET / HTTP/1.1\r\nHo")
+		start := time.Now()
+		if rest, err := io.ReadAll(br); err != nil || len(rest) > 0 {
+			t.Fatalf("pause %v: a stalled head got %q, %v; want the connection closed", pause, rest, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("pause %v: stalled head cut after %v", pause, d)
+		}
+	}
+}
