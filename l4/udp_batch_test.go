@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -403,4 +404,60 @@ func TestUDPRelayAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per round trip, want 0", allocs)
 	}
+}
+
+// TestUDPBatchDualStack: an IPv6 socket (as ":53" listens on Linux) sees
+// IPv4 clients as v4-mapped addresses; replies, in batches and GSO runs,
+// reach them. The socket is bound to the v4-mapped loopback address to stay
+// on loopback.
+func TestUDPBatchDualStack(t *testing.T) {
+	pc, err := mappedLoopback()
+	if err != nil {
+		t.Skipf("no dual-stack socket here: %v", err)
+	}
+	s := &UDPServer{Pool: pool(t, udpEcho(t, same)), ProxyProtocol: false}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(pc) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-served; err != ErrServerClosed {
+			t.Errorf("Serve = %v", err)
+		}
+	})
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	burst(t, fmt.Sprintf("127.0.0.1:%d", port), 3, 4, 24, func(_ *net.UDPConn, sent, got []byte) error {
+		if !bytes.Equal(sent, got) {
+			return fmt.Errorf("got %q, want %q", got, sent)
+		}
+		return nil
+	})
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for client := range s.flows {
+		if !client.Addr().Is4In6() {
+			t.Errorf("client %v: want a v4-mapped address on an IPv6 socket", client)
+		}
+	}
+}
+
+// mappedLoopback is an IPv6 UDP socket bound to ::ffff:127.0.0.1 (the net
+// package would make that address an IPv4 socket).
+func mappedLoopback() (*net.UDPConn, error) {
+	fd, err := syscall.Socket(syscall.AF_INET6, syscall.SOCK_DGRAM, 0)
+	if err != nil {
+		return nil, err
+	}
+	syscall.CloseOnExec(fd)
+	sa := &syscall.SockaddrInet6{Addr: netip.MustParseAddr("::ffff:127.0.0.1").As16()}
+	if err := syscall.Bind(fd, sa); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "udp6")
+	defer f.Close()
+	c, err := net.FilePacketConn(f)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.UDPConn), nil
 }
