@@ -461,3 +461,42 @@ func mappedLoopback() (*net.UDPConn, error) {
 	}
 	return c.(*net.UDPConn), nil
 }
+
+// stuckWriter is a socket whose send buffer is full.
+type stuckWriter struct{ calls int }
+
+func (w *stuckWriter) WriteBatch([]ipv4.Message, int) (int, error) {
+	w.calls++
+	return -1, &net.OpError{Op: "write", Net: "udp", Err: os.NewSyscallError("sendmmsg", syscall.EAGAIN)}
+}
+
+// TestForwardBatchFullBufferDropsOnlyThatFlow: a backend socket that cannot
+// take more (EAGAIN; writes toward backends do not wait) costs its own
+// flow's datagrams, counted as dropped, and holds back no other flow's;
+// the flow stays open.
+func TestForwardBatchFullBufferDropsOnlyThatFlow(t *testing.T) {
+	slow, fast := &stuckWriter{}, &refusingWriter{}
+	a, c := netip.MustParseAddrPort("127.0.0.1:1001"), netip.MustParseAddrPort("127.0.0.1:1002")
+	fa := &flow{client: a, out: &dgramWriter{w: slow}}
+	fc := &flow{client: c, out: &dgramWriter{w: fast}}
+	s := &UDPServer{flows: map[netip.AddrPort]*flow{a: fa, c: fc}}
+	b := newBatch()
+	for i, from := range []netip.AddrPort{a, c, a, c, c} {
+		b.from[i] = from
+		b.size[i] = copy(b.bufs[i][headRoom:], fmt.Sprintf("d%d", i))
+		b.n++
+	}
+	s.forwardBatch(b)
+	if got := fmt.Sprintf("%q", fast.got); got != `["d1" "d3" "d4"]` {
+		t.Errorf("the other flow's backend got %s", got)
+	}
+	if slow.calls != 1 || s.Dropped() != 2 {
+		t.Errorf("%d writes to the full socket, Dropped = %d; want 1 and 2", slow.calls, s.Dropped())
+	}
+	if fa.stats.in.Load() != 4 || fc.stats.in.Load() != 6 {
+		t.Errorf("bytes in: %d and %d, want 4 and 6", fa.stats.in.Load(), fc.stats.in.Load())
+	}
+	if s.Flows() != 2 {
+		t.Errorf("Flows = %d: a full send buffer must not end the flow", s.Flows())
+	}
+}
