@@ -200,29 +200,33 @@ const (
 	dropWrite
 )
 
-func (u *UDPMetrics) drop(reason int) {
-	if u == nil {
+func (u *UDPMetrics) drop(reason int) { u.dropN(reason, 1) }
+
+// dropN counts n datagrams dropped for reason. Counts go in per batch:
+// a whole-number Add is one atomic add.
+func (u *UDPMetrics) dropN(reason, n int) {
+	if u == nil || n <= 0 {
 		return
 	}
 	switch reason {
 	case dropFull:
-		u.dropFull.Inc()
+		u.dropFull.Add(float64(n))
 	case dropNoBackend:
-		u.dropNoBackend.Inc()
+		u.dropNoBackend.Add(float64(n))
 	default:
-		u.dropWriteFailed.Inc()
+		u.dropWriteFailed.Add(float64(n))
 	}
 }
 
-func (u *UDPMetrics) received() {
-	if u != nil {
-		u.in.Inc()
+func (u *UDPMetrics) receivedN(n int) {
+	if u != nil && n > 0 {
+		u.in.Add(float64(n))
 	}
 }
 
-func (u *UDPMetrics) sent() {
-	if u != nil {
-		u.out.Inc()
+func (u *UDPMetrics) sentN(n int) {
+	if u != nil && n > 0 {
+		u.out.Add(float64(n))
 	}
 }
 

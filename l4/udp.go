@@ -3,10 +3,12 @@ package l4
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,6 +46,7 @@ type UDPServer struct {
 
 	mu       sync.RWMutex
 	pc       *net.UDPConn
+	out      *dgramWriter // pc's batch writes, set before the first flow
 	flows    map[netip.AddrPort]*flow
 	shutdown bool
 	drained  chan struct{} // closed when flows drains to zero during Shutdown
@@ -59,6 +62,8 @@ type flow struct {
 	metrics *UDPMetrics
 	backend *upstream.Conn
 	conn    *net.UDPConn
+	out     *dgramWriter // conn's batch writes
+	addr    *net.UDPAddr // client, made once for the replies' writes
 	head    []byte       // PROXY v2 header for this flow, or nil
 	last    atomic.Int64 // unix nanoseconds of the last datagram either way
 	stats   flowStats    // for the access log
@@ -128,9 +133,23 @@ func (s *UDPServer) Serve(pc *net.UDPConn) error {
 	_ = pc.SetReadBuffer(socketBuffer)
 	_ = pc.SetWriteBuffer(socketBuffer)
 
-	buf := make([]byte, headRoom+maxDatagram)
+	rc, err := pc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("udp listener: %w", err)
+	}
+	s.out = newDgramWriter(pc)
+	// The listener's loop keeps one batch: it is always reading.
+	b := newBatch()
+	var rerr error
+	read := func(fd uintptr) bool {
+		rerr = recvBatch(fd, b)
+		return rerr != syscall.EAGAIN
+	}
 	for {
-		n, client, err := pc.ReadFromUDPAddrPort(buf[headRoom:])
+		err := rc.Read(read)
+		if err == nil {
+			err = rerr
+		}
 		if err != nil {
 			if s.isShutdown() || errors.Is(err, net.ErrClosed) {
 				return ErrServerClosed
@@ -138,47 +157,13 @@ func (s *UDPServer) Serve(pc *net.UDPConn) error {
 			s.Logger.Warn("udp read failed", "entrypoint", s.Entrypoint, "error", err)
 			continue
 		}
-		s.forward(client, buf, n)
+		s.forwardBatch(b)
 	}
 }
 
-// forward sends one datagram, at buf[headRoom:headRoom+n], on its flow.
-func (s *UDPServer) forward(client netip.AddrPort, buf []byte, n int) {
-	s.mu.RLock()
-	f := s.flows[client]
-	s.mu.RUnlock()
-	s.metrics().received()
-	if f == nil {
-		if f = s.open(client); f == nil {
-			s.dropped.Add(1)
-			return
-		}
-	}
-	f.stats.in.Add(int64(n))
-	f.last.Store(time.Now().UnixNano())
-	start := headRoom - len(f.head)
-	copy(buf[start:], f.head)
-	_, err := f.conn.Write(buf[start : headRoom+n])
-	if errors.Is(err, net.ErrClosed) {
-		// The flow expired between the lookup and the write: start afresh.
-		if f = s.open(client); f == nil {
-			s.dropped.Add(1)
-			return
-		}
-		f.stats.in.Add(int64(n))
-		start = headRoom - len(f.head)
-		copy(buf[start:], f.head)
-		_, err = f.conn.Write(buf[start : headRoom+n])
-	}
-	if err != nil {
-		s.dropped.Add(1)
-		f.metrics.drop(dropWrite)
-		s.failed(f, err)
-	}
-}
-
-// open starts a flow for client, or returns nil when it cannot.
-func (s *UDPServer) open(client netip.AddrPort) *flow {
+// open starts a flow for client, or returns nil when it cannot and counts
+// the n datagrams that wanted it as dropped for the reason.
+func (s *UDPServer) open(client netip.AddrPort, n int) *flow {
 	s.mu.RLock()
 	full := s.MaxFlows > 0 && len(s.flows) >= s.MaxFlows
 	closing := s.shutdown
@@ -193,7 +178,7 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 		return nil
 	}
 	if full {
-		m.drop(dropFull)
+		m.dropN(dropFull, n)
 		s.Logger.Debug("datagram dropped: max_flows reached", "entrypoint", s.Entrypoint, "client", client)
 		return nil
 	}
@@ -201,13 +186,14 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	bc, err := pool.Dial(ctx, "udp")
 	cancel()
 	if err != nil {
-		m.drop(dropNoBackend)
+		m.dropN(dropNoBackend, n)
 		s.Logger.Error("datagram dropped: no backend", "entrypoint", s.Entrypoint, "route", route,
 			"client", client, "error", err)
 		return nil
 	}
 	f := &flow{client: client, pool: pool, route: route, service: svc, metrics: m,
-		backend: bc, conn: bc.Conn.(*net.UDPConn), stats: flowStats{start: time.Now()}}
+		backend: bc, conn: bc.Conn.(*net.UDPConn), addr: replyAddr(client), stats: flowStats{start: time.Now()}}
+	f.out = newDgramWriter(f.conn)
 	if pp {
 		src := netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
 		if f.head, err = proxyHeaderUDP(src, addrPort(s.pc.LocalAddr())); err != nil || len(f.head) > headRoom {
@@ -235,6 +221,20 @@ func (s *UDPServer) open(client netip.AddrPort) *flow {
 	return f
 }
 
+// replyAddr is client as the replies' writes take it; a numeric zone (how
+// recvBatch reports a scope) becomes the interface's name.
+func replyAddr(client netip.AddrPort) *net.UDPAddr {
+	a := net.UDPAddrFromAddrPort(client)
+	if a.Zone != "" {
+		if i, err := strconv.Atoi(a.Zone); err == nil {
+			if ifi, err := net.InterfaceByIndex(i); err == nil {
+				a.Zone = ifi.Name
+			}
+		}
+	}
+	return a
+}
+
 // reply relays the backend's datagrams to the client until the flow is idle
 // for the idle timeout or fails.
 func (s *UDPServer) reply(f *flow) {
@@ -245,19 +245,32 @@ func (s *UDPServer) reply(f *flow) {
 		s.failed(f, err)
 		return
 	}
-	forward := func(b []byte) {
-		f.last.Store(time.Now().UnixNano())
-		if _, err := s.pc.WriteToUDPAddrPort(b, f.client); err != nil {
-			s.dropped.Add(1)
-			f.metrics.drop(dropWrite)
-		} else {
-			f.metrics.sent()
-			f.stats.out.Add(int64(len(b)))
+	// A batch is taken from the pool only once the socket is readable, and
+	// returned before the next wait.
+	var rerr error
+	relay := func(fd uintptr) bool {
+		b := batches.Get().(*dgramBatch)
+		err := recvBatch(fd, b)
+		if err == syscall.EAGAIN {
+			batches.Put(b)
+			return false
 		}
+		if rerr = err; err == nil {
+			s.replyBatch(f, b)
+		}
+		batches.Put(b)
+		return true
 	}
 	_ = f.conn.SetReadDeadline(time.Unix(0, f.last.Load()).Add(idle))
 	for {
-		err := ReadDatagrams(rc, forward)
+		rerr = nil
+		err := rc.Read(relay)
+		if err == nil {
+			err = rerr
+		}
+		if err == nil {
+			continue
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			idle = s.idle() // shorter once Shutdown has begun
 			last := time.Unix(0, f.last.Load())
