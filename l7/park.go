@@ -79,9 +79,12 @@ func (g *guardConn) disarm() {
 	}
 }
 
-// SetReadDeadline records net/http's deadline, which idleRead honours.
+// SetReadDeadline records the server's deadline, which idleRead and
+// armHead honour and disarm puts back. It is recorded on a connection that
+// is not parked too: armHead's deadline is taken off by disarm there as
+// well, which must put this one back, not none.
 func (g *guardConn) SetReadDeadline(t time.Time) error {
-	if g.parker != nil {
+	if g.parker != nil || g.ln.headTimeout > 0 {
 		g.noteReadDeadline(t)
 	}
 	return g.Conn.SetReadDeadline(t)
@@ -89,7 +92,7 @@ func (g *guardConn) SetReadDeadline(t time.Time) error {
 
 // SetDeadline is SetReadDeadline and SetWriteDeadline.
 func (g *guardConn) SetDeadline(t time.Time) error {
-	if g.parker != nil {
+	if g.parker != nil || g.ln.headTimeout > 0 {
 		g.noteReadDeadline(t)
 	}
 	return g.Conn.SetDeadline(t)

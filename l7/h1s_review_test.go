@@ -1,0 +1,152 @@
+package l7
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+)
+
+// Deadlines after a request head that arrived in pieces. The guard puts
+// timeouts.read_header on the socket while it holds an incomplete head
+// (armHead) and takes it off before its next socket read (disarm); the
+// server's own deadlines set in between must survive that, on connections
+// the guard does not park (TLS, or parking off) as on parked ones.
+
+// startH1ServerOn serves h with NewServer over TLS (handshake done first,
+// as tlsmux does) or plaintext; it returns a dial function.
+func startH1ServerOn(t *testing.T, useTLS bool, h http.Handler, o ServerOptions) (dial func() net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l net.Listener = ln
+	if useTLS {
+		l = guardTLSListener{ln, &tls.Config{Certificates: []tls.Certificate{guardTestCert(t)}}}
+	}
+	o.Handler = h
+	srv := NewServer(o)
+	done := make(chan struct{})
+	go func() { srv.Serve(l); close(done) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return func() net.Conn {
+		t.Helper()
+		var c net.Conn
+		var err error
+		if useTLS {
+			c, err = tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		} else {
+			c, err = net.Dial("tcp", ln.Addr().String())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+}
+
+// writeSplit writes a request head in two pieces far enough apart that the
+// server reads the first alone (and the guard holds it).
+func writeSplit(t *testing.T, c net.Conn, first, rest string) {
+	t.Helper()
+	if _, err := io.WriteString(c, first); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := io.WriteString(c, rest); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awaitClosed reads c until the server closes it; it fails if that takes
+// longer than within.
+func awaitClosed(t *testing.T, br *bufio.Reader, c net.Conn, within time.Duration, what string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(within))
+	rest, err := io.ReadAll(br)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("%s: the connection is still open after %v (got %q)", what, within, rest)
+	}
+}
+
+var bothTransports = []struct {
+	name   string
+	useTLS bool
+}{{"plain", false}, {"tls", true}}
+
+// TestH1ServerIdleTimeoutAfterSplitHead: a connection whose request head
+// came in pieces is still closed at timeouts.idle once it sits idle
+// after the response. Failed on main (85424f0): armHead marked the
+// socket's deadline as the guard's (armed) but an unparked connection
+// never records the server's deadlines, so the next read's disarm put
+// "no deadline" in place of the idle deadline: the connection was held
+// open for ever.
+func TestH1ServerIdleTimeoutAfterSplitHead(t *testing.T) {
+	for _, tc := range bothTransports {
+		t.Run(tc.name, func(t *testing.T) {
+			dial := startH1ServerOn(t, tc.useTLS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "ok")
+			}), ServerOptions{ReadHeaderTimeout: 2 * time.Second, IdleTimeout: 300 * time.Millisecond})
+			for _, first := range []bool{true, false} {
+				c := dial()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				br := bufio.NewReader(c)
+				if !first {
+					io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+					readOK(t, br, "ok")
+				}
+				writeSplit(t, c, "GET / HTTP/1.1\r\nHo", "st: x\r\n\r\n")
+				readOK(t, br, "ok")
+				awaitClosed(t, br, c, 10*time.Second, "idle after a split head")
+			}
+		})
+	}
+}
+
+// TestH1ServerBodyTimeoutAfterSplitHead: a request body that stops
+// arriving still ends at timeouts.idle when its head came in pieces.
+// Failed on main (85424f0), as above: the body read's deadline was
+// replaced by none, and the handler's read waited for ever.
+func TestH1ServerBodyTimeoutAfterSplitHead(t *testing.T) {
+	for _, tc := range bothTransports {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan error, 1)
+			dial := startH1ServerOn(t, tc.useTLS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, err := io.ReadAll(r.Body)
+				got <- err
+			}), ServerOptions{ReadHeaderTimeout: 2 * time.Second, IdleTimeout: 300 * time.Millisecond})
+			c := dial()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			writeSplit(t, c, "POST / HTTP/1.1\r\nHo", "st: x\r\nContent-Length: 10\r\n\r\nabc")
+			select {
+			case err := <-got:
+				if err == nil {
+					t.Fatal("a stalled body was read whole")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a stalled body after a split head was not cut by timeouts.idle")
+			}
+		})
+	}
+}
+
+// readOK reads one response and wants 200 with body want.
+func readOK(t *testing.T, br *bufio.Reader, want string) {
+	t.Helper()
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || string(b) != want {
+		t.Fatalf("got %d %q (%v), want 200 %q", res.StatusCode, b, err, want)
+	}
+}
