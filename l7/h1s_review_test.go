@@ -150,3 +150,45 @@ func readOK(t *testing.T, br *bufio.Reader, want string) {
 		t.Fatalf("got %d %q (%v), want 200 %q", res.StatusCode, b, err, want)
 	}
 }
+
+// TestH1ServerSlowChunkedBodyAfterHeadDeadline: a chunked body that came
+// in part with its head, and whose rest arrives after the header timeout,
+// is read whole. The head's deadline is not cleared after the head
+// (rdStale), and a body read that starts on buffered bytes sets none; a
+// Content-Length read then returns what is buffered, but the chunked
+// decoder goes on to the socket in the same read. Failed on main
+// (85424f0): the read hit the stale header deadline.
+func TestH1ServerSlowChunkedBodyAfterHeadDeadline(t *testing.T) {
+	const rht = 150 * time.Millisecond
+	for _, tc := range bothTransports {
+		for _, idle := range []time.Duration{0, time.Minute} {
+			t.Run(tc.name+"/idle="+idle.String(), func(t *testing.T) {
+				dial := startH1ServerOn(t, tc.useTLS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					b, err := io.ReadAll(r.Body)
+					if err != nil {
+						http.Error(w, err.Error(), http.StatusBadRequest)
+						return
+					}
+					io.WriteString(w, "got "+string(b))
+				}), ServerOptions{ReadHeaderTimeout: rht, IdleTimeout: idle})
+				c := dial()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				br := bufio.NewReader(c)
+				for i := range 3 { // the first request, then keep-alive ones
+					io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+					time.Sleep(3 * rht)
+					io.WriteString(c, "cde\r\n0\r\n\r\n")
+					res, err := http.ReadResponse(br, nil)
+					if err != nil {
+						t.Fatalf("request %d: %v", i, err)
+					}
+					b, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 || string(b) != "got abcde" {
+						t.Fatalf("request %d: %s %q", i, res.Status, b)
+					}
+				}
+			})
+		}
+	}
+}
