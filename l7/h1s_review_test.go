@@ -192,3 +192,39 @@ func TestH1ServerSlowChunkedBodyAfterHeadDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestH1ServerPipelinedSplitHeadDuringWatch: a request head that begins
+// while the previous request runs (the client-gone watcher reads its first
+// byte, and the guard reads on for the rest of the head, putting the head
+// timeout on the socket) and then stalls is still cut at
+// timeouts.read_header. Failed on main (85424f0): stopWatch replaced the
+// head's deadline, and the guard, which had marked the head as timed
+// (headTimed), never put it back: the stalled head was bounded by the idle
+// timeout only (for ever on a parked connection: TestHTTPPipelinedSplitHead
+// in the server package).
+func TestH1ServerPipelinedSplitHeadDuringWatch(t *testing.T) {
+	for _, tc := range bothTransports {
+		t.Run(tc.name, func(t *testing.T) {
+			started := make(chan struct{}, 1)
+			release := make(chan struct{})
+			dial := startH1ServerOn(t, tc.useTLS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/slow" {
+					started <- struct{}{}
+					<-release
+				}
+				io.WriteString(w, "ok")
+			}), ServerOptions{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: time.Minute})
+			c := dial()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			br := bufio.NewReader(c)
+			io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+			<-started
+			time.Sleep(100 * time.Millisecond) // the watcher reads by now
+			io.WriteString(c, "GET / HTTP/1.1\r\nHo")
+			time.Sleep(100 * time.Millisecond) // the guard holds the head
+			close(release)
+			readOK(t, br, "ok")
+			awaitClosed(t, br, c, 10*time.Second, "stalled pipelined head")
+		})
+	}
+}
