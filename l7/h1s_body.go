@@ -76,7 +76,9 @@ func (b *h1body) read(p []byte) (int, error) {
 	// to the socket in the same read (after a chunk's buffered part, for
 	// its rest or the next chunk-size line), so its reads always set one.
 	sock := b.chunked || b.c.br.Buffered() == 0
-	if d := b.c.s.idleTimeout; d > 0 && sock {
+	if b.c.rdUser {
+		// The handler's deadline (ResponseController) is on the socket.
+	} else if d := b.c.s.idleTimeout; d > 0 && sock {
 		// timeouts.idle: a body that stops arriving for that long ends
 		// (nginx: client_body_timeout); the deadline is cleared at its end.
 		b.c.nc.SetReadDeadline(time.Now().Add(d))
@@ -111,7 +113,7 @@ func (b *h1body) read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		b.eof = true
-		if b.timed {
+		if b.timed && !b.c.rdUser {
 			b.c.nc.SetReadDeadline(time.Time{})
 		}
 	} else if err != nil {
