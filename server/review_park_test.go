@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -101,5 +104,143 @@ func TestHTTPPipelinedSplitHead(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if rest, err := io.ReadAll(br); errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("a stalled pipelined head holds the connection (got %q)", rest)
+	}
+}
+
+// TestHTTPProxyPooledOutboundMixed: through the whole stack (the HTTP/1
+// server, parking, the proxy's pooled outbound requests), concurrent
+// keep-alive clients send GET, HEAD and POST requests, some with an extra
+// header, to a service whose backends are an HTTP/1 one (fast path), an
+// h2c one (x/net's transport, which may hold a request) and a dead one
+// (dial errors, retried), with 1xx answers, a backend that drops the
+// connection of some requests (retried) and per-try timeouts on others;
+// each client gets its own answer, made from its own request (run with
+// -race: a reused outbound still held by a transport is a race).
+func TestHTTPProxyPooledOutboundMixed(t *testing.T) {
+	shortPark(t)
+	var protos [3]atomic.Int64 // requests seen by HTTP/1 and HTTP/2 backends
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		protos[r.ProtoMajor].Add(1)
+		q := r.URL.Query()
+		if q.Get("drop") != "" && r.ProtoMajor == 1 {
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				c.Close() // no answer: a GET is tried again elsewhere
+				return
+			}
+		}
+		if q.Get("stall") != "" && r.ProtoMajor == 1 {
+			select { // past the per-try timeout: tried again elsewhere
+			case <-r.Context().Done():
+				return
+			case <-time.After(3 * time.Second):
+			}
+		}
+		if q.Get("early") != "" {
+			w.Header().Set("Link", "</a.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Del("Link")
+		}
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Seq", r.Header.Get("X-Seq"))
+		fmt.Fprintf(w, "%s|%s|%s|%s", r.URL.Path, r.Header.Get("X-Seq"), r.Header.Get("X-Odd"), b)
+	})
+	h1 := httptest.NewServer(echo)
+	defer h1.Close()
+	h2 := httptest.NewUnstartedServer(echo)
+	h2.EnableHTTP2 = true
+	h2.Config.Protocols = new(http.Protocols)
+	h2.Config.Protocols.SetUnencryptedHTTP2(true)
+	h2.Config.Protocols.SetHTTP1(true)
+	h2.Start()
+	defer h2.Close()
+	s := started(t, fmt.Sprintf(`
+entrypoint "web" {
+  address = "127.0.0.1:0"
+  timeouts {
+    read_header = "10s"
+    idle        = "1m"
+  }
+}
+http_route "r" {
+  entrypoints = ["web"]
+  service     = "be"
+}
+service "be" {
+  backend "http://%s" {}
+  backend "h2c://%s" {}
+  backend "http://127.0.0.1:1" {}
+  retry {
+    attempts        = 4
+    per_try_timeout = "1s"
+  }
+}
+`, h1.Listener.Addr(), h2.Listener.Addr()))
+	url := "http://" + s.Addr("web").String()
+	tr := &http.Transport{MaxIdleConnsPerHost: 4}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: time.Minute}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 6 {
+		wg.Go(func() {
+			for i := range 60 {
+				seq := fmt.Sprintf("%d-%d", g, i)
+				path := "/p/" + seq
+				query := ""
+				switch i % 10 {
+				case 3:
+					query = "?drop=1"
+				case 5:
+					query = "?early=1"
+				case 7:
+					if g < 2 {
+						query = "?stall=1"
+					}
+				}
+				method, body, want := http.MethodGet, "", ""
+				switch i % 4 {
+				case 1:
+					method = http.MethodHead
+				case 2:
+					if query == "" || query == "?early=1" {
+						method, body = http.MethodPost, "body-"+seq
+					}
+				}
+				req, _ := http.NewRequest(method, url+path+query, strings.NewReader(body))
+				if body == "" {
+					req.Body, req.ContentLength = nil, 0
+				}
+				req.Header.Set("X-Seq", seq)
+				odd := ""
+				if i%2 == 1 {
+					odd = "odd"
+					req.Header.Set("X-Odd", odd)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- fmt.Errorf("%s %s: %w", method, seq, err)
+					continue
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if method != http.MethodHead {
+					want = path + "|" + seq + "|" + odd + "|" + body
+				}
+				if err != nil || resp.StatusCode != 200 || string(b) != want || resp.Header.Get("X-Seq") != seq {
+					errs <- fmt.Errorf("%s %s%s: %s %q (X-Seq %q, %v), want %q", method, seq, query, resp.Status, b, resp.Header.Get("X-Seq"), err, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if n++; n <= 10 {
+			t.Error(err)
+		}
+	}
+	if protos[1].Load() == 0 || protos[2].Load() == 0 {
+		t.Errorf("backends saw %d HTTP/1 and %d HTTP/2 requests; want both", protos[1].Load(), protos[2].Load())
 	}
 }
