@@ -2,8 +2,10 @@ package l7
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -293,6 +295,51 @@ func TestH1ServerHandlerReadDeadlineEndsWithRequest(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 			readOK(t, br, "ok")
+		})
+	}
+}
+
+// TestH1ServerSlowlorisHead: a head sent a few bytes at a time, never
+// ending, is cut at about timeouts.read_header however steadily it
+// trickles, on the first request and on a keep-alive one, over TLS and
+// plaintext; the answer, if any, is not a 200.
+func TestH1ServerSlowlorisHead(t *testing.T) {
+	const rht = 300 * time.Millisecond
+	for _, tc := range bothTransports {
+		t.Run(tc.name, func(t *testing.T) {
+			dial := startH1ServerOn(t, tc.useTLS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "ok")
+			}), ServerOptions{ReadHeaderTimeout: rht, IdleTimeout: time.Minute})
+			for _, first := range []bool{true, false} {
+				c := dial()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				br := bufio.NewReader(c)
+				if !first {
+					io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+					readOK(t, br, "ok")
+				}
+				closed := make(chan []byte, 1)
+				go func() { b, _ := io.ReadAll(br); closed <- b }()
+				start := time.Now()
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+			trickle:
+				for i := 0; ; i++ {
+					select {
+					case b := <-closed:
+						if len(b) > 0 && !bytes.HasPrefix(b, []byte("HTTP/1.1 4")) {
+							t.Fatalf("first %v: answer to a head never ended: %q", first, b)
+						}
+						break trickle
+					case <-time.After(20 * time.Millisecond):
+					}
+					if d := time.Since(start); d > 20*rht {
+						t.Fatalf("first %v: a trickling head still open after %v", first, d)
+					}
+					if _, err := fmt.Fprintf(c, "X-%d: y\r\n", i); err != nil {
+						break // reset by the server
+					}
+				}
+			}
 		})
 	}
 }

@@ -244,3 +244,95 @@ service "be" {
 		t.Errorf("backends saw %d HTTP/1 and %d HTTP/2 requests; want both", protos[1].Load(), protos[2].Load())
 	}
 }
+
+// TestHTTPUpgradeAfterKeepAlive: a protocol switch (WebSocket-like)
+// proxied on a connection that carried keep-alive requests before, its
+// head split or whole, parked before or not: the tunnel outlives the
+// header and idle deadlines of the requests before it (the head's
+// deadline is no longer cleared after the head: Hijack must).
+func TestHTTPUpgradeAfterKeepAlive(t *testing.T) {
+	shortPark(t)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			io.WriteString(w, "ok")
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		for {
+			line, err := brw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, "echo "+line); err != nil {
+				return
+			}
+		}
+	}))
+	defer be.Close()
+	s := started(t, fmt.Sprintf(`
+entrypoint "web" {
+  address = "127.0.0.1:0"
+  timeouts {
+    read_header = "200ms"
+    idle        = "400ms"
+  }
+}
+http_route "r" {
+  entrypoints = ["web"]
+  service     = "be"
+}
+service "be" {
+  backend "http://%s" {}
+}
+`, be.Listener.Addr()))
+	const up = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+	for _, tc := range []struct {
+		name   string
+		split  bool
+		parked bool
+	}{{"whole", false, false}, {"split", true, false}, {"parked", false, true}, {"parked-split", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", s.Addr("web").String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			br := bufio.NewReader(c)
+			for range 2 {
+				get(t, c, br)
+			}
+			if tc.parked {
+				waitParked(t, s, 1)
+			}
+			if tc.split {
+				io.WriteString(c, up[:20])
+				time.Sleep(50 * time.Millisecond)
+				io.WriteString(c, up[20:])
+			} else {
+				io.WriteString(c, up)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("answer %s", resp.Status)
+			}
+			for i := range 3 {
+				time.Sleep(500 * time.Millisecond) // past both deadlines
+				msg := fmt.Sprintf("hello %d\n", i)
+				io.WriteString(c, msg)
+				got, err := br.ReadString('\n')
+				if err != nil || got != "echo "+msg {
+					t.Fatalf("tunnel after %d pauses: %q, %v", i+1, got, err)
+				}
+			}
+		})
+	}
+}
