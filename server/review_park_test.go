@@ -336,3 +336,120 @@ service "be" {
 		})
 	}
 }
+
+// TestHTTPLateBodiesAcrossParking: on one parkable keep-alive connection,
+// requests whose bodies (Content-Length and chunked) arrive after the
+// park delay and after timeouts.read_header, a request begun after the
+// connection was parked, and pipelined requests split across the park
+// delay, are all answered, in order, with their own bodies.
+func TestHTTPLateBodiesAcrossParking(t *testing.T) {
+	shortPark(t)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "%s %s", r.URL.Path, b)
+	}))
+	defer be.Close()
+	s := started(t, fmt.Sprintf(`
+entrypoint "web" {
+  address = "127.0.0.1:0"
+  timeouts {
+    read_header = "200ms"
+    idle        = "1m"
+  }
+}
+http_route "r" {
+  entrypoints = ["web"]
+  service     = "be"
+}
+service "be" {
+  backend "http://%s" {}
+}
+`, be.Listener.Addr()))
+	c, err := net.Dial("tcp", s.Addr("web").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	br := bufio.NewReader(c)
+	expect := func(want string) {
+		t.Helper()
+		if b := readBody(t, br); b != want {
+			t.Fatalf("body %q, want %q", b, want)
+		}
+	}
+	late := 500 * time.Millisecond // past read_header and the park delay
+	for i := range 2 {
+		if i == 1 {
+			waitParked(t, s, 1)
+		}
+		io.WriteString(c, "POST /cl HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nab")
+		time.Sleep(late)
+		io.WriteString(c, "cdef")
+		expect("/cl abcdef")
+		io.WriteString(c, "POST /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab")
+		time.Sleep(late)
+		io.WriteString(c, "c\r\n2\r\nde\r\n0\r\n\r\n")
+		expect("/te abcde")
+		io.WriteString(c, "POST /hd HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n")
+		time.Sleep(late)
+		io.WriteString(c, "xyz")
+		expect("/hd xyz")
+		io.WriteString(c, "GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /p2 HTTP/1.1\r\nHost: x\r\nContent-Le")
+		time.Sleep(100 * time.Millisecond)
+		io.WriteString(c, "ngth: 2\r\n\r\nok")
+		expect("/p1 ")
+		expect("/p2 ok")
+	}
+}
+
+// TestHTTPClientGoneAfterHeadTimeout: a client that goes away while its
+// keep-alive request (begun after the connection was parked, its head
+// split or whole) waits on the backend past timeouts.read_header cancels
+// the backend request: the watcher does not stop at the head's deadline
+// left on the socket.
+func TestHTTPClientGoneAfterHeadTimeout(t *testing.T) {
+	shortPark(t)
+	canceled := make(chan struct{}, 4)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/wait" {
+			io.WriteString(w, "ok")
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			canceled <- struct{}{}
+		case <-time.After(30 * time.Second):
+		}
+	}))
+	defer be.Close()
+	s := started(t, fmt.Sprintf(parkProxyConfig, be.Listener.Addr()))
+	for _, split := range []bool{false, true} {
+		c, err := net.Dial("tcp", s.Addr("web").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		br := bufio.NewReader(c)
+		get(t, c, br)
+		waitParked(t, s, 1)
+		if split {
+			io.WriteString(c, "GET /wait HTTP/1.1\r\nHo")
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(c, "st: x\r\n\r\n")
+		} else {
+			io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+		time.Sleep(time.Second) // past read_header (300ms)
+		c.Close()
+		select {
+		case <-canceled:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("split %v: the backend request was not canceled when the client went away", split)
+		}
+	}
+}
