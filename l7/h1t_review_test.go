@@ -49,4 +49,3 @@ func TestH1TransportExtraBytes(t *testing.T) {
 		}
 	}
 }
-
