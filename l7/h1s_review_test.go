@@ -343,3 +343,68 @@ func TestH1ServerSlowlorisHead(t *testing.T) {
 		})
 	}
 }
+
+// hookConn runs onSet, once, inside the first SetReadDeadline to a time
+// after armAfter, before that deadline reaches the connection.
+type hookConn struct {
+	net.Conn
+	armAfter time.Time
+	onSet    func()
+	fired    bool
+}
+
+func (c *hookConn) SetReadDeadline(t time.Time) error {
+	if !c.fired && t.After(c.armAfter) {
+		c.fired = true
+		c.onSet()
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// TestGuardArmHeadRacesServerDeadline: the server's deadline set while
+// the guard arms a held head's timeout (stopWatch waking the watcher's
+// read, which is reading a pipelined head) is not overwritten by the
+// head's. On main the watcher's read blocked for the whole head timeout
+// instead (and the response of the request it watched waited as long).
+func TestGuardArmHeadRacesServerDeadline(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	const headTimeout = time.Minute
+	hc := &hookConn{Conn: sc, armAfter: time.Now().Add(headTimeout / 2)}
+	g := NewGuardListener(nil, GuardOptions{HeadTimeout: headTimeout}).Guard(hc).(*guardConn)
+	g.s.state = stReqStart // as after a request
+	// The wake-up stopWatch sets from its goroutine, here between the
+	// guard's reading of the server's deadline and its own setting.
+	hc.onSet = func() { g.SetReadDeadline(aLongTimeAgo) }
+	g.SetReadDeadline(time.Time{}) // the watcher's
+	io.WriteString(client, "GET / HTTP/1.1\r\nHo")
+	done := make(chan error, 1)
+	go func() {
+		_, err := g.Read(make([]byte, 1))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read ended with %v, want the server's deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the head's timeout replaced the server's deadline set meanwhile")
+	}
+	if !hc.fired {
+		t.Fatal("the guard did not arm the head timeout")
+	}
+}
