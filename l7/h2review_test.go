@@ -3,6 +3,7 @@ package l7
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // HTTP/2 over batchConn under abuse: streams reset by the client while
@@ -190,5 +194,67 @@ func TestH2ServerCloseDuringTraffic(t *testing.T) {
 			}
 			t.Logf("%d requests served before Close", served)
 		})
+	}
+}
+
+// TestH2ServerStalledReaderClose: a client that opens its flow-control
+// windows wide, asks for a large body and then reads nothing leaves the
+// server's writes (batchConn's drain) blocked on a full socket; Close still
+// ends the connection, the handler and Serve at once (goleak checks that
+// no drain or serve goroutine is left), and Shutdown before it returns at
+// its context's end.
+func TestH2ServerStalledReaderClose(t *testing.T) {
+	handlerDone := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(handlerDone)
+		chunk := make([]byte, 64<<10)
+		for range 1024 { // 64 MB: far more than the socket buffers
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	f := startH2Front(t, h, ServerOptions{})
+	c, err := tls.Dial("tcp", f.tlsAddr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	fr.WriteWindowUpdate(0, 1<<31-1-65535)
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "x"}, {":path", "/big"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
+	// Read nothing from now on. Wait until the server's writes block: the
+	// handler cannot finish 64 MB into a peer that does not read.
+	select {
+	case <-handlerDone:
+		t.Fatal("the handler wrote 64 MB to a client that reads nothing")
+	case <-time.After(500 * time.Millisecond):
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := f.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown with a stalled stream: %v, want its deadline", err)
+	}
+	start := time.Now()
+	f.srv.Close()
+	select {
+	case <-handlerDone:
+	case <-time.After(time.Minute):
+		t.Fatal("handler still writing a minute after Close")
+	}
+	select {
+	case <-f.done:
+	case <-time.After(time.Minute):
+		t.Fatal("Serve still running a minute after Close")
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("Close took %v with a stalled reader (the flush bound is %v)", d, batchCloseFlush)
 	}
 }
