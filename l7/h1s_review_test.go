@@ -408,3 +408,39 @@ func TestGuardArmHeadRacesServerDeadline(t *testing.T) {
 		t.Fatal("the guard did not arm the head timeout")
 	}
 }
+
+// TestH1ServerHijackDeadlineAfterSplitHead: a handler that hijacks the
+// connection of a request whose head came in pieces (WebSocket) gets the
+// read deadlines it sets. Failed on main (85424f0) over TLS and unparked
+// plaintext, like TestH1ServerIdleTimeoutAfterSplitHead: the guard's
+// first read after the head replaced the hijacker's deadline by none.
+func TestH1ServerHijackDeadlineAfterSplitHead(t *testing.T) {
+	for _, tc := range bothTransports {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan error, 1)
+			dial := startH1ServerOn(t, tc.useTLS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, brw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					got <- err
+					return
+				}
+				defer c.Close()
+				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+				c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				_, err = brw.ReadByte()
+				got <- err
+			}), ServerOptions{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute})
+			c := dial()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			writeSplit(t, c, "GET / HTTP/1.1\r\nHo", "st: x\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+			select {
+			case err := <-got:
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("hijacked read ended with %v, want its deadline", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the hijacker's read deadline did not apply")
+			}
+		})
+	}
+}
