@@ -318,7 +318,9 @@ func (g *guardConn) Read(p []byte) (int, error) {
 			g.hold = append(make([]byte, 0, 2*cap(g.hold)+4096), g.hold...)
 		}
 		if g.ln.headTimeout > 0 && g.s.inHead() {
-			if !g.headTimed {
+			// armed is false when the server set a deadline since armHead
+			// (the watcher's end, the next wait): the head's must go back.
+			if !g.headTimed || !g.armed.Load() {
 				g.armHead()
 			}
 		} else {

@@ -71,13 +71,20 @@ func (b *h1body) read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if d := b.c.s.idleTimeout; d > 0 && b.c.br.Buffered() == 0 {
+	// A read that starts on buffered bytes needs no deadline when it
+	// returns them alone (Content-Length); the chunked decoder may go on
+	// to the socket in the same read (after a chunk's buffered part, for
+	// its rest or the next chunk-size line), so its reads always set one.
+	sock := b.chunked || b.c.br.Buffered() == 0
+	if b.c.rdUser {
+		// The handler's deadline (ResponseController) is on the socket.
+	} else if d := b.c.s.idleTimeout; d > 0 && sock {
 		// timeouts.idle: a body that stops arriving for that long ends
 		// (nginx: client_body_timeout); the deadline is cleared at its end.
 		b.c.nc.SetReadDeadline(time.Now().Add(d))
 		b.timed = true
 		b.c.rdStale = false
-	} else if b.c.rdStale && b.c.br.Buffered() == 0 {
+	} else if b.c.rdStale && sock {
 		b.c.nc.SetReadDeadline(time.Time{})
 		b.c.rdStale = false
 	}
@@ -106,7 +113,7 @@ func (b *h1body) read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		b.eof = true
-		if b.timed {
+		if b.timed && !b.c.rdUser {
 			b.c.nc.SetReadDeadline(time.Time{})
 		}
 	} else if err != nil {

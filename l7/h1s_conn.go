@@ -86,6 +86,9 @@ type h1conn struct {
 	// for a request or of its head, which is not cleared once the head is
 	// read; a later read sets the deadline it needs (h1s_body.go, watch).
 	rdStale bool
+	// rdUser: the handler set a read deadline (http.ResponseController);
+	// body reads keep it instead of setting their own, as in net/http.
+	rdUser bool
 }
 
 // srcReader is the connection as br reads it: first the byte the watcher
@@ -151,6 +154,7 @@ func (c *h1conn) serve() {
 			c.reject(err)
 			return
 		}
+		c.rdUser = false
 		if s.readHeaderTimeout > 0 {
 			// Not cleared here (a timer update per request): the reads
 			// that may follow set their own (rdStale).

@@ -463,7 +463,9 @@ func (w *h1writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // SetReadDeadline and SetWriteDeadline serve http.ResponseController.
 func (w *h1writer) SetReadDeadline(t time.Time) error {
-	w.c.rdStale = false
+	// Body reads keep it (rdUser); the wait for the next request
+	// replaces it (rdStale), as net/http's does.
+	w.c.rdStale, w.c.rdUser = true, true
 	return w.c.nc.SetReadDeadline(t)
 }
 func (w *h1writer) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }

@@ -71,17 +71,28 @@ func (g *guardConn) idleRead(p []byte) (n int, err error, park bool) {
 func (g *guardConn) disarm() {
 	armed := g.armed.Swap(false)
 	if g.lazy.Swap(false) || armed {
-		var t time.Time
-		if dl := g.rdl.Load(); dl != 0 {
-			t = time.Unix(0, dl)
+		for {
+			dl := g.rdl.Load()
+			var t time.Time
+			if dl != 0 {
+				t = time.Unix(0, dl)
+			}
+			_ = g.Conn.SetReadDeadline(t)
+			// The server's deadline set meanwhile, from another goroutine
+			// (stopWatch), may have reached the socket before this one.
+			if g.rdl.Load() == dl {
+				break
+			}
 		}
-		_ = g.Conn.SetReadDeadline(t)
 	}
 }
 
-// SetReadDeadline records net/http's deadline, which idleRead honours.
+// SetReadDeadline records the server's deadline, which idleRead and
+// armHead honour and disarm puts back. It is recorded on a connection that
+// is not parked too: armHead's deadline is taken off by disarm there as
+// well, which must put this one back, not none.
 func (g *guardConn) SetReadDeadline(t time.Time) error {
-	if g.parker != nil {
+	if g.parker != nil || g.ln.headTimeout > 0 {
 		g.noteReadDeadline(t)
 	}
 	return g.Conn.SetReadDeadline(t)
@@ -89,7 +100,7 @@ func (g *guardConn) SetReadDeadline(t time.Time) error {
 
 // SetDeadline is SetReadDeadline and SetWriteDeadline.
 func (g *guardConn) SetDeadline(t time.Time) error {
-	if g.parker != nil {
+	if g.parker != nil || g.ln.headTimeout > 0 {
 		g.noteReadDeadline(t)
 	}
 	return g.Conn.SetDeadline(t)
@@ -109,13 +120,22 @@ func (g *guardConn) noteReadDeadline(t time.Time) {
 // begun and is held incomplete: from now, or the server's own deadline
 // when that is sooner. disarm takes it off after the head.
 func (g *guardConn) armHead() {
-	at := time.Now().Add(g.ln.headTimeout)
-	if dl := g.rdl.Load(); dl != 0 && dl < at.UnixNano() {
-		at = time.Unix(0, dl)
-	}
 	g.lazy.Store(false)
-	if g.Conn.SetReadDeadline(at) == nil {
-		g.armed.Store(true)
+	for {
+		dl := g.rdl.Load()
+		at := time.Now().Add(g.ln.headTimeout)
+		if dl != 0 && dl < at.UnixNano() {
+			at = time.Unix(0, dl)
+		}
+		if g.Conn.SetReadDeadline(at) == nil {
+			g.armed.Store(true)
+		}
+		// A deadline the server set meanwhile from another goroutine
+		// (stopWatch waking the watcher's read) may have reached the
+		// socket before this one: it must not be overwritten.
+		if g.rdl.Load() == dl {
+			break
+		}
 	}
 	g.headTimed = true
 }
