@@ -76,15 +76,16 @@ func (b *h1body) read(p []byte) (int, error) {
 	// to the socket in the same read (after a chunk's buffered part, for
 	// its rest or the next chunk-size line), so its reads always set one.
 	sock := b.chunked || b.c.br.Buffered() == 0
-	if b.c.rdUser {
+	switch d := b.c.s.idleTimeout; {
+	case b.c.rdUser:
 		// The handler's deadline (ResponseController) is on the socket.
-	} else if d := b.c.s.idleTimeout; d > 0 && sock {
+	case d > 0 && sock:
 		// timeouts.idle: a body that stops arriving for that long ends
 		// (nginx: client_body_timeout); the deadline is cleared at its end.
 		b.c.nc.SetReadDeadline(time.Now().Add(d))
 		b.timed = true
 		b.c.rdStale = false
-	} else if b.c.rdStale && sock {
+	case b.c.rdStale && sock:
 		b.c.nc.SetReadDeadline(time.Time{})
 		b.c.rdStale = false
 	}

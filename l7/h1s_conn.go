@@ -136,15 +136,9 @@ func (c *h1conn) serve() {
 		if first {
 			growStack()
 		}
-		if s.readHeaderTimeout > 0 {
-			// The first request waited on its header deadline. A head that
-			// is all in the buffer needs none: its reading reaches no socket.
-			if !first && !c.headBuffered() {
-				c.nc.SetReadDeadline(time.Now().Add(s.readHeaderTimeout))
-			}
-		} else if s.idleTimeout > 0 {
+		if s.readHeaderTimeout <= 0 && s.idleTimeout > 0 {
 			c.nc.SetReadDeadline(time.Time{})
-		}
+		} // else readHead sets the header deadline if the head needs it
 		req, body, err := c.readRequest(first)
 		if err != nil {
 			if errors.Is(err, errH2Preface) {

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
@@ -58,13 +59,21 @@ func reqKey(name string) string {
 
 // readHead returns the request head (request line to the empty line) as a
 // view of br's buffer; the caller discards it once copied. A head larger
-// than the buffer is gathered into a new slice.
-func (c *h1conn) readHead() ([]byte, error) {
+// than the buffer is gathered into a new slice. A keep-alive request's
+// head that must be read on from the socket gets the header timeout
+// first (the first request's wait already ran on it); one that is all in
+// the buffer needs none.
+func (c *h1conn) readHead(first bool) ([]byte, error) {
 	br := c.br
+	timed := first || c.s.readHeaderTimeout <= 0
 	for {
 		b, _ := br.Peek(br.Buffered())
 		if i := bytes.Index(b, crlfcrlf); i >= 0 {
 			return b[:i+4], nil
+		}
+		if !timed {
+			c.nc.SetReadDeadline(time.Now().Add(c.s.readHeaderTimeout))
+			timed = true
 		}
 		if len(b) == br.Size() {
 			return c.readLongHead()
@@ -76,12 +85,6 @@ func (c *h1conn) readHead() ([]byte, error) {
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
-
-// headBuffered reports whether a whole request head is in the read buffer.
-func (c *h1conn) headBuffered() bool {
-	b, _ := c.br.Peek(c.br.Buffered())
-	return bytes.Index(b, crlfcrlf) >= 0
-}
 
 // readLongHead gathers a head larger than br's buffer, line by line, up to
 // the server's limit (431 beyond).
@@ -111,7 +114,7 @@ func (c *h1conn) readLongHead() ([]byte, error) {
 
 // readRequest reads the next request head and builds the request.
 func (c *h1conn) readRequest(first bool) (*http.Request, *h1body, error) {
-	b, err := c.readHead()
+	b, err := c.readHead(first)
 	if err != nil {
 		return nil, nil, err
 	}

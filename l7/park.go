@@ -73,11 +73,7 @@ func (g *guardConn) disarm() {
 	if g.lazy.Swap(false) || armed {
 		for {
 			dl := g.rdl.Load()
-			var t time.Time
-			if dl != 0 {
-				t = time.Unix(0, dl)
-			}
-			_ = g.Conn.SetReadDeadline(t)
+			_ = g.Conn.SetReadDeadline(deadlineTime(dl))
 			// The server's deadline set meanwhile, from another goroutine
 			// (stopWatch), may have reached the socket before this one.
 			if g.rdl.Load() == dl {
@@ -92,21 +88,23 @@ func (g *guardConn) disarm() {
 // is not parked too: armHead's deadline is taken off by disarm there as
 // well, which must put this one back, not none.
 func (g *guardConn) SetReadDeadline(t time.Time) error {
-	if g.parker != nil || g.ln.headTimeout > 0 {
-		g.noteReadDeadline(t)
-	}
+	g.noteReadDeadline(t)
 	return g.Conn.SetReadDeadline(t)
 }
 
 // SetDeadline is SetReadDeadline and SetWriteDeadline.
 func (g *guardConn) SetDeadline(t time.Time) error {
-	if g.parker != nil || g.ln.headTimeout > 0 {
-		g.noteReadDeadline(t)
-	}
+	g.noteReadDeadline(t)
 	return g.Conn.SetDeadline(t)
 }
 
+// noteReadDeadline records the server's read deadline where the guard may
+// replace it on the socket: on a parked connection (idleRead) or under a
+// head timeout (armHead).
 func (g *guardConn) noteReadDeadline(t time.Time) {
+	if g.parker == nil && g.ln.headTimeout <= 0 {
+		return
+	}
 	var dl int64
 	if !t.IsZero() {
 		dl = t.UnixNano()
@@ -155,9 +153,12 @@ func (g *guardConn) noteIdleDeadline(t time.Time) {
 }
 
 // parkDeadline is net/http's idle deadline as Park takes it.
-func (g *guardConn) parkDeadline() time.Time {
-	if dl := g.rdl.Load(); dl != 0 {
-		return time.Unix(0, dl)
+func (g *guardConn) parkDeadline() time.Time { return deadlineTime(g.rdl.Load()) }
+
+// deadlineTime is a recorded deadline (Unix ns, 0 for none) as a time.
+func deadlineTime(dl int64) time.Time {
+	if dl == 0 {
+		return time.Time{}
 	}
-	return time.Time{}
+	return time.Unix(0, dl)
 }
