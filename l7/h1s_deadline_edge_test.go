@@ -97,13 +97,7 @@ func TestH1ServerIdleTimeoutAfterSplitHead(t *testing.T) {
 				io.WriteString(w, "ok")
 			}), ServerOptions{ReadHeaderTimeout: 2 * time.Second, IdleTimeout: 300 * time.Millisecond})
 			for _, first := range []bool{true, false} {
-				c := dial()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				br := bufio.NewReader(c)
-				if !first {
-					io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-					readOK(t, br, "ok")
-				}
+				c, br := dialRequest(t, dial, first)
 				writeSplit(t, c, "GET / HTTP/1.1\r\nHo", "st: x\r\n\r\n")
 				readOK(t, br, "ok")
 				awaitClosed(t, br, c, 10*time.Second, "idle after a split head")
@@ -251,13 +245,7 @@ func TestH1ServerResponseControllerReadDeadline(t *testing.T) {
 				got <- err
 			}), ServerOptions{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: idle})
 			for _, first := range []bool{true, false} {
-				c := dial()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				br := bufio.NewReader(c)
-				if !first {
-					io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-					readOK(t, br, "ok")
-				}
+				c, _ := dialRequest(t, dial, first)
 				io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
 				select {
 				case err := <-got:
@@ -311,13 +299,7 @@ func TestH1ServerSlowlorisHead(t *testing.T) {
 				io.WriteString(w, "ok")
 			}), ServerOptions{ReadHeaderTimeout: rht, IdleTimeout: time.Minute})
 			for _, first := range []bool{true, false} {
-				c := dial()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				br := bufio.NewReader(c)
-				if !first {
-					io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-					readOK(t, br, "ok")
-				}
+				c, br := dialRequest(t, dial, first)
 				closed := make(chan []byte, 1)
 				go func() { b, _ := io.ReadAll(br); closed <- b }()
 				start := time.Now()
@@ -443,4 +425,18 @@ func TestH1ServerHijackDeadlineAfterSplitHead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dialRequest connects with dial for a request that is the connection's
+// first, or (first false) a keep-alive one after a GET answered "ok".
+func dialRequest(t *testing.T, dial func() net.Conn, first bool) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c := dial()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	if !first {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		readOK(t, br, "ok")
+	}
+	return c, br
 }

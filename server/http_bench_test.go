@@ -16,23 +16,7 @@ import (
 // whole server (l4, handoff, guard, net/http, a respond service), one
 // request at a time: the per-request cost of the connection path.
 func BenchmarkHTTPKeepAlive(b *testing.B) {
-	cfg, err := config.Parse("bench.hcl", []byte(fmt.Sprintf(httpRespond, "v1")))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := New(cfg, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	c, err := net.Dial("tcp", s.Addr("web").String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := dialBenchServer(b, fmt.Sprintf(httpRespond, "v1"))
 	br := bufio.NewReader(c)
 	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	b.ReportAllocs()
@@ -91,7 +75,7 @@ func BenchmarkHTTPProxyKeepAlive(b *testing.B) {
 			}()
 		}
 	}()
-	cfg, err := config.Parse("bench.hcl", []byte(fmt.Sprintf(`
+	c := dialBenchServer(b, fmt.Sprintf(`
 entrypoint "web" { address = "127.0.0.1:0" }
 http_route "r" {
   entrypoints = ["web"]
@@ -100,23 +84,7 @@ http_route "r" {
 service "be" {
   backend "http://%s" {}
 }
-`, bln.Addr())))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := New(cfg, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	c, err := net.Dial("tcp", s.Addr("web").String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+`, bln.Addr()))
 	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	buf := make([]byte, 4096)
 	// The answer as proxynow sends it: its own head, then the 13 bytes.
@@ -145,4 +113,27 @@ service "be" {
 		}
 		readAnswer()
 	}
+}
+
+// dialBenchServer starts a server on the configuration text and returns a
+// connection to its entrypoint "web", closed with the benchmark.
+func dialBenchServer(b *testing.B, text string) net.Conn {
+	cfg, err := config.Parse("bench.hcl", []byte(text))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	c, err := net.Dial("tcp", s.Addr("web").String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
 }
