@@ -125,7 +125,7 @@ func (c *h1conn) setState(st int32) bool {
 func (c *h1conn) serve() {
 	defer c.end()
 	c.src.nc = c.nc
-	c.out = h1out{nc: c.nc, stall: int64(c.s.idleTimeout)}
+	c.out = h1out{nc: c.nc, d: stallDeadline{stall: int64(c.s.idleTimeout)}}
 	c.br = h1sReaders.Get().(*bufio.Reader)
 	c.br.Reset(&c.src)
 	c.bw = h1sWriters.Get().(*bufio.Writer)

@@ -32,9 +32,8 @@ type batchConn struct {
 	draining bool      // a drain goroutine (or a direct Write) is writing
 	err      error     // the first write error, or net.ErrClosed after Close
 	closing  bool      // Close put its own deadline on the socket
-	// stall ends a write that makes no progress for this long (0: none;
-	// see h1out); dl is the deadline armLocked put on the socket.
-	stall, dl int64
+	// stall ends a write that makes no progress for timeouts.idle.
+	stall stallDeadline
 	// closeFlush is batchCloseFlush (tests shorten it).
 	closeFlush time.Duration
 }
@@ -69,7 +68,7 @@ var batchBufs = sync.Pool{New: func() any {
 // and its streams for ever. x/net's own WriteByteTimeout cannot see that
 // through this conn, whose writes return at once.
 func newBatchConn(c net.Conn, stall time.Duration) net.Conn {
-	b := &batchConn{Conn: c, closeFlush: batchCloseFlush, stall: int64(stall)}
+	b := &batchConn{Conn: c, closeFlush: batchCloseFlush, stall: stallDeadline{stall: int64(stall)}}
 	b.cond.L = &b.mu
 	if tc, ok := c.(*tls.Conn); ok {
 		return &batchTLSConn{batchConn: b, tc: tc}
@@ -152,18 +151,15 @@ func (c *batchConn) drain() {
 	c.mu.Unlock()
 }
 
-// armLocked moves the stall deadline on (lazily, as h1out does) before
+// armLocked moves the stall deadline on (lazily: stallDeadline) before
 // the draining goroutine writes, unless Close set its own. Under mu, so
 // that Close's deadline comes after it.
 func (c *batchConn) armLocked() {
-	if c.stall <= 0 || c.closing {
+	if c.stall.stall <= 0 || c.closing {
 		return
 	}
-	want := time.Now().UnixNano() + c.stall
-	if c.dl == 0 || want-c.dl > c.stall>>4 {
-		if c.Conn.SetWriteDeadline(time.Unix(0, want)) == nil {
-			c.dl = want
-		}
+	if at := c.stall.due(0); at != 0 && c.Conn.SetWriteDeadline(time.Unix(0, at)) == nil {
+		c.stall.dl = at
 	}
 }
 
