@@ -51,7 +51,9 @@ func recvBatch(fd uintptr, b *dgramBatch) error {
 		s.hdrs[i].Len = 0
 	}
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), batchSize,
+		// Raw: a read that cannot block needs none of the scheduler's
+		// syscall bookkeeping (see mmsgConn).
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), batchSize,
 			unix.MSG_DONTWAIT, 0, 0)
 		if e == syscall.EINTR {
 			continue
