@@ -50,6 +50,9 @@ var errNoBatchWriter = errors.New("no sendmmsg")
 // zoneNames: replies go through package net (see replyAddr).
 const zoneNames = true
 
+// readNonblock reads one datagram from the non-blocking socket fd.
+func readNonblock(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), p) }
+
 const gsoControlSpace = 0
 
 func gsoSupported(*net.UDPConn) bool { return false }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -149,5 +150,40 @@ func TestZoneIndex(t *testing.T) {
 		if got := zoneIndex(zone); got != want {
 			t.Errorf("zoneIndex(%q) = %d, want %d", zone, got, want)
 		}
+	}
+}
+
+// TestReadDatagrams: each datagram comes whole and in order, an empty one
+// included, and the read ends with the deadline's error.
+func TestReadDatagrams(t *testing.T) {
+	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tx := udpClient(t, rx.LocalAddr().String())
+	want := []string{"one", "", "three"}
+	for _, p := range want {
+		if _, err := tx.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, err := rx.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	rx.SetReadDeadline(time.Now().Add(time.Second))
+	err = ReadDatagrams(rc, func(b []byte) {
+		got = append(got, string(b))
+		if len(got) == len(want) {
+			rx.SetReadDeadline(time.Now())
+		}
+	})
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("ended with %v, want the deadline", err)
+	}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
