@@ -78,6 +78,17 @@ func (c *mmsgConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 		}
 		h := &s.hdrs[count]
 		*h = unix.Mmsghdr{}
+		if m.Addr != nil {
+			n, err := c.sockaddr(m.Addr, &s.names[count])
+			if err != nil {
+				if count == 0 {
+					return -1, err
+				}
+				break // the messages before it go; it fails first in the next call
+			}
+			h.Hdr.Name = (*byte)(unsafe.Pointer(&s.names[count]))
+			h.Hdr.Namelen = n
+		}
 		if len(m.Buffers) > 0 {
 			for i, b := range m.Buffers {
 				s.iovs[iov+i] = unix.Iovec{}
@@ -94,24 +105,17 @@ func (c *mmsgConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 			h.Hdr.Control = &m.OOB[0]
 			h.Hdr.SetControllen(len(m.OOB))
 		}
-		if m.Addr != nil {
-			n, err := c.sockaddr(m.Addr, &s.names[count])
-			if err != nil {
-				if count == 0 {
-					return -1, err
-				}
-				break
-			}
-			h.Hdr.Name = (*byte)(unsafe.Pointer(&s.names[count]))
-			h.Hdr.Namelen = n
-		}
 		count++
 	}
 	if count == 0 {
 		return 0, nil
 	}
 	s.count, s.flags, s.n, s.errno = count, flags, 0, 0
-	if err := c.rc.Write(s.call); err != nil {
+	err := c.rc.Write(s.call)
+	// The pooled headers must not keep the caller's buffers reachable.
+	clear(s.iovs[:iov])
+	clear(s.hdrs[:count])
+	if err != nil {
 		return -1, err
 	}
 	if s.errno != 0 {
