@@ -57,9 +57,9 @@ var batches = sync.Pool{New: func() any { return newBatch() }}
 // payload is datagram i of b.
 func (b *dgramBatch) payload(i int) []byte { return b.bufs[i][headRoom : headRoom+b.size[i]] }
 
-// batchWriter is the WriteBatch of x/net's ipv4 and ipv6 PacketConns:
-// sendmmsg on Linux, one datagram per call elsewhere. Both take the same
-// Message type.
+// batchWriter writes a batch of messages on one socket: mmsgConn (sendmmsg)
+// on Linux, x/net's ipv4 and ipv6 PacketConns (one datagram per call)
+// elsewhere. All take x/net's Message type.
 type batchWriter interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
@@ -73,11 +73,17 @@ type dgramWriter struct {
 	gso atomic.Bool // cleared for good when the route's device refuses it (EIO)
 }
 
-// newDgramWriter picks the x/net wrapper of c's address family.
+// newDgramWriter picks the platform's writer for c's address family.
 func newDgramWriter(c *net.UDPConn) *dgramWriter {
-	d := &dgramWriter{w: ipv4.NewPacketConn(c)}
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil && a.IP.To16() != nil {
+	a, ok := c.LocalAddr().(*net.UDPAddr)
+	v6 := ok && a.IP.To4() == nil && a.IP.To16() != nil
+	d := &dgramWriter{}
+	if w, err := newBatchWriter(c, v6); err == nil {
+		d.w = w
+	} else if v6 {
 		d.w = ipv6.NewPacketConn(c)
+	} else {
+		d.w = ipv4.NewPacketConn(c)
 	}
 	d.gso.Store(gsoSupported(c))
 	return d

@@ -51,7 +51,9 @@ func recvBatch(fd uintptr, b *dgramBatch) error {
 		s.hdrs[i].Len = 0
 	}
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), batchSize,
+		// Raw: a read that cannot block needs none of the scheduler's
+		// syscall bookkeeping (see mmsgConn).
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), batchSize,
 			unix.MSG_DONTWAIT, 0, 0)
 		if e == syscall.EINTR {
 			continue
@@ -70,8 +72,24 @@ func recvBatch(fd uintptr, b *dgramBatch) error {
 	return nil
 }
 
+// readNonblock reads one datagram from the non-blocking socket fd, as a raw
+// system call like recvBatch's.
+func readNonblock(fd uintptr, p []byte) (int, error) {
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(r), nil
+	}
+}
+
 // sockaddrAddrPort decodes a received source address as ReadFromUDPAddrPort
-// would; a scope is kept as a numeric zone, which x/net maps back to it.
+// would; a scope is kept as a numeric zone, which mmsgConn takes back as
+// the scope.
 func sockaddrAddrPort(sa *unix.RawSockaddrInet6, n uint32) netip.AddrPort {
 	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
 	switch {

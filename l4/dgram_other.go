@@ -3,6 +3,7 @@
 package l4
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -40,6 +41,17 @@ func recvBatch(fd uintptr, b *dgramBatch) error {
 	}
 	return nil
 }
+
+// newBatchWriter has nothing to add to x/net's writers here.
+func newBatchWriter(*net.UDPConn, bool) (batchWriter, error) { return nil, errNoBatchWriter }
+
+var errNoBatchWriter = errors.New("no sendmmsg")
+
+// zoneNames: replies go through package net (see replyAddr).
+const zoneNames = true
+
+// readNonblock reads one datagram from the non-blocking socket fd.
+func readNonblock(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), p) }
 
 const gsoControlSpace = 0
 

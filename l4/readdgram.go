@@ -19,7 +19,7 @@ func ReadDatagrams(rc syscall.RawConn, fn func(b []byte)) error {
 	relay := func(fd uintptr) bool {
 		bp := replyBufs.Get().(*[]byte)
 		defer replyBufs.Put(bp)
-		n, err := syscall.Read(int(fd), *bp)
+		n, err := readNonblock(fd, *bp)
 		if err == syscall.EAGAIN {
 			return false
 		}

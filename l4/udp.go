@@ -221,11 +221,13 @@ func (s *UDPServer) open(client netip.AddrPort, n int) *flow {
 	return f
 }
 
-// replyAddr is client as the replies' writes take it; a numeric zone (how
-// recvBatch reports a scope) becomes the interface's name.
+// replyAddr is client as the replies' writes take it. A numeric zone (how
+// recvBatch reports a scope) becomes the interface's name where the writes
+// go through package net, whose zone cache knows names but refreshes
+// itself for every number; Linux's writer takes the number as it is.
 func replyAddr(client netip.AddrPort) *net.UDPAddr {
 	a := net.UDPAddrFromAddrPort(client)
-	if a.Zone != "" {
+	if a.Zone != "" && zoneNames {
 		if i, err := strconv.Atoi(a.Zone); err == nil {
 			if ifi, err := net.InterfaceByIndex(i); err == nil {
 				a.Zone = ifi.Name
