@@ -31,9 +31,7 @@ func waitParked(t *testing.T, s *Server, n int) {
 	s.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		l.parked.mu.Lock()
-		got := len(l.parked.conns)
-		l.parked.mu.Unlock()
+		got := l.parked.len()
 		if got == n {
 			return
 		}

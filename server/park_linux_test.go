@@ -1,0 +1,350 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/proxynow/proxynow/l4"
+	"github.com/proxynow/proxynow/l7"
+)
+
+// parkRig parks the server side of loopback connections in a listener's
+// parkedConns and collects what they hand back to its HTTP server's queue.
+type parkRig struct {
+	t      *testing.T
+	ln     net.Listener
+	l      *listener
+	q      *l7.ConnQueue
+	handed chan *parkable
+}
+
+func newParkRig(t *testing.T) *parkRig {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &parkRig{t: t, ln: ln, l: &listener{}, q: l7.NewConnQueue(), handed: make(chan *parkable, 4096)}
+	r.l.http.Store(&httpServer{ln: r.q})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := r.q.Accept()
+			if err != nil {
+				return
+			}
+			r.handed <- c.(*parkable)
+		}
+	}()
+	t.Cleanup(func() {
+		r.l.parked.closeAll()
+		r.q.Close()
+		<-done
+		for len(r.handed) > 0 {
+			(<-r.handed).Close()
+		}
+		ln.Close()
+	})
+	return r
+}
+
+// pair returns a client connection and its server side, ready to park.
+func (r *parkRig) pair() (net.Conn, *parkable) {
+	r.t.Helper()
+	c, err := net.Dial("tcp", r.ln.Addr().String())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { c.Close() })
+	s, err := r.ln.Accept()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c, &parkable{Conn: &l4.Conn{TCPConn: s.(*net.TCPConn)}, ctx: context.Background(), h: handoff{r.l}}
+}
+
+// next returns the next connection handed back.
+func (r *parkRig) next() *parkable {
+	r.t.Helper()
+	select {
+	case p := <-r.handed:
+		return p
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("no parked connection was handed back in 10s")
+		return nil
+	}
+}
+
+// waitLen waits until n connections are parked.
+func (r *parkRig) waitLen(n int) {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.l.parked.len() != n {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%d connections parked, want %d", r.l.parked.len(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// wantEOF reads from a client whose server side must be closed.
+func wantEOF(t *testing.T, c net.Conn) {
+	t.Helper()
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read %d, %v; want EOF", n, err)
+	}
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestEpollParkNoLostWakeup: a request that arrives before, while or
+// after its connection is parked wakes it (the registration is
+// level-triggered: Go's edge-triggered poller may have taken the edge of
+// a request that came first).
+func TestEpollParkNoLostWakeup(t *testing.T) {
+	r := newParkRig(t)
+	for i := range 300 {
+		c, p := r.pair()
+		var wg sync.WaitGroup
+		switch i % 3 {
+		case 0:
+			c.Write([]byte{byte(i)})
+			p.Park(time.Now().Add(time.Minute))
+		case 1:
+			wg.Go(func() { c.Write([]byte{byte(i)}) })
+			p.Park(time.Now().Add(time.Minute))
+		case 2:
+			p.Park(time.Now().Add(time.Minute))
+			c.Write([]byte{byte(i)})
+		}
+		wg.Wait()
+		got := r.next()
+		if got != p || !got.resumed {
+			t.Fatalf("round %d: another connection (or not resumed) was handed back", i)
+		}
+		var b [1]byte
+		got.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(got, b[:]); err != nil || b[0] != byte(i) {
+			t.Fatalf("round %d: the request's first byte: %v, %v", i, b, err)
+		}
+		got.Close()
+		c.Close()
+	}
+	r.waitLen(0)
+}
+
+// TestEpollParkDeadline: a parked connection is closed at its idle
+// deadline, not before, and a deadline sooner than the waiter's sleep
+// wakes it; a connection parked without a deadline stays.
+func TestEpollParkDeadline(t *testing.T) {
+	r := newParkRig(t)
+	cNone, pNone := r.pair()
+	pNone.Park(time.Time{})
+	cLong, pLong := r.pair()
+	pLong.Park(time.Now().Add(time.Hour))
+	r.waitLen(2)
+	c, p := r.pair()
+	start := time.Now()
+	p.Park(start.Add(200 * time.Millisecond))
+	wantEOF(t, c)
+	if d := time.Since(start); d < 190*time.Millisecond || d > 10*time.Second {
+		t.Fatalf("closed after %v, idle deadline 200ms", d)
+	}
+	r.waitLen(2)
+	for _, c := range []net.Conn{cNone, cLong} {
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("a connection with a later deadline or none: %v", err)
+		}
+	}
+	cLong.Write([]byte("x"))
+	if r.next() != pLong {
+		t.Fatal("another connection was handed back")
+	}
+	r.waitLen(1) // pNone
+}
+
+// TestEpollParkClientGone: a client that closes (FIN or RST) a parked
+// connection gets its descriptor released at once, without a hand-back
+// to the HTTP server.
+func TestEpollParkClientGone(t *testing.T) {
+	r := newParkRig(t)
+	c, p := r.pair() // the waiter's own descriptors are open from here
+	p.Park(time.Now().Add(time.Minute))
+	c.Close()
+	r.waitLen(0)
+	base := openFDs(t)
+	const n = 200
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		var p *parkable
+		clients[i], p = r.pair()
+		p.Park(time.Now().Add(time.Minute))
+	}
+	r.waitLen(n)
+	for i, c := range clients {
+		if i%2 == 1 {
+			c.(*net.TCPConn).SetLinger(0) // RST
+		}
+		c.Close()
+	}
+	r.waitLen(0)
+	deadline := time.Now().Add(10 * time.Second)
+	for openFDs(t) > base {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d descriptors open, %d before the clients came and went", openFDs(t), base)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if len(r.handed) > 0 {
+		t.Fatal("a closed connection was handed back")
+	}
+}
+
+// TestEpollParkRequestThenClose: a request sent just before the client's
+// FIN is handed back with it.
+func TestEpollParkRequestThenClose(t *testing.T) {
+	r := newParkRig(t)
+	c, p := r.pair()
+	c.Write([]byte("GET"))
+	c.(*net.TCPConn).CloseWrite()
+	p.Park(time.Now().Add(time.Minute))
+	got := r.next()
+	defer got.Close()
+	if b, err := io.ReadAll(got); string(b) != "GET" || err != nil {
+		t.Fatalf("read %q, %v", b, err)
+	}
+}
+
+// TestEpollParkCloseAll: closeAll closes every parked connection, stops
+// the waiter's goroutine, and closes connections parked later at once.
+func TestEpollParkCloseAll(t *testing.T) {
+	r := newParkRig(t)
+	ignore := goleak.IgnoreCurrent()
+	const n = 100
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		var p *parkable
+		clients[i], p = r.pair()
+		p.Park(time.Now().Add(time.Minute))
+	}
+	r.waitLen(n)
+	r.l.parked.closeAll()
+	for _, c := range clients {
+		wantEOF(t, c)
+	}
+	if got := r.l.parked.len(); got != 0 {
+		t.Fatalf("%d parked after closeAll", got)
+	}
+	goleak.VerifyNone(t, ignore)
+	c, p := r.pair()
+	p.Park(time.Now().Add(time.Minute))
+	wantEOF(t, c)
+	r.l.parked.closeAll() // again: returns
+}
+
+// TestEpollParkClosedElsewhere: a parked connection closed by another
+// owner (l4 at the end of a shutdown) leaves the epoll set with its
+// descriptor; dropping its record at its deadline does not touch the
+// connection that got the same descriptor number since.
+func TestEpollParkClosedElsewhere(t *testing.T) {
+	r := newParkRig(t)
+	_, p0 := r.pair()
+	fd0 := sockFD(t, p0)
+	p0.Park(time.Now().Add(300 * time.Millisecond))
+	// The next accepted socket gets the lowest free number: p0's.
+	c1, err := net.Dial("tcp", r.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	p0.Conn.Close()
+	s1, err := r.ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := &parkable{Conn: &l4.Conn{TCPConn: s1.(*net.TCPConn)}, ctx: context.Background(), h: handoff{r.l}}
+	if fd := sockFD(t, p1); fd != fd0 {
+		t.Fatalf("the new connection has descriptor %d, not the closed one's %d: nothing to test", fd, fd0)
+	}
+	p1.Park(time.Now().Add(time.Hour))
+	r.waitLen(2)
+	r.waitLen(1) // p0's record dropped at its deadline
+	c1.Write([]byte("x"))
+	if r.next() != p1 {
+		t.Fatal("another connection was handed back")
+	}
+}
+
+// sockFD is p's descriptor number.
+func sockFD(t *testing.T, p *parkable) int {
+	t.Helper()
+	raw, err := p.TCPConn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := raw.Control(func(fd uintptr) { n = int(fd) }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestEpollParkMany: 2,000 parked connections woken in random order are
+// each handed back with their own request.
+func TestEpollParkMany(t *testing.T) {
+	r := newParkRig(t)
+	const n = 2000
+	clients := make([]net.Conn, n)
+	ids := make(map[*parkable]uint32, n)
+	for i := range clients {
+		var p *parkable
+		clients[i], p = r.pair()
+		ids[p] = uint32(i)
+		p.Park(time.Now().Add(time.Minute))
+	}
+	r.waitLen(n)
+	go func() {
+		for _, i := range rand.Perm(n) {
+			var b [4]byte
+			binary.BigEndian.PutUint32(b[:], uint32(i))
+			clients[i].Write(b[:])
+		}
+	}()
+	seen := make(map[*parkable]bool, n)
+	for range n {
+		p := r.next()
+		var b [4]byte
+		p.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(p, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		id, ok := ids[p]
+		if !ok || seen[p] || binary.BigEndian.Uint32(b[:]) != id {
+			t.Fatalf("connection %d (known %v, seen %v) read request %d", id, ok, seen[p], binary.BigEndian.Uint32(b[:]))
+		}
+		seen[p] = true
+		p.Close()
+	}
+	r.waitLen(0)
+}
