@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -73,6 +75,20 @@ func (r *parkRig) pair() (net.Conn, *parkable) {
 	}
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	return c, &parkable{Conn: &l4.Conn{TCPConn: s.(*net.TCPConn)}, ctx: context.Background(), h: handoff{r.l}}
+}
+
+// parkN parks n connections with an idle deadline a minute away and
+// returns their clients.
+func (r *parkRig) parkN(n int) []net.Conn {
+	r.t.Helper()
+	clients := make([]net.Conn, n)
+	for i := range clients {
+		var p *parkable
+		clients[i], p = r.pair()
+		p.Park(time.Now().Add(time.Minute))
+	}
+	r.waitLen(n)
+	return clients
 }
 
 // next returns the next connection handed back.
@@ -195,13 +211,7 @@ func TestEpollParkClientGone(t *testing.T) {
 	r.waitLen(0)
 	base := openFDs(t)
 	const n = 200
-	clients := make([]net.Conn, n)
-	for i := range clients {
-		var p *parkable
-		clients[i], p = r.pair()
-		p.Park(time.Now().Add(time.Minute))
-	}
-	r.waitLen(n)
+	clients := r.parkN(n)
 	for i, c := range clients {
 		if i%2 == 1 {
 			c.(*net.TCPConn).SetLinger(0) // RST
@@ -242,13 +252,7 @@ func TestEpollParkCloseAll(t *testing.T) {
 	r := newParkRig(t)
 	ignore := goleak.IgnoreCurrent()
 	const n = 100
-	clients := make([]net.Conn, n)
-	for i := range clients {
-		var p *parkable
-		clients[i], p = r.pair()
-		p.Park(time.Now().Add(time.Minute))
-	}
-	r.waitLen(n)
+	clients := r.parkN(n)
 	r.l.parked.closeAll()
 	for _, c := range clients {
 		wantEOF(t, c)
@@ -347,4 +351,51 @@ func TestEpollParkMany(t *testing.T) {
 		p.Close()
 	}
 	r.waitLen(0)
+}
+
+// TestHTTPParkedClientGone: clients that close parked connections (FIN,
+// RST, or a request then FIN) get their descriptors released, and the
+// server logs nothing for it.
+func TestHTTPParkedClientGone(t *testing.T) {
+	eachWaiter(t, func(t *testing.T) {
+		shortPark(t)
+		logs := &syncBuf{}
+		s, err := New(parse(t, fmt.Sprintf(httpRespond, "v1")), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		first, _ := dialKeepAlive(t, s, 1)
+		waitParked(t, s, 1) // the waiter is made
+		first[0].Close()
+		waitParked(t, s, 0)
+		base := openFDs(t)
+		const n = 150
+		conns, _ := dialKeepAlive(t, s, n)
+		waitParked(t, s, n)
+		logged := len(logs.String())
+		for i, c := range conns {
+			switch i % 3 {
+			case 1:
+				c.(*net.TCPConn).SetLinger(0) // RST
+			case 2:
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			}
+			c.Close()
+		}
+		waitParked(t, s, 0)
+		deadline := time.Now().Add(10 * time.Second)
+		for openFDs(t) > base {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d descriptors open, %d before the clients came and went", openFDs(t), base)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if l := logs.String()[logged:]; l != "" {
+			t.Fatalf("the server logged:\n%s", l)
+		}
+	})
 }
