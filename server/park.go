@@ -68,7 +68,7 @@ type parkWaiter interface {
 // parkedConns are a listener's parked connections, closed at once when the
 // listener shuts down (as net/http closes its idle ones).
 type parkedConns struct {
-	log *slog.Logger // set by newListener
+	log *slog.Logger // set by newListener; nil: none
 
 	mu     sync.Mutex
 	ep     parkWaiter // the epoll waiter, made at the first park; nil without one
@@ -97,11 +97,12 @@ func (s *parkedConns) epoll() parkWaiter {
 	defer s.mu.Unlock()
 	if !s.tried && !s.closed && parkEpoll {
 		s.tried = true
-		ep, err := newEpollWaiter()
+		if s.log == nil {
+			s.log = slog.New(slog.DiscardHandler)
+		}
+		ep, err := newEpollWaiter(s.log)
 		if err != nil {
-			if s.log != nil {
-				s.log.Warn("idle HTTP/1 connections wait in a goroutine each", "error", err)
-			}
+			s.log.Warn("idle HTTP/1 connections wait in a goroutine each", "error", err)
 		} else {
 			s.ep = ep
 		}

@@ -1,10 +1,11 @@
 package server
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -14,15 +15,27 @@ import (
 )
 
 // epollWaiter holds a listener's parked connections in an epoll instance
-// of its own, watched by one goroutine (run) that sleeps in epoll_wait
-// until a connection is readable or the nearest idle deadline, kept in a
-// min-heap. It runs while connections are parked and ends when none are.
+// of its own, watched by one goroutine (run) while connections are parked:
+// it resumes those that become readable and closes those whose idle
+// deadline (kept in a min-heap) passes.
 //
 // Each socket is registered level-triggered and one-shot: a request that
 // arrived before the registration is reported at once (Go's own poller is
 // edge-triggered, and the edge of such a request may be gone already), and
 // a registration reports once, so one event means one hand-off. The
 // socket stays in Go's poller too; nothing here reads from it.
+//
+// run does not block in epoll_wait: a goroutine in a blocking syscall keeps
+// its P until sysmon takes it back, which takes up to 20ms when the
+// process has been busy (sysmon then sleeps 10ms between looks), and with
+// GOMAXPROCS=1 nothing else runs meanwhile. The epoll descriptor is
+// pollable itself (readable while it has events), so it sits in Go's
+// poller like a socket: run polls it with a zero timeout and otherwise
+// waits in the runtime, with the nearest idle deadline as its read
+// deadline. The level-triggered registrations make that edge-triggered
+// wait safe: RawConn.Read forgets an earlier edge before it polls, an
+// event queued before that poll is found by it, and one queued after it
+// raises a new edge.
 //
 // No file descriptor is touched by number outside RawConn.Control: Control
 // holds the descriptor open, so an epoll_ctl in it cannot reach another
@@ -31,9 +44,11 @@ import (
 // epoll set with its file, and its record here is dropped at its deadline
 // or at closeAll; the record keeps the conn referenced until then.
 type epollWaiter struct {
-	epfd   int
-	wakefd int // an eventfd in epfd, written to wake run early
-	base   time.Time
+	log  *slog.Logger
+	ep   *os.File        // the epoll descriptor, in Go's poller
+	epfd int             // ep's number, valid until closeAll closes ep
+	raw  syscall.RawConn // ep's
+	base time.Time
 
 	mu      sync.Mutex
 	heap    []*parkable // by deadline
@@ -42,19 +57,22 @@ type epollWaiter struct {
 	seq     uint32
 	ev      unix.EpollEvent // park's argument to epoll_ctl, kept off the heap
 	running bool            // run is running; it ends when nothing is parked
-	wakeAt  int64           // run's epoll_wait ends by then without a wake
+	wakeAt  int64           // ep's read deadline: run wakes by then
 	closed  bool
-	failed  error         // epoll_wait failed: parks go elsewhere
+	failed  error         // epoll failed: parks go elsewhere
 	stopped chan struct{} // closed once closeAll has finished
 	wg      sync.WaitGroup
+
+	// run's, kept for the next run (one runs at a time).
+	events  []unix.EpollEvent
+	ready   []readyConn
+	expired []*parkable
 }
 
 var _ parkWaiter = (*epollWaiter)(nil)
 
 const (
 	maxDeadline = math.MaxInt64
-	// wakeSlot names the eventfd's registration.
-	wakeSlot = -1
 	// epollBatch is how many events one epoll_wait returns at most.
 	epollBatch = 128
 	// parkEvents: readable, or the peer closed; one-shot. Level-triggered
@@ -62,23 +80,27 @@ const (
 	parkEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 )
 
-func newEpollWaiter() (parkWaiter, error) {
+func newEpollWaiter(log *slog.Logger) (parkWaiter, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("epoll descriptor: %w", err)
+	}
+	// A non-blocking descriptor goes into Go's poller; one that cannot
+	// has no deadlines.
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	raw, err := ep.SyscallConn()
+	if err == nil {
+		err = ep.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
-		unix.Close(epfd)
-		return nil, fmt.Errorf("eventfd: %w", err)
+		ep.Close()
+		return nil, fmt.Errorf("epoll descriptor in the runtime poller: %w", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeSlot}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		unix.Close(wakefd)
-		unix.Close(epfd)
-		return nil, fmt.Errorf("epoll_ctl: %w", err)
-	}
-	return &epollWaiter{epfd: epfd, wakefd: wakefd, base: time.Now(), stopped: make(chan struct{})}, nil
+	return &epollWaiter{log: log, ep: ep, epfd: epfd, raw: raw, base: time.Now(), wakeAt: maxDeadline, stopped: make(chan struct{})}, nil
 }
 
 // park registers p. It is false only when epoll refuses p (no room: see
@@ -118,15 +140,14 @@ func (w *epollWaiter) park(p *parkable, dl time.Time) bool {
 		}
 		return false
 	}
-	switch {
-	case !w.running:
+	if !w.running {
 		w.running = true
-		w.wakeAt = math.MinInt64 // run has not chosen its sleep yet
 		w.wg.Add(1)
 		go w.run()
-	case p.dl < w.wakeAt:
-		w.wakeAt = p.dl
-		w.wake()
+	}
+	if p.dl < w.wakeAt {
+		// An error here is run's to find (it sets the deadline again).
+		_ = w.setWake(p.dl)
 	}
 	w.mu.Unlock()
 	return true
@@ -200,12 +221,23 @@ func (w *epollWaiter) down(i int) {
 	}
 }
 
-// wake ends run's epoll_wait early; under w.mu.
-func (w *epollWaiter) wake() {
-	var b [8]byte
-	binary.NativeEndian.PutUint64(b[:], 1)
-	// EAGAIN: the counter is full, so run wakes anyway.
-	_, _ = unix.Write(w.wakefd, b[:])
+// setWake makes ep's read deadline dl, which ends run's wait then; under
+// w.mu.
+func (w *epollWaiter) setWake(dl int64) error {
+	w.wakeAt = dl
+	var t time.Time
+	switch dl {
+	case maxDeadline:
+	case math.MinInt64:
+		t = time.Unix(1, 0) // now: closeAll
+	default:
+		t = w.base.Add(time.Duration(dl))
+	}
+	if err := w.ep.SetReadDeadline(t); err != nil {
+		w.wakeAt = math.MinInt64 // none set: run tries again
+		return fmt.Errorf("epoll descriptor deadline: %w", err)
+	}
+	return nil
 }
 
 // readyConn is a parked connection epoll reported.
@@ -219,13 +251,21 @@ type readyConn struct {
 // passes.
 func (w *epollWaiter) run() {
 	defer w.wg.Done()
-	events := make([]unix.EpollEvent, epollBatch)
-	var ready []readyConn
-	var expired []*parkable
+	if w.events == nil {
+		w.events = make([]unix.EpollEvent, epollBatch)
+	}
+	events, ready, expired := w.events, w.ready, w.expired
+	var n int
+	var werr error
+	poll := func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), events, 0)
+		return n > 0 || werr != nil
+	}
 	for {
 		w.mu.Lock()
 		if w.closed || len(w.heap) == 0 {
 			w.running = false
+			w.ready, w.expired = ready, expired // for the next run, which may start once w.mu is free
 			if len(w.heap) == 0 {
 				// Let the tables of a crowd that has gone be collected.
 				w.heap, w.slots, w.free = nil, nil, nil
@@ -233,26 +273,31 @@ func (w *epollWaiter) run() {
 			w.mu.Unlock()
 			return
 		}
-		timeout := w.timeout()
+		if dl := w.heap[0].dl; dl != w.wakeAt {
+			if err := w.setWake(dl); err != nil {
+				w.mu.Unlock()
+				w.fail(err)
+				return
+			}
+		}
 		w.mu.Unlock()
 
-		n, err := unix.EpollWait(w.epfd, events, timeout)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			w.fail(fmt.Errorf("epoll_wait: %w", err))
+		n, werr = 0, nil
+		err := w.raw.Read(poll)
+		if errors.Is(werr, unix.EINTR) {
+			continue
+		}
+		if werr != nil {
+			err = fmt.Errorf("epoll_wait: %w", werr)
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			w.fail(err)
 			return
 		}
 		w.mu.Lock()
 		for _, ev := range events[:n] {
-			if ev.Fd == wakeSlot {
-				var b [8]byte
-				_, _ = unix.Read(w.wakefd, b[:])
-				continue
-			}
-			// A registration of a connection closeAll or park took out
-			// meanwhile may still report: its slot is empty or another's.
+			// A registration of a connection closeAll took out meanwhile
+			// may still report: its slot is empty or another's.
 			if ev.Fd < 0 || int(ev.Fd) >= len(w.slots) {
 				continue
 			}
@@ -285,23 +330,6 @@ func (w *epollWaiter) run() {
 		}
 		expired = expired[:0]
 	}
-}
-
-// timeout is epoll_wait's timeout in ms for the nearest deadline, at
-// least the time left (a wake before it would find nothing to close);
-// under w.mu.
-func (w *epollWaiter) timeout() int {
-	dl := w.heap[0].dl
-	w.wakeAt = dl
-	if dl == maxDeadline {
-		return -1
-	}
-	left := dl - int64(time.Since(w.base))
-	if left <= 0 {
-		return 0
-	}
-	ms := (left + int64(time.Millisecond) - 1) / int64(time.Millisecond)
-	return int(min(ms, math.MaxInt32))
 }
 
 // unregister takes p's socket out of the epoll set. For a connection epoll
@@ -342,6 +370,7 @@ func peekLive(fd uintptr) bool {
 // connection can be trusted to outlive: they are closed, as at an idle
 // timeout, and later parks go to the fallback.
 func (w *epollWaiter) fail(err error) {
+	w.log.Error("idle HTTP/1 connections: the epoll waiter failed; each waits in a goroutine from now", "error", err)
 	w.mu.Lock()
 	w.failed = err
 	w.running = false
@@ -366,15 +395,14 @@ func (w *epollWaiter) closeAll() {
 	w.closed = true
 	held := w.heap
 	w.heap, w.slots, w.free = nil, nil, nil
-	w.wake()
+	_ = w.setWake(math.MinInt64) // cannot fail: ep is open, and in the poller (newEpollWaiter)
 	w.mu.Unlock()
 	for _, p := range held {
 		w.unregister(p, 0)
 		p.Conn.Close()
 	}
 	w.wg.Wait()
-	unix.Close(w.wakefd)
-	unix.Close(w.epfd)
+	w.ep.Close()
 	close(w.stopped)
 }
 

@@ -23,14 +23,14 @@ import (
 // parkRig parks the server side of loopback connections in a listener's
 // parkedConns and collects what they hand back to its HTTP server's queue.
 type parkRig struct {
-	t      *testing.T
+	t      testing.TB
 	ln     net.Listener
 	l      *listener
 	q      *l7.ConnQueue
 	handed chan *parkable
 }
 
-func newParkRig(t *testing.T) *parkRig {
+func newParkRig(t testing.TB) *parkRig {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -398,4 +398,38 @@ func TestHTTPParkedClientGone(t *testing.T) {
 			t.Fatalf("the server logged:\n%s", l)
 		}
 	})
+}
+
+// BenchmarkParkWake: park a connection and wake it with a request byte,
+// until it is handed back, with each waiter (run with -cpu 1 too: the
+// epoll waiter must not hold the only P in a blocking epoll_wait).
+func BenchmarkParkWake(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		epoll  bool
+		others int // connections parked meanwhile
+	}{{"epoll", true, 0}, {"epoll-1000-parked", true, 1000}, {"goroutine", false, 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			old := parkEpoll
+			parkEpoll = bc.epoll
+			defer func() { parkEpoll = old }()
+			r := newParkRig(b)
+			if bc.others > 0 {
+				r.parkN(bc.others)
+			}
+			c, p := r.pair()
+			var buf [1]byte
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Park(time.Now().Add(time.Minute))
+				if _, err := c.Write(buf[:]); err != nil {
+					b.Fatal(err)
+				}
+				p = r.next()
+				if _, err := p.Read(buf[:]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
