@@ -85,6 +85,12 @@ func (s *parkedConns) park(p *parkable, dl time.Time) {
 		p.Conn.Close()
 		return
 	}
+	if len(p.Prefix) > 0 {
+		// Bytes read ahead (by tlsmux's peek) and not consumed yet: a
+		// request has begun, which the socket will not report again.
+		go p.resume()
+		return
+	}
 	if ep := s.epoll(); ep != nil && ep.park(p, dl) {
 		return
 	}

@@ -246,6 +246,18 @@ func TestEpollParkRequestThenClose(t *testing.T) {
 	}
 }
 
+// TestEpollParkPrefix: a connection parked with bytes read ahead (a
+// request begun) is handed back at once, though the socket has nothing.
+func TestEpollParkPrefix(t *testing.T) {
+	r := newParkRig(t)
+	_, p := r.pair()
+	p.Prefix = []byte("G")
+	p.Park(time.Now().Add(time.Minute))
+	if got := r.next(); got != p || string(got.Prefix) != "G" {
+		t.Fatal("the connection was not handed back with its bytes")
+	}
+}
+
 // TestEpollParkCloseAll: closeAll closes every parked connection, stops
 // the waiter's goroutine, and closes connections parked later at once.
 func TestEpollParkCloseAll(t *testing.T) {
