@@ -43,17 +43,22 @@ import (
 // by someone else while parked (l4 at the end of its shutdown) leaves the
 // epoll set with its file, and its record here is dropped at its deadline
 // or at closeAll; the record keeps the conn referenced until then.
+//
+// The epoll descriptor lives while connections are parked: run closes it
+// when the last one leaves, and the next park opens another, so a process
+// whose connections are all busy holds no descriptor more than a fresh one.
 type epollWaiter struct {
 	log  *slog.Logger
-	ep   *os.File        // the epoll descriptor, in Go's poller
-	epfd int             // ep's number, valid until closeAll closes ep
-	raw  syscall.RawConn // ep's
 	base time.Time
 
 	mu      sync.Mutex
-	heap    []*parkable // by deadline
-	slots   []*parkable // by slot, the registrations' data
-	free    []int32     // unused slots
+	ep      *os.File        // the epoll descriptor, in Go's poller; nil when none is open
+	epfd    int             // ep's number
+	raw     syscall.RawConn // ep's
+	warned  bool            // an open failed and was logged
+	heap    []*parkable     // by deadline
+	slots   []*parkable     // by slot, the registrations' data
+	free    []int32         // unused slots
 	seq     uint32
 	ev      unix.EpollEvent // park's argument to epoll_ctl, kept off the heap
 	running bool            // run is running; it ends when nothing is parked
@@ -81,13 +86,24 @@ const (
 )
 
 func newEpollWaiter(log *slog.Logger) (parkWaiter, error) {
+	w := &epollWaiter{log: log, base: time.Now(), stopped: make(chan struct{})}
+	// Opened here to learn whether there is epoll at all; kept for the
+	// first park.
+	if err := w.open(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// open makes the epoll descriptor; under w.mu (or before w is shared).
+func (w *epollWaiter) open() error {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
+		return fmt.Errorf("epoll_create1: %w", err)
 	}
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
-		return nil, fmt.Errorf("epoll descriptor: %w", err)
+		return fmt.Errorf("epoll descriptor: %w", err)
 	}
 	// A non-blocking descriptor goes into Go's poller; one that cannot
 	// has no deadlines.
@@ -98,9 +114,19 @@ func newEpollWaiter(log *slog.Logger) (parkWaiter, error) {
 	}
 	if err != nil {
 		ep.Close()
-		return nil, fmt.Errorf("epoll descriptor in the runtime poller: %w", err)
+		return fmt.Errorf("epoll descriptor in the runtime poller: %w", err)
 	}
-	return &epollWaiter{log: log, ep: ep, epfd: epfd, raw: raw, base: time.Now(), wakeAt: maxDeadline, stopped: make(chan struct{})}, nil
+	w.ep, w.epfd, w.raw, w.wakeAt = ep, epfd, raw, maxDeadline
+	return nil
+}
+
+// shut closes the epoll descriptor; under w.mu, with nothing registered
+// and run not waiting on it.
+func (w *epollWaiter) shut() {
+	if w.ep != nil {
+		w.ep.Close()
+		w.ep, w.epfd, w.raw = nil, -1, nil
+	}
 }
 
 // park registers p. It is false only when epoll refuses p (no room: see
@@ -120,6 +146,17 @@ func (w *epollWaiter) park(p *parkable, dl time.Time) bool {
 		w.mu.Unlock()
 		p.Conn.Close()
 		return true
+	}
+	if w.ep == nil {
+		if err := w.open(); err != nil {
+			// Out of descriptors, likely: the goroutine needs none.
+			if !w.warned {
+				w.warned = true
+				w.log.Warn("idle HTTP/1 connections: no epoll descriptor; some wait in a goroutine each", "error", err)
+			}
+			w.mu.Unlock()
+			return false
+		}
 	}
 	p.dl = maxDeadline
 	if !dl.IsZero() {
@@ -266,24 +303,29 @@ func (w *epollWaiter) run() {
 		if w.closed || len(w.heap) == 0 {
 			w.running = false
 			w.ready, w.expired = ready, expired // for the next run, which may start once w.mu is free
-			if len(w.heap) == 0 {
-				// Let the tables of a crowd that has gone be collected.
+			if !w.closed {
+				// Nothing parked (nothing registered: run took each
+				// out): the descriptor goes, and so do the tables of
+				// a crowd that has gone. (closeAll closes ep itself,
+				// once its own epoll_ctl calls are done.)
+				w.shut()
 				w.heap, w.slots, w.free = nil, nil, nil
 			}
 			w.mu.Unlock()
 			return
 		}
+		raw, epfd := w.raw, w.epfd
 		if dl := w.heap[0].dl; dl != w.wakeAt {
 			if err := w.setWake(dl); err != nil {
 				w.mu.Unlock()
-				w.fail(err)
+				w.fail(epfd, err)
 				return
 			}
 		}
 		w.mu.Unlock()
 
 		n, werr = 0, nil
-		err := w.raw.Read(poll)
+		err := raw.Read(poll)
 		if errors.Is(werr, unix.EINTR) {
 			continue
 		}
@@ -291,7 +333,7 @@ func (w *epollWaiter) run() {
 			err = fmt.Errorf("epoll_wait: %w", werr)
 		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			w.fail(err)
+			w.fail(epfd, err)
 			return
 		}
 		w.mu.Lock()
@@ -315,7 +357,7 @@ func (w *epollWaiter) run() {
 		w.mu.Unlock()
 
 		for i, r := range ready {
-			if w.unregister(r.p, r.events) {
+			if unregister(epfd, r.p, r.events) {
 				go r.p.resume()
 			} else {
 				r.p.Conn.Close()
@@ -324,7 +366,7 @@ func (w *epollWaiter) run() {
 		}
 		ready = ready[:0]
 		for i, p := range expired {
-			w.unregister(p, 0)
+			unregister(epfd, p, 0)
 			p.Conn.Close()
 			expired[i] = nil
 		}
@@ -336,14 +378,14 @@ func (w *epollWaiter) run() {
 // reported (events), it says whether a request may have begun: false when
 // the peer closed it with nothing sent, or it failed, which the HTTP
 // server need not be bothered with.
-func (w *epollWaiter) unregister(p *parkable, events uint32) bool {
+func unregister(epfd int, p *parkable, events uint32) bool {
 	raw, err := p.TCPConn.SyscallConn()
 	if err != nil {
 		return false
 	}
 	live := true
 	err = raw.Control(func(fd uintptr) {
-		_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		_ = unix.EpollCtl(epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 		if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			live = peekLive(fd)
 		}
@@ -369,7 +411,7 @@ func peekLive(fd uintptr) bool {
 // fail gives up on epoll after an epoll_wait error, which no parked
 // connection can be trusted to outlive: they are closed, as at an idle
 // timeout, and later parks go to the fallback.
-func (w *epollWaiter) fail(err error) {
+func (w *epollWaiter) fail(epfd int, err error) {
 	w.log.Error("idle HTTP/1 connections: the epoll waiter failed; each waits in a goroutine from now", "error", err)
 	w.mu.Lock()
 	w.failed = err
@@ -378,7 +420,7 @@ func (w *epollWaiter) fail(err error) {
 	w.heap, w.slots, w.free = nil, nil, nil
 	w.mu.Unlock()
 	for _, p := range held {
-		w.unregister(p, 0)
+		unregister(epfd, p, 0)
 		p.Conn.Close()
 	}
 }
@@ -395,14 +437,19 @@ func (w *epollWaiter) closeAll() {
 	w.closed = true
 	held := w.heap
 	w.heap, w.slots, w.free = nil, nil, nil
-	_ = w.setWake(math.MinInt64) // cannot fail: ep is open, and in the poller (newEpollWaiter)
+	epfd := w.epfd
+	if w.ep != nil {
+		_ = w.setWake(math.MinInt64) // cannot fail: ep is open, and in the poller (open)
+	}
 	w.mu.Unlock()
 	for _, p := range held {
-		w.unregister(p, 0)
+		unregister(epfd, p, 0)
 		p.Conn.Close()
 	}
 	w.wg.Wait()
-	w.ep.Close()
+	w.mu.Lock()
+	w.shut()
+	w.mu.Unlock()
 	close(w.stopped)
 }
 
