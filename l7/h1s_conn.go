@@ -65,6 +65,7 @@ type h1conn struct {
 	src srcReader // what br reads: nc, after the watcher's byte
 	br  *bufio.Reader
 	bw  *bufio.Writer
+	out h1out    // what bw writes to: nc, with the stall timeout
 	w   h1writer // reused per request: a handler must not keep it
 
 	// The watcher (watch.go part below), guarded by wmu.
@@ -124,10 +125,11 @@ func (c *h1conn) setState(st int32) bool {
 func (c *h1conn) serve() {
 	defer c.end()
 	c.src.nc = c.nc
+	c.out = h1out{nc: c.nc, d: stallDeadline{stall: int64(c.s.idleTimeout)}}
 	c.br = h1sReaders.Get().(*bufio.Reader)
 	c.br.Reset(&c.src)
 	c.bw = h1sWriters.Get().(*bufio.Writer)
-	c.bw.Reset(c.nc)
+	c.bw.Reset(&c.out)
 	s := c.s
 	for first := true; ; first = false {
 		if !c.awaitRequest(first) {
@@ -154,9 +156,7 @@ func (c *h1conn) serve() {
 			// that may follow set their own (rdStale).
 			c.rdStale = true
 		}
-		if s.writeTimeout > 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-		}
+		c.out.startResponse(s.writeTimeout)
 		if !c.serveRequest(req, body) {
 			return
 		}
@@ -191,8 +191,18 @@ func (c *h1conn) awaitRequest(first bool) bool {
 			if !c.awaitByte() {
 				return false
 			}
-		} else if _, err := c.br.Peek(1); err != nil {
-			return false
+		} else {
+			if !first {
+				// Let the other runnable connections go first: by the
+				// time this one reads, a busy client has often sent its
+				// next request, which then needs no read that finds
+				// nothing, no park and no wake-up (read syscalls per
+				// keep-alive request under wrk: about 3.0 → 2.2).
+				runtime.Gosched()
+			}
+			if _, err := c.br.Peek(1); err != nil {
+				return false
+			}
 		}
 	}
 	return c.setState(connActive)
@@ -219,7 +229,7 @@ func (c *h1conn) awaitByte() bool {
 	c.br = h1sReaders.Get().(*bufio.Reader)
 	c.br.Reset(&c.src)
 	c.bw = h1sWriters.Get().(*bufio.Writer)
-	c.bw.Reset(c.nc)
+	c.bw.Reset(&c.out)
 	return true
 }
 
@@ -312,7 +322,7 @@ func (c *h1conn) reject(err error) {
 		return
 	}
 	c.s.log.Debug("bad HTTP/1 request", "remote", c.remote, "error", re.msg)
-	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.out.setFixed(time.Now().Add(5 * time.Second))
 	body := fmt.Sprintf("%d %s: %s", re.code, http.StatusText(re.code), re.msg)
 	fmt.Fprintf(c.bw, "%sContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
 		statusLine(re.code, false), len(body), body)

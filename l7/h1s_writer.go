@@ -457,6 +457,7 @@ func (w *h1writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, net.ErrClosed
 	}
 	w.hijacked = true
+	c.out.fixed = true // the hijacker's deadlines from now
 	c.nc.SetDeadline(time.Time{})
 	return c.nc, bufio.NewReadWriter(c.br, c.bw), nil
 }
@@ -468,7 +469,7 @@ func (w *h1writer) SetReadDeadline(t time.Time) error {
 	w.c.rdStale, w.c.rdUser = true, true
 	return w.c.nc.SetReadDeadline(t)
 }
-func (w *h1writer) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
+func (w *h1writer) SetWriteDeadline(t time.Time) error { return w.c.out.setFixed(t) }
 
 // EnableFullDuplex serves http.ResponseController: this server lets a
 // handler read the request body after writing the response anyway.

@@ -31,6 +31,9 @@ type batchConn struct {
 	pending  *[]byte   // bytes accepted, not written yet; nil when idle
 	draining bool      // a drain goroutine (or a direct Write) is writing
 	err      error     // the first write error, or net.ErrClosed after Close
+	closing  bool      // Close put its own deadline on the socket
+	// stall ends a write that makes no progress for timeouts.idle.
+	stall stallDeadline
 	// closeFlush is batchCloseFlush (tests shorten it).
 	closeFlush time.Duration
 }
@@ -59,8 +62,13 @@ var batchBufs = sync.Pool{New: func() any {
 
 // newBatchConn wraps c; over a *tls.Conn the result reports its
 // ConnectionState, so that requests carry it.
-func newBatchConn(c net.Conn) net.Conn {
-	b := &batchConn{Conn: c, closeFlush: batchCloseFlush}
+//
+// A write that makes no progress for stall (timeouts.idle; 0: none) fails
+// and closes the connection: a client that stops reading cannot hold it
+// and its streams for ever. x/net's own WriteByteTimeout cannot see that
+// through this conn, whose writes return at once.
+func newBatchConn(c net.Conn, stall time.Duration) net.Conn {
+	b := &batchConn{Conn: c, closeFlush: batchCloseFlush, stall: stallDeadline{stall: int64(stall)}}
 	b.cond.L = &b.mu
 	if tc, ok := c.(*tls.Conn); ok {
 		return &batchTLSConn{batchConn: b, tc: tc}
@@ -88,6 +96,7 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	}
 	if !c.draining && len(p) >= batchDirect {
 		c.draining = true
+		c.armLocked()
 		c.mu.Unlock()
 		n, err := c.Conn.Write(p)
 		c.mu.Lock()
@@ -127,6 +136,7 @@ func (c *batchConn) drain() {
 	for c.pending != nil && c.err == nil {
 		buf := c.pending
 		c.pending = nil
+		c.armLocked()
 		c.mu.Unlock()
 		_, err := c.Conn.Write(*buf)
 		c.mu.Lock()
@@ -139,6 +149,18 @@ func (c *batchConn) drain() {
 	c.draining = false
 	c.cond.Broadcast()
 	c.mu.Unlock()
+}
+
+// armLocked moves the stall deadline on (lazily: stallDeadline) before
+// the draining goroutine writes, unless Close set its own. Under mu, so
+// that Close's deadline comes after it.
+func (c *batchConn) armLocked() {
+	if c.stall.stall <= 0 || c.closing {
+		return
+	}
+	if at := c.stall.due(0); at != 0 && c.Conn.SetWriteDeadline(time.Unix(0, at)) == nil {
+		c.stall.dl = at
+	}
 }
 
 func putBatchBuf(b *[]byte) {
@@ -175,6 +197,7 @@ func (c *batchConn) failLocked(err error) {
 func (c *batchConn) Close() error {
 	c.mu.Lock()
 	if c.draining {
+		c.closing = true
 		c.Conn.SetWriteDeadline(time.Now().Add(c.closeFlush))
 		for c.draining {
 			c.cond.Wait()

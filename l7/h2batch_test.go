@@ -17,7 +17,7 @@ import (
 func TestBatchConnOrder(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
-	c := newBatchConn(a)
+	c := newBatchConn(a, 0)
 	var want bytes.Buffer
 	got := make(chan []byte, 1)
 	go func() {
@@ -51,7 +51,7 @@ func TestBatchConnOrder(t *testing.T) {
 func TestBatchConnBackPressure(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
-	c := newBatchConn(a)
+	c := newBatchConn(a, 0)
 	defer c.Close()
 	chunk := make([]byte, 1000)
 	if _, err := c.Write(chunk); err != nil {
@@ -104,7 +104,7 @@ func (c *batchConn) pendingLen() int {
 // reported by the next Write.
 func TestBatchConnWriteError(t *testing.T) {
 	a, b := net.Pipe()
-	c := newBatchConn(a)
+	c := newBatchConn(a, 0)
 	b.Close()
 	if _, err := c.Write([]byte("lost")); err != nil {
 		t.Fatalf("first Write: %v (it only copies)", err)
@@ -154,7 +154,7 @@ func TestBatchConnCloseStalledPeer(t *testing.T) {
 				}
 				nc = srv
 			}
-			c := newBatchConn(nc)
+			c := newBatchConn(nc, 0)
 			batchOf(c).closeFlush = 20 * time.Millisecond
 			if _, err := c.Write([]byte("never read")); err != nil {
 				t.Fatal(err)
@@ -184,10 +184,10 @@ func TestBatchConnTLSState(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if _, ok := newBatchConn(a).(interface{ ConnectionState() tls.ConnectionState }); ok {
+	if _, ok := newBatchConn(a, 0).(interface{ ConnectionState() tls.ConnectionState }); ok {
 		t.Error("plaintext batchConn has ConnectionState")
 	}
-	if _, ok := newBatchConn(tls.Server(b, &tls.Config{})).(interface{ ConnectionState() tls.ConnectionState }); !ok {
+	if _, ok := newBatchConn(tls.Server(b, &tls.Config{}), 0).(interface{ ConnectionState() tls.ConnectionState }); !ok {
 		t.Error("TLS batchConn has no ConnectionState")
 	}
 }

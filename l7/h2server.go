@@ -29,10 +29,27 @@ type h2Server struct {
 	// registers it on this server); its Shutdown only runs the hook.
 	hooks *http.Server
 
+	stalls h2Stalls
+	handle http.Handler // handler
+
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{} // the connections served, as handed over
 	stopped bool
 	done    sync.WaitGroup // one per connection served
+}
+
+// handler is the base server's handler, its ResponseWriter wrapped so that
+// a stream whose client gives no flow-control credit for timeouts.idle is
+// reset (h2stall.go).
+func (s *h2Server) handler(w http.ResponseWriter, r *http.Request) {
+	if s.stalls.stall <= 0 {
+		s.base.Handler.ServeHTTP(w, r)
+		return
+	}
+	sw := &h2StallWriter{ResponseWriter: w}
+	s.stalls.add(sw)
+	defer s.stalls.remove(sw)
+	s.base.Handler.ServeHTTP(sw, r)
 }
 
 func newH2Server(base *http.Server) *h2Server {
@@ -43,7 +60,10 @@ func newH2Server(base *http.Server) *h2Server {
 	if err := http2.ConfigureServer(hooks, srv); err != nil {
 		panic("l7: http2.ConfigureServer: " + err.Error())
 	}
-	return &h2Server{base: base, srv: srv, hooks: hooks, conns: make(map[net.Conn]struct{})}
+	s := &h2Server{base: base, srv: srv, hooks: hooks, conns: make(map[net.Conn]struct{})}
+	s.stalls.stall = base.IdleTimeout
+	s.handle = http.HandlerFunc(s.handler)
+	return s
 }
 
 // serve serves c until it ends. After stop, c is closed at once.
@@ -68,10 +88,10 @@ func (s *h2Server) serve(c net.Conn) {
 	// server clears them too).
 	c.SetReadDeadline(time.Time{})
 	c.SetWriteDeadline(time.Time{})
-	s.srv.ServeConn(newBatchConn(c), &http2.ServeConnOpts{
+	s.srv.ServeConn(newBatchConn(c, s.base.IdleTimeout), &http2.ServeConnOpts{
 		Context:    context.Background(),
 		BaseConfig: s.base,
-		Handler:    s.base.Handler,
+		Handler:    s.handle,
 	})
 }
 

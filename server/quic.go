@@ -73,7 +73,8 @@ func (g *generation) buildQUIC(p *epPlan) error {
 	q := &quicSide{settings: quicSettings(ep)}
 	q.srv = quic.NewServer(quic.ServerOptions{
 		Entrypoint: ep.Name,
-		Handler:    &q.handler,
+		// A stream left without flow-control credit ends after idle.
+		Handler: l7.WriteStallHandler(&q.handler, ep.Timeouts.Idle),
 		// The certificates of the generation serving now.
 		GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if c := s.cur.Load().certs; c != nil {

@@ -1,0 +1,96 @@
+package l7
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// An HTTP/2 client that opens all its flow-control windows, asks for a
+// large response and then stops reading the socket must not hold the
+// connection and the handler for ever: the batched writer's write that
+// makes no progress for timeouts.idle fails and ends the connection.
+func TestH2ServerStalledReaderTimesOut(t *testing.T) {
+	h, wrote := floodHandler(64<<10, 4096) // at most 256 MiB
+	f := startH2Front(t, h, ServerOptions{IdleTimeout: 300 * time.Millisecond})
+	c := h2RawGet(t, f.plain, 4096, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	defer c.Close()
+	// The client never reads.
+	awaitWriteFailure(t, wrote, "the client stopped reading")
+}
+
+// h2RawGet opens a prior-knowledge HTTP/2 connection to addr with the
+// given read buffer (0: the default) and settings, opens the connection's
+// window fully when the settings open the streams' windows, and sends
+// GET / on stream 1.
+func h2RawGet(t *testing.T, addr string, rcvbuf int, settings ...http2.Setting) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rcvbuf > 0 {
+		c.(*net.TCPConn).SetReadBuffer(rcvbuf)
+	}
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, nil)
+	fr.WriteSettings(settings...)
+	if len(settings) > 0 {
+		fr.WriteWindowUpdate(0, 1<<31-1-65535)
+	}
+	var hb []byte
+	enc := hpack.NewEncoder(&byteSink{&hb})
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb, EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type byteSink struct{ b *[]byte }
+
+func (s *byteSink) Write(p []byte) (int, error) { *s.b = append(*s.b, p...); return len(p), nil }
+
+// A client that reads the socket but never gives the stream flow-control
+// credit (no WINDOW_UPDATE past the initial 64 KiB): the stream is reset
+// after timeouts.idle, and the handler's write fails.
+func TestH2ServerStalledWindowTimesOut(t *testing.T) {
+	h, wrote := floodHandler(16<<10, 1024) // 16 MiB
+	f := startH2Front(t, h, ServerOptions{IdleTimeout: 300 * time.Millisecond})
+	c := h2RawGet(t, f.plain, 0)
+	defer c.Close()
+	go io.Copy(io.Discard, c) // reads every byte, never credits the stream
+	awaitWriteFailure(t, wrote, "the window ran out")
+}
+
+// Only a write that waits counts: a stream that pauses between writes for
+// longer than timeouts.idle (an event stream) and one read slowly but
+// steadily both complete.
+func TestH2ServerPausedStreamKept(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("first\n"))
+		w.(http.Flusher).Flush()
+		time.Sleep(3 * idle)
+		w.Write([]byte("second\n"))
+	})
+	f := startH2Front(t, h, ServerOptions{IdleTimeout: idle})
+	tr := h2Client(false)
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: time.Minute}).Get(f.url(false, "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(b) != "first\nsecond\n" {
+		t.Fatalf("paused stream: %q, %v", b, err)
+	}
+}

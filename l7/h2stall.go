@@ -1,0 +1,105 @@
+package l7
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// HTTP/2 streams whose client gives no flow-control credit. The client
+// may keep its connection busy (batchConn's stall deadline never fires)
+// while one stream's window stays shut and its handler, with the backend
+// connection behind it, waits in Write for ever. nginx's send_timeout ends
+// such a stream; so does this: a Write that has waited for timeouts.idle
+// gets its stream reset (the write fails, the handler ends).
+//
+// x/net's per-stream write deadline cannot say this by itself: it resets
+// the stream when it passes even if no write is waiting, which would end
+// an event stream that pauses longer than the timeout. So the stream's
+// writers record when their Write began, and a sweep every quarter of the
+// timeout (one timer per server, running only while streams are open)
+// puts a deadline in the past on the streams that waited too long.
+
+// h2Stalls is the HTTP/2 server's set of open streams.
+type h2Stalls struct {
+	stall time.Duration
+	mu    sync.Mutex
+	ws    map[*h2StallWriter]struct{}
+	timer *time.Timer // nil while no stream is open
+}
+
+func (s *h2Stalls) add(w *h2StallWriter) {
+	s.mu.Lock()
+	if s.ws == nil {
+		s.ws = make(map[*h2StallWriter]struct{})
+	}
+	s.ws[w] = struct{}{}
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.stall/4, s.sweep)
+	}
+	s.mu.Unlock()
+}
+
+func (s *h2Stalls) remove(w *h2StallWriter) {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+	s.mu.Lock()
+	delete(s.ws, w)
+	if len(s.ws) == 0 && s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *h2Stalls) sweep() {
+	now := time.Now().UnixNano()
+	var late []*h2StallWriter
+	s.mu.Lock()
+	for w := range s.ws {
+		if since := w.since.Load(); since != 0 && now-since >= int64(s.stall) {
+			late = append(late, w)
+		}
+	}
+	if s.timer != nil {
+		s.timer.Reset(s.stall / 4)
+	}
+	s.mu.Unlock()
+	for _, w := range late {
+		w.reset()
+	}
+}
+
+// h2StallWriter is a stream's ResponseWriter as the handler gets it.
+type h2StallWriter struct {
+	http.ResponseWriter
+	since atomic.Int64 // when the Write in progress began, Unix ns; 0: none
+
+	mu   sync.Mutex // done, and the reset against the handler's return
+	done bool
+}
+
+func (w *h2StallWriter) Write(p []byte) (int, error) {
+	w.since.Store(time.Now().UnixNano())
+	n, err := w.ResponseWriter.Write(p)
+	w.since.Store(0)
+	return n, err
+}
+
+// reset ends the stream: a write deadline in the past resets it at once,
+// and the waiting Write fails.
+func (w *h2StallWriter) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Unix(0, 1))
+	}
+}
+
+// Flush keeps http.Flusher for handlers that assert it.
+func (w *h2StallWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+
+// Unwrap serves http.ResponseController.
+func (w *h2StallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,75 @@
+package l7
+
+import (
+	"net/http"
+	"time"
+)
+
+// stallDeadline moves a write deadline on before each write, lazily: only
+// once it would move by more than a sixteenth of the stall timeout. A busy
+// writer then changes its deadline (a runtime timer update) every few
+// seconds instead of per write, and a write fails after between 15/16 of
+// the timeout and the whole of it without progress. The deadline must be
+// one that only ends writes in progress or begun after it (net.Conn's,
+// quic-go's stream's): a pause longer than the timeout between writes is
+// fine, since the next write moves it first.
+type stallDeadline struct {
+	stall int64 // ns; 0: none
+	dl    int64 // the deadline set, Unix ns; 0: none known
+}
+
+// due is the deadline to set before a write, capped at capAt (Unix ns; 0:
+// none), or 0 when the one set is recent enough. The caller records a
+// deadline it set in dl.
+func (d *stallDeadline) due(capAt int64) int64 {
+	want := time.Now().UnixNano() + d.stall
+	if capAt != 0 && capAt < want {
+		want = capAt
+	}
+	if d.dl == 0 || want-d.dl > d.stall>>4 {
+		return want
+	}
+	return 0
+}
+
+// WriteStallHandler gives h's ResponseWriters such a deadline: a response
+// whose client gives no progress (HTTP/3: no flow-control credit while
+// the connection stays alive) for stall ends, as nginx's send_timeout
+// ends it. For servers whose ResponseWriter's SetWriteDeadline has
+// net.Conn's meaning (quic-go's http3); stall <= 0 returns h.
+func WriteStallHandler(h http.Handler, stall time.Duration) http.Handler {
+	if stall <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&stallWriter{ResponseWriter: w, d: stallDeadline{stall: int64(stall)}}, r)
+	})
+}
+
+type stallWriter struct {
+	http.ResponseWriter
+	d     stallDeadline
+	fixed bool // the handler set its own deadline
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	if !w.fixed {
+		if at := w.d.due(0); at != 0 && http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Unix(0, at)) == nil {
+			w.d.dl = at
+		}
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush keeps http.Flusher for handlers that assert it.
+func (w *stallWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+
+// SetWriteDeadline serves http.ResponseController: the handler's own
+// deadline replaces the stall deadline.
+func (w *stallWriter) SetWriteDeadline(t time.Time) error {
+	w.fixed = true
+	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
+}
+
+// Unwrap serves http.ResponseController for everything else.
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

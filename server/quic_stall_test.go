@@ -1,0 +1,92 @@
+package server
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	quicgo "github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// An HTTP/3 client that keeps its connection alive but gives a response's
+// stream no flow-control credit (it never reads the body) must not hold
+// the request and its backend connection for ever: the write waits at
+// most timeouts.idle, then the request ends and the backend connection
+// with it.
+func TestHTTP3StalledStreamEnds(t *testing.T) {
+	backendErr := make(chan error, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		var err error
+		for i := 0; i < 4096 && err == nil; i++ { // at most 256 MiB
+			_, err = w.Write(chunk)
+		}
+		backendErr <- err
+	}))
+	defer be.Close()
+	certFile, keyFile, pool := writeCert(t)
+	cfg := parse(t, fmt.Sprintf(`
+tls {
+  certificate "t" {
+    cert_file = %q
+    key_file  = %q
+  }
+}
+entrypoint "web" {
+  address = "127.0.0.1:0"
+  http3   = true
+  timeouts {
+    idle = "500ms"
+  }
+}
+http_route "all" {
+  entrypoints = ["web"]
+  service     = "be"
+}
+service "be" {
+  backend "http://%s" {}
+}
+`, certFile, keyFile, be.Listener.Addr().String()))
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h3 := &http3.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "t.test"},
+		// Alive (the idle timeout does not end the connection), with
+		// small stream windows that a body nobody reads soon fills.
+		QUICConfig: &quicgo.Config{KeepAlivePeriod: 50 * time.Millisecond, InitialStreamReceiveWindow: 64 << 10, MaxStreamReceiveWindow: 64 << 10},
+	}
+	defer h3.Close()
+	resp, err := h3.RoundTrip(mustRequest(t, "https://"+s.Addr("web").String()+"/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// The body is never read.
+	select {
+	case err := <-backendErr:
+		if err == nil {
+			t.Fatal("the backend wrote 256 MiB through a stream nobody reads")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the backend still writing 20 s after the client stopped giving credit (idle timeout 500 ms)")
+	}
+}
+
+func mustRequest(t *testing.T, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
