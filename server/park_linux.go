@@ -85,6 +85,11 @@ const (
 	parkEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 )
 
+// epollAdd registers fd in epfd; a var for the tests of a refusal.
+var epollAdd = func(epfd, fd int, ev *unix.EpollEvent) error {
+	return unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, ev)
+}
+
 func newEpollWaiter(log *slog.Logger) (parkWaiter, error) {
 	w := &epollWaiter{log: log, base: time.Now(), stopped: make(chan struct{})}
 	// Opened here to learn whether there is epoll at all; kept for the
@@ -167,9 +172,12 @@ func (w *epollWaiter) park(p *parkable, dl time.Time) bool {
 	// miss an event that comes at once.
 	w.ev = unix.EpollEvent{Events: parkEvents, Fd: p.slot, Pad: int32(p.seq)}
 	var ctlErr error
-	err = raw.Control(func(fd uintptr) { ctlErr = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, int(fd), &w.ev) })
+	err = raw.Control(func(fd uintptr) { ctlErr = epollAdd(w.epfd, int(fd), &w.ev) })
 	if err != nil || ctlErr != nil {
 		w.drop(p)
+		if !w.running {
+			w.shut() // open for p alone, as run closes it when nothing is parked
+		}
 		w.mu.Unlock()
 		if err != nil { // closed already
 			p.Conn.Close()

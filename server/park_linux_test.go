@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/l7"
@@ -253,6 +254,37 @@ func TestEpollParkPrefix(t *testing.T) {
 	if got := r.next(); got != p || string(got.Prefix) != "G" {
 		t.Fatal("the connection was not handed back with its bytes")
 	}
+}
+
+// TestEpollParkRefused: a connection epoll will not take (no room in
+// fs.epoll.max_user_watches) waits in a goroutine of its own instead, is
+// handed back with its request, and is closed by closeAll; no epoll
+// descriptor is left open for nothing.
+func TestEpollParkRefused(t *testing.T) {
+	old := epollAdd
+	epollAdd = func(int, int, *unix.EpollEvent) error { return unix.ENOSPC }
+	defer func() { epollAdd = old }()
+	r := newParkRig(t)
+	base := openFDs(t)
+	c, p := r.pair()
+	p.Park(time.Now().Add(time.Minute))
+	r.waitLen(1)
+	if n := openFDs(t); n != base+2 {
+		t.Fatalf("%d descriptors open, %d before: not only the connection's two", n, base)
+	}
+	c.Write([]byte("G"))
+	if got := r.next(); got != p {
+		t.Fatal("another connection was handed back")
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(p, b[:]); err != nil || b[0] != 'G' {
+		t.Fatalf("the request's first byte: %q, %v", b, err)
+	}
+	c, p = r.pair()
+	p.Park(time.Now().Add(time.Minute))
+	r.waitLen(1)
+	r.l.parked.closeAll()
+	wantEOF(t, c)
 }
 
 // TestEpollParkCloseAll: closeAll closes every parked connection, stops
