@@ -16,7 +16,8 @@ import (
 // guard's Read reports io.EOF; net/http ends the connection as if the client
 // had gone (it says nothing on the wire for an EOF between requests) and calls
 // Close, which the guard turns into IdleParker.Park. The owner waits for the
-// next byte with one small goroutine and hands the connection to the HTTP
+// next request (package server: in one epoll waiter for all of a listener's
+// parked connections, on Linux) and hands the connection to the HTTP
 // server again as a new one. What a client sees does not change: the same
 // socket, the same keep-alive connection, the same idle timeout (net/http's
 // read deadline, passed to Park).

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/proxynow/proxynow/config"
@@ -16,10 +15,10 @@ import (
 )
 
 // httpParkAfter is how long a plaintext HTTP/1.1 connection waits for its
-// next request inside net/http before handoff takes it back (l7's
-// ServerOptions.ParkIdleAfter): a parked connection costs one small
-// goroutine instead of net/http's goroutine and 8 KiB of buffers (10,000
-// idle connections: 8.5 KiB each instead of 26). Handing it to net/http
+// next request inside the HTTP server before handoff takes it back (l7's
+// ServerOptions.ParkIdleAfter): a parked connection costs a small record
+// in the listener's epoll waiter (park.go) instead of the server's
+// goroutine and 8 KiB of buffers. Handing it to the HTTP server
 // again costs a few microseconds, nothing next to the 100ms the client
 // stayed silent; a client that keeps a connection busy never parks.
 var httpParkAfter = 100 * time.Millisecond // a var for the tests
@@ -28,9 +27,9 @@ var httpParkAfter = 100 * time.Millisecond // a var for the tests
 // server. It detaches them: l4 keeps them on its books (max_connections,
 // drain on shutdown) until the HTTP server closes them, with no goroutine
 // of its own waiting meanwhile. A plaintext connection the HTTP server
-// parks (l7.IdleParker) waits for its next request in a goroutine of its
-// own, then goes to the HTTP server in place then, which after a reload may
-// be another one.
+// parks (l7.IdleParker) waits for its next request in the listener's
+// parkedConns (park.go), then goes to the HTTP server in place then, which
+// after a reload may be another one.
 type handoff struct{ l *listener }
 
 var _ l4.Handler = handoff{}
@@ -67,85 +66,6 @@ func (h handoff) hand(ctx context.Context, c *l4.Conn, conn net.Conn) {
 		}
 		// A reload replaced the HTTP server while this connection was on
 		// its way: the new one takes it.
-	}
-}
-
-// awaitRequest waits for the first byte of a parked connection's next
-// request until its idle deadline, then hands it to the HTTP server again;
-// it closes the connection instead on idle timeout, when the client goes,
-// or when the listener shuts down.
-func (h handoff) awaitRequest(p *parkable, dl time.Time) {
-	c := p.Conn
-	if !h.l.parked.add(c) {
-		c.Close()
-		return
-	}
-	ok := c.TCPConn.SetReadDeadline(dl) == nil
-	if ok {
-		n, _ := c.TCPConn.Read(p.first[:])
-		ok = n == 1 && c.TCPConn.SetReadDeadline(time.Time{}) == nil
-	}
-	h.l.parked.remove(c)
-	if !ok {
-		c.Close()
-		return
-	}
-	c.Prefix = p.first[:1]
-	h.hand(p.ctx, c, &parkable{Conn: c, ctx: p.ctx, h: h, resumed: true})
-}
-
-// parkable is a plaintext connection as handoff gives it to the HTTP
-// server: l7's guard parks it through Park instead of closing it.
-type parkable struct {
-	*l4.Conn
-	ctx     context.Context // the l4 server's
-	h       handoff
-	resumed bool
-	first   [1]byte // the byte that woke the connection
-}
-
-var _ l7.IdleParker = (*parkable)(nil)
-
-// Park is called by the guard once, on the goroutine net/http is ending.
-func (p *parkable) Park(deadline time.Time) { go p.h.awaitRequest(p, deadline) }
-
-func (p *parkable) Resumed() bool { return p.resumed }
-
-// parkedConns are a listener's parked connections, closed at once when the
-// listener shuts down (as net/http closes its idle ones).
-type parkedConns struct {
-	mu     sync.Mutex
-	conns  map[*l4.Conn]struct{}
-	closed bool
-}
-
-// add registers c; false once closeAll has run.
-func (s *parkedConns) add(c *l4.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	if s.conns == nil {
-		s.conns = make(map[*l4.Conn]struct{})
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *parkedConns) remove(c *l4.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-}
-
-// closeAll closes the parked connections and every one parked later.
-func (s *parkedConns) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for c := range s.conns {
-		c.Close()
 	}
 }
 

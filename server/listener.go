@@ -57,7 +57,7 @@ type listener struct {
 	http atomic.Pointer[httpServer]
 	// quic is the HTTP/3 side, nil without http3; changed under Server.mu.
 	quic *quicSide
-	// parked are the idle HTTP/1 connections handoff holds (http.go).
+	// parked are the idle HTTP/1 connections handoff holds (park.go).
 	parked parkedConns
 
 	served chan struct{} // closed when the l4 Serve loop has returned
@@ -66,6 +66,7 @@ type listener struct {
 func newListener(k listenerKey, ep *config.Entrypoint, s *Server) *listener {
 	l := &listener{key: k, served: make(chan struct{})}
 	l.name.Store(&ep.Name)
+	l.parked.log = s.log
 	// Metrics are per entrypoint name; a renamed entrypoint keeping its
 	// socket keeps counting under its first name until restart.
 	if k.network == config.NetworkUDP {

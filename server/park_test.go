@@ -21,19 +21,10 @@ func shortPark(t *testing.T) {
 // waitParked waits until n connections of s's entrypoint "web" are parked.
 func waitParked(t *testing.T, s *Server, n int) {
 	t.Helper()
-	s.mu.Lock()
-	var l *listener
-	for _, ln := range s.listeners {
-		if ln.entrypoint() == "web" {
-			l = ln
-		}
-	}
-	s.mu.Unlock()
+	l := webListener(t, s)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		l.parked.mu.Lock()
-		got := len(l.parked.conns)
-		l.parked.mu.Unlock()
+		got := l.parked.len()
 		if got == n {
 			return
 		}
@@ -62,51 +53,54 @@ func get(t *testing.T, c net.Conn, br *bufio.Reader) string {
 	return string(b)
 }
 
-// TestHTTPParkedConnection: an idle keep-alive connection that net/http
-// handed back keeps serving requests on the same socket, with the routes of
+// TestHTTPParkedConnection: an idle keep-alive connection that the HTTP
+// server handed back keeps serving requests on the same socket, with the routes of
 // a reload made while it was parked, and Shutdown closes it at once.
 func TestHTTPParkedConnection(t *testing.T) {
-	shortPark(t)
-	s := started(t, fmt.Sprintf(httpRespond, "v1"))
-	c, err := net.Dial("tcp", s.Addr("web").String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(c)
-	if b := get(t, c, br); b != "v1" {
-		t.Fatalf("body %q", b)
-	}
-	waitParked(t, s, 1)
-	if b := get(t, c, br); b != "v1" {
-		t.Fatalf("after parking: body %q", b)
-	}
-	waitParked(t, s, 1)
-	reload(t, s, fmt.Sprintf(httpRespond, "v2"))
-	if b := get(t, c, br); b != "v2" {
-		t.Fatalf("after a reload while parked: body %q", b)
-	}
-	waitParked(t, s, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	start := time.Now()
-	if err := s.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("Shutdown waited %v for a parked connection", d)
-	}
-	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
-		t.Fatalf("parked connection after Shutdown: read %d, %v; want EOF", n, err)
-	}
+	eachWaiter(t, func(t *testing.T) {
+		shortPark(t)
+		s := started(t, fmt.Sprintf(httpRespond, "v1"))
+		c, err := net.Dial("tcp", s.Addr("web").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(c)
+		if b := get(t, c, br); b != "v1" {
+			t.Fatalf("body %q", b)
+		}
+		waitParked(t, s, 1)
+		if b := get(t, c, br); b != "v1" {
+			t.Fatalf("after parking: body %q", b)
+		}
+		waitParked(t, s, 1)
+		reload(t, s, fmt.Sprintf(httpRespond, "v2"))
+		if b := get(t, c, br); b != "v2" {
+			t.Fatalf("after a reload while parked: body %q", b)
+		}
+		waitParked(t, s, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("Shutdown waited %v for a parked connection", d)
+		}
+		if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("parked connection after Shutdown: read %d, %v; want EOF", n, err)
+		}
+	})
 }
 
 // TestHTTPParkedIdleTimeout: a parked connection is closed at the
 // entrypoint's idle timeout, as net/http would have closed it.
 func TestHTTPParkedIdleTimeout(t *testing.T) {
-	shortPark(t)
-	s := started(t, `
+	eachWaiter(t, func(t *testing.T) {
+		shortPark(t)
+		s := started(t, `
 entrypoint "web" {
   address  = "127.0.0.1:0"
   timeouts { idle = "300ms" }
@@ -119,23 +113,24 @@ service "v1" {
   respond { body = "v1" }
 }
 `)
-	c, err := net.Dial("tcp", s.Addr("web").String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(c)
-	get(t, c, br)
-	waitParked(t, s, 1)
-	start := time.Now()
-	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
-		t.Fatalf("read %d, %v; want EOF at the idle timeout", n, err)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Fatalf("closed after %v, idle timeout 300ms", d)
-	}
-	waitParked(t, s, 0)
+		c, err := net.Dial("tcp", s.Addr("web").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(c)
+		sent := time.Now()
+		get(t, c, br)
+		waitParked(t, s, 1)
+		if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("read %d, %v; want EOF at the idle timeout", n, err)
+		}
+		if d := time.Since(sent); d < 290*time.Millisecond || d > 10*time.Second {
+			t.Fatalf("closed %v after the request, idle timeout 300ms", d)
+		}
+		waitParked(t, s, 0)
+	})
 }
 
 // TestHTTPParkedSlowHead: a request head that begins before the park
