@@ -43,6 +43,7 @@ type Conn struct {
 	// refuseProxyHeader is set on a PROXY-protocol entrypoint for peers that
 	// are not trusted: a PROXY header from them ends the connection.
 	refuseProxyHeader bool
+	raw               *RawIO             // Read and Write, without the scheduler's syscall bookkeeping; nil: TCPConn's
 	metrics           *EntrypointMetrics // counts a refused PROXY header
 
 	closeOnce sync.Once
@@ -101,7 +102,18 @@ func (c *Conn) Read(b []byte) (int, error) {
 		c.Prefix = c.Prefix[n:]
 		return n, nil
 	}
+	if c.raw != nil {
+		return c.raw.Read(b)
+	}
 	return c.TCPConn.Read(b)
+}
+
+// Write writes to the socket (with raw system calls where there are).
+func (c *Conn) Write(b []byte) (int, error) {
+	if c.raw != nil {
+		return c.raw.Write(b)
+	}
+	return c.TCPConn.Write(b)
 }
 
 // stream is what a handler talks to: Stream if set, else the Conn itself.

@@ -121,6 +121,7 @@ func (s *TCPServer) accept(tc *net.TCPConn) {
 		done:       make(chan struct{}),
 		metrics:    s.Metrics,
 		srv:        s,
+		raw:        NewRawIO(tc),
 	}
 	s.mu.Lock()
 	if s.shutdown {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/proxynow/proxynow/l4"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -69,6 +70,7 @@ const (
 type h1Conn struct {
 	t      *h1Transport
 	nc     net.Conn
+	rio    *l4.RawIO // nc's reads and writes, when it is a TCP socket
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	nread  int64 // bytes read from nc
@@ -99,7 +101,13 @@ func (c *h1Conn) Read(p []byte) (int, error) {
 	if c.limit > 0 && c.nread >= c.limit {
 		return 0, errHeadTooLarge
 	}
-	n, err := c.nc.Read(p)
+	var n int
+	var err error
+	if c.rio != nil {
+		n, err = c.rio.Read(p)
+	} else {
+		n, err = c.nc.Read(p)
+	}
 	c.nread += int64(n)
 	return n, err
 }
@@ -232,7 +240,15 @@ func (t *h1Transport) getConn(ctx context.Context) (*h1Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &h1Conn{t: t, nc: nc, bw: bufio.NewWriterSize(nc, h1WriteBuf)}
+	c := &h1Conn{t: t, nc: nc}
+	var w io.Writer = nc
+	if tc, ok := nc.(*net.TCPConn); ok {
+		// Raw system calls: see l4.RawIO.
+		if c.rio = l4.NewRawIO(tc); c.rio != nil {
+			w = c.rio
+		}
+	}
+	c.bw = bufio.NewWriterSize(w, h1WriteBuf)
 	c.br = bufio.NewReaderSize(c, h1ReadBuf)
 	return c, nil
 }
