@@ -94,3 +94,39 @@ func TestH2ServerPausedStreamKept(t *testing.T) {
 		t.Fatalf("paused stream: %q, %v", b, err)
 	}
 }
+
+// A handler that streams small writes, each flushed (the proxy's flushEach
+// for event streams, gRPC), blocks in Flush, not in Write, once the
+// client stops crediting the stream: that Flush must fail after
+// timeouts.idle too, and report its error (http.ResponseController's
+// Flush must see x/net's FlushError through the stall wrapper).
+func TestH2ServerStalledFlushTimesOut(t *testing.T) {
+	flushed := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		chunk := make([]byte, 1024)
+		for i := 0; i < 16<<10; i++ { // 16 MiB at most
+			if _, err := w.Write(chunk); err != nil {
+				flushed <- nil // the write, not the flush, saw it
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				flushed <- err
+				return
+			}
+		}
+		flushed <- nil
+	})
+	f := startH2Front(t, h, ServerOptions{IdleTimeout: 300 * time.Millisecond})
+	c := h2RawGet(t, f.plain, 0)
+	defer c.Close()
+	go io.Copy(io.Discard, c) // reads every byte, never credits the stream
+	select {
+	case err := <-flushed:
+		if err == nil {
+			t.Fatal("no Flush reported the stalled stream's end")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handler's Flush still blocked 20 s after the window ran out (idle timeout 300 ms)")
+	}
+}

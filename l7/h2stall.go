@@ -98,8 +98,19 @@ func (w *h2StallWriter) reset() {
 	}
 }
 
+// FlushError waits like Write (a flush blocks on the stream's window the
+// same way: a streaming handler's small writes each flushed wait here,
+// not in Write), and hands on x/net's error, which http.ResponseController
+// would otherwise lose to Flush.
+func (w *h2StallWriter) FlushError() error {
+	w.since.Store(time.Now().UnixNano())
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	w.since.Store(0)
+	return err
+}
+
 // Flush keeps http.Flusher for handlers that assert it.
-func (w *h2StallWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+func (w *h2StallWriter) Flush() { w.FlushError() }
 
 // Unwrap serves http.ResponseController.
 func (w *h2StallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
