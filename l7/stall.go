@@ -42,7 +42,12 @@ func WriteStallHandler(h http.Handler, stall time.Duration) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(&stallWriter{ResponseWriter: w, d: stallDeadline{stall: int64(stall)}}, r)
+		sw := &stallWriter{ResponseWriter: w, d: stallDeadline{stall: int64(stall)}}
+		h.ServeHTTP(sw, r)
+		// quic-go writes what is still buffered and the trailers after
+		// the handler returns: with a deadline from before a pause they
+		// would fail (a gRPC stream's grpc-status lost).
+		sw.arm()
 	})
 }
 
@@ -52,17 +57,29 @@ type stallWriter struct {
 	fixed bool // the handler set its own deadline
 }
 
-func (w *stallWriter) Write(p []byte) (int, error) {
+// arm moves the stall deadline on before a write to the stream.
+func (w *stallWriter) arm() {
 	if !w.fixed {
 		if at := w.d.due(0); at != 0 && http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Unix(0, at)) == nil {
 			w.d.dl = at
 		}
 	}
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	w.arm()
 	return w.ResponseWriter.Write(p)
 }
 
+// FlushError writes too (the header, after a pause), and hands on
+// quic-go's error, which http.ResponseController would lose to Flush.
+func (w *stallWriter) FlushError() error {
+	w.arm()
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
 // Flush keeps http.Flusher for handlers that assert it.
-func (w *stallWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+func (w *stallWriter) Flush() { w.FlushError() }
 
 // SetWriteDeadline serves http.ResponseController: the handler's own
 // deadline replaces the stall deadline.

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -89,4 +90,65 @@ func mustRequest(t *testing.T, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// A response that pauses longer than timeouts.idle and then ends with
+// trailers (a gRPC stream's grpc-status) keeps them: the stall deadline
+// set by the last write must not fail the trailers' write after the pause.
+func TestHTTP3PausedStreamKeepsTrailers(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Status")
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Write([]byte("first\n"))
+		w.(http.Flusher).Flush()
+		time.Sleep(4 * idle)
+		w.Header().Set("X-Status", "done")
+	}))
+	defer be.Close()
+	certFile, keyFile, pool := writeCert(t)
+	cfg := parse(t, fmt.Sprintf(`
+tls {
+  certificate "t" {
+    cert_file = %q
+    key_file  = %q
+  }
+}
+entrypoint "web" {
+  address = "127.0.0.1:0"
+  http3   = true
+  timeouts {
+    idle = "300ms"
+  }
+}
+http_route "all" {
+  entrypoints = ["web"]
+  service     = "be"
+}
+service "be" {
+  backend "http://%s" {}
+}
+`, certFile, keyFile, be.Listener.Addr().String()))
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h3 := &http3.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "t.test"},
+		QUICConfig:      &quicgo.Config{KeepAlivePeriod: 50 * time.Millisecond},
+	}
+	defer h3.Close()
+	resp, err := h3.RoundTrip(mustRequest(t, "https://"+s.Addr("web").String()+"/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != "first\n" || resp.Trailer.Get("X-Status") != "done" {
+		t.Fatalf("body %q, %v, trailers %v; want \"first\\n\" and X-Status: done", b, err, resp.Trailer)
+	}
 }
