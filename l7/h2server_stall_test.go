@@ -130,3 +130,47 @@ func TestH2ServerStalledFlushTimesOut(t *testing.T) {
 		t.Fatal("the handler's Flush still blocked 20 s after the window ran out (idle timeout 300 ms)")
 	}
 }
+
+// A client that reads slowly but steadily (credit every 50 ms, far within
+// timeouts.idle) keeps its stream even when one handler Write takes
+// longer than timeouts.idle in all: only a wait without progress counts,
+// as with nginx's send_timeout.
+func TestH2ServerSlowSteadyReaderKept(t *testing.T) {
+	const size = 256 << 10
+	wrote := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := w.Write(make([]byte, size)) // one Write, as a handler with the whole body does
+		wrote <- err
+	})
+	f := startH2Front(t, h, ServerOptions{IdleTimeout: 500 * time.Millisecond})
+	c := h2RawGet(t, f.plain, 0)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	fr := http2.NewFramer(c, c)
+	got, owed := 0, 0
+	for done := false; !done; {
+		fm, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		switch fm := fm.(type) {
+		case *http2.DataFrame:
+			got += len(fm.Data())
+			owed += len(fm.Data())
+			done = fm.StreamEnded()
+			if owed >= 4096 && !done { // 4 KiB per 50 ms: about 80 KB/s
+				time.Sleep(50 * time.Millisecond)
+				fr.WriteWindowUpdate(1, uint32(owed))
+				fr.WriteWindowUpdate(0, uint32(owed))
+				owed = 0
+			}
+		case *http2.RSTStreamFrame:
+			t.Fatalf("stream reset (%v) after %d of %d bytes read steadily", fm.ErrCode, got, size)
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY after %d bytes", got)
+		}
+	}
+	if err := <-wrote; err != nil || got != size {
+		t.Fatalf("read %d of %d bytes; handler: %v", got, size, err)
+	}
+}

@@ -81,11 +81,32 @@ type h2StallWriter struct {
 	done bool
 }
 
+// h2StallChunk is the most one wait covers: x/net's Write waits until all
+// of p is sent, so a large p read slowly but steadily would look stalled.
+// One full-size DATA frame: a client that cannot credit that much within
+// timeouts.idle counts as stalled.
+const h2StallChunk = 16 << 10
+
 func (w *h2StallWriter) Write(p []byte) (int, error) {
-	w.since.Store(time.Now().UnixNano())
-	n, err := w.ResponseWriter.Write(p)
-	w.since.Store(0)
-	return n, err
+	if len(p) == 0 {
+		return w.ResponseWriter.Write(p) // the implied WriteHeader(200)
+	}
+	var total int
+	for len(p) > 0 {
+		chunk := p
+		if len(chunk) > h2StallChunk {
+			chunk = chunk[:h2StallChunk]
+		}
+		w.since.Store(time.Now().UnixNano())
+		n, err := w.ResponseWriter.Write(chunk)
+		w.since.Store(0)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		p = p[len(chunk):]
+	}
+	return total, nil
 }
 
 // reset ends the stream: a write deadline in the past resets it at once,
