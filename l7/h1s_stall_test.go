@@ -167,3 +167,50 @@ func awaitWriteFailure(t *testing.T, wrote <-chan error, why string) {
 		t.Fatalf("the handler's write still blocked 20 s after %s (idle timeout 300 ms)", why)
 	}
 }
+
+// As TestH1ServerSlowReaderAndPausedWriterKept's slow reader, with the
+// whole response in one handler Write (a buffered or cached body): the
+// stall timeout still counts time without progress, not that Write's.
+func TestH1ServerSlowReaderOneBigWriteKept(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	const size = 2 << 20
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Write(make([]byte, size))
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(ServerOptions{Handler: h, IdleTimeout: idle})
+	done := make(chan struct{})
+	go func() { srv.Serve(smallSendBufListener{ln}); close(done) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	buf := make([]byte, 64<<10)
+	var got int
+	var rerr error
+	for {
+		time.Sleep(idle / 3)
+		var n int
+		n, rerr = io.ReadFull(resp.Body, buf)
+		got += n
+		if rerr != nil {
+			break
+		}
+	}
+	if got != size {
+		t.Fatalf("slow reader got %d of %d bytes in %v: %v", got, size, time.Since(start), rerr)
+	}
+}
