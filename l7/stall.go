@@ -66,9 +66,31 @@ func (w *stallWriter) arm() {
 	}
 }
 
+// stallChunk is the most written under one move of the deadline: the
+// deadline bounds a whole Write, so a large p read slowly but steadily
+// would look stalled.
+const stallChunk = 64 << 10
+
 func (w *stallWriter) Write(p []byte) (int, error) {
-	w.arm()
-	return w.ResponseWriter.Write(p)
+	if len(p) <= stallChunk || w.fixed {
+		w.arm()
+		return w.ResponseWriter.Write(p)
+	}
+	var total int
+	for len(p) > 0 {
+		chunk := p
+		if len(chunk) > stallChunk {
+			chunk = chunk[:stallChunk]
+		}
+		w.arm()
+		n, err := w.ResponseWriter.Write(chunk)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		p = p[len(chunk):]
+	}
+	return total, nil
 }
 
 // FlushError writes too (the header, after a pause), and hands on

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	quicgo "github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/proxynow/proxynow/l7"
 )
 
 // An HTTP/3 client that keeps its connection alive but gives a response's
@@ -150,5 +153,54 @@ service "be" {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || string(b) != "first\n" || resp.Trailer.Get("X-Status") != "done" {
 		t.Fatalf("body %q, %v, trailers %v; want \"first\\n\" and X-Status: done", b, err, resp.Trailer)
+	}
+}
+
+// A client that reads an HTTP/3 response slowly but steadily keeps it
+// even when the handler writes it in one Write that takes longer than
+// timeouts.idle: only a wait without progress counts.
+func TestHTTP3SlowReaderOneBigWriteKept(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	const size = 2 << 20
+	certFile, keyFile, pool := writeCert(t)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	srv := &http3.Server{
+		TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}}),
+		Handler: l7.WriteStallHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write(make([]byte, size))
+		}), idle),
+	}
+	go srv.Serve(pc)
+	defer srv.Close()
+	h3 := &http3.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "t.test"},
+		QUICConfig:      &quicgo.Config{KeepAlivePeriod: 50 * time.Millisecond, InitialStreamReceiveWindow: 64 << 10, MaxStreamReceiveWindow: 64 << 10},
+	}
+	defer h3.Close()
+	resp, err := h3.RoundTrip(mustRequest(t, "https://"+pc.LocalAddr().String()+"/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 64<<10)
+	var got int
+	for {
+		time.Sleep(idle / 6) // ~64 KiB per 50 ms
+		n, err := io.ReadFull(resp.Body, buf)
+		got += n
+		if err != nil {
+			break
+		}
+	}
+	if got != size {
+		t.Fatalf("slow reader got %d of %d bytes", got, size)
 	}
 }
