@@ -50,6 +50,7 @@ func (s *h2Server) handler(w http.ResponseWriter, r *http.Request) {
 	s.stalls.add(sw)
 	defer s.stalls.remove(sw)
 	s.base.Handler.ServeHTTP(sw, r)
+	sw.finish()
 }
 
 func newH2Server(base *http.Server) *h2Server {

@@ -174,3 +174,40 @@ func TestH2ServerSlowSteadyReaderKept(t *testing.T) {
 		t.Fatalf("read %d of %d bytes; handler: %v", got, size, err)
 	}
 }
+
+// A handler that returns with the end of its body still buffered leaves
+// x/net to flush it: a client that gives that stream no credit must not
+// hold it (and the goroutine serving it) past timeouts.idle either.
+func TestH2ServerStalledFinalFlushEnds(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, 65535)) // the stream's window
+		w.Write(make([]byte, 2000))  // a tail that stays in x/net's buffer
+	})
+	f := startH2Front(t, h, ServerOptions{IdleTimeout: 300 * time.Millisecond})
+	c := h2RawGet(t, f.plain, 0)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	fr := http2.NewFramer(c, c)
+	got := 0
+	for {
+		fm, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("stream neither ended nor reset after %d bytes: %v", got, err)
+		}
+		switch fm := fm.(type) {
+		case *http2.DataFrame:
+			got += len(fm.Data())
+			if fm.StreamEnded() {
+				t.Fatalf("stream ended after %d bytes without credit for them", got)
+			}
+		case *http2.RSTStreamFrame:
+			return
+		case *http2.GoAwayFrame:
+			return
+		case *http2.PingFrame:
+			if !fm.IsAck() {
+				fr.WritePing(true, fm.Data)
+			}
+		}
+	}
+}

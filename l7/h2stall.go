@@ -76,6 +76,10 @@ func (s *h2Stalls) sweep() {
 type h2StallWriter struct {
 	http.ResponseWriter
 	since atomic.Int64 // when the Write in progress began, Unix ns; 0: none
+	// The handler's goroutine's: bytes written, and whether some may sit
+	// in x/net's buffer (see finish).
+	wrote     int64
+	unflushed bool
 
 	mu   sync.Mutex // done, and the reset against the handler's return
 	done bool
@@ -100,6 +104,8 @@ func (w *h2StallWriter) Write(p []byte) (int, error) {
 		w.since.Store(time.Now().UnixNano())
 		n, err := w.ResponseWriter.Write(chunk)
 		w.since.Store(0)
+		w.wrote += int64(n)
+		w.unflushed = true
 		total += n
 		if err != nil {
 			return total, err
@@ -127,7 +133,23 @@ func (w *h2StallWriter) FlushError() error {
 	w.since.Store(time.Now().UnixNano())
 	err := http.NewResponseController(w.ResponseWriter).Flush()
 	w.since.Store(0)
+	w.unflushed = false
 	return err
+}
+
+// h2BufSize is x/net's handler-side buffer (handlerChunkWriteSize): a
+// response that wrote more has sent its header.
+const h2BufSize = 4 << 10
+
+// finish flushes, while the sweep still sees it, the tail of a response
+// that x/net would otherwise flush after the handler returned, where a
+// stream left without credit would wait for ever, out of the sweep's
+// reach. Only for a response whose header went already: a small one's
+// single flush at the end is what gives it its Content-Length.
+func (w *h2StallWriter) finish() {
+	if w.unflushed && w.wrote > h2BufSize {
+		w.FlushError()
+	}
 }
 
 // Flush keeps http.Flusher for handlers that assert it.
