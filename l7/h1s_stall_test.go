@@ -67,27 +67,7 @@ func TestH1ServerSlowReaderAndPausedWriterKept(t *testing.T) {
 			}
 		}
 	})
-	// The server's send buffer is fixed small: the kernel reports a full
-	// one writable again once half of it drained, and an autotuned one
-	// (megabytes) would hold the write longer than this test's timeout
-	// while the client reads steadily. With timeouts.idle at minutes,
-	// that is the client's pace at which a response is given up.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(ServerOptions{Handler: h, IdleTimeout: idle})
-	done := make(chan struct{})
-	go func() { srv.Serve(smallSendBufListener{ln}); close(done) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	dial := startSmallSendBuf(t, h, idle)
 
 	c := dial()
 	if tc, ok := underlyingTCP(c); ok {
@@ -101,22 +81,7 @@ func TestH1ServerSlowReaderAndPausedWriterKept(t *testing.T) {
 	}
 	// 2 MiB at ~64 KiB per 100 ms (well under the timeout between reads)
 	// takes longer than the timeout many times over.
-	start := time.Now()
-	buf := make([]byte, 64<<10)
-	var got int
-	var rerr error
-	for {
-		time.Sleep(idle / 3)
-		var n int
-		n, rerr = io.ReadFull(resp.Body, buf)
-		got += n
-		if rerr != nil {
-			break
-		}
-	}
-	if got != size {
-		t.Fatalf("slow reader got %d of %d bytes in %v: %v", got, size, time.Since(start), rerr)
-	}
+	readSlowly(t, resp.Body, size, idle/3)
 
 	c = dial()
 	c.Write([]byte("GET /pause HTTP/1.1\r\nHost: x\r\n\r\n"))
@@ -178,6 +143,45 @@ func TestH1ServerSlowReaderOneBigWriteKept(t *testing.T) {
 		w.Header().Set("Content-Length", strconv.Itoa(size))
 		w.Write(make([]byte, size))
 	})
+	c := startSmallSendBuf(t, h, idle)()
+	c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readSlowly(t, resp.Body, size, idle/3)
+}
+
+// readSlowly reads body in 64 KiB pieces, pausing between them, and fails
+// the test unless it is size bytes long.
+func readSlowly(t *testing.T, body io.Reader, size int, pause time.Duration) {
+	t.Helper()
+	start := time.Now()
+	buf := make([]byte, 64<<10)
+	var got int
+	for {
+		time.Sleep(pause)
+		n, err := io.ReadFull(body, buf)
+		got += n
+		if err != nil {
+			if got != size {
+				t.Fatalf("slow reader got %d of %d bytes in %v: %v", got, size, time.Since(start), err)
+			}
+			return
+		}
+	}
+}
+
+// startSmallSendBuf serves h with the given idle timeout on connections
+// whose send buffer is fixed small, and returns a dial function. The
+// kernel reports a full send buffer writable again once half of it
+// drained; an autotuned one (megabytes) would hold a write longer than
+// these tests' timeout while the client reads steadily. With
+// timeouts.idle at minutes, that is the client's pace at which a response
+// is given up.
+func startSmallSendBuf(t *testing.T, h http.Handler, idle time.Duration) (dial func() net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -186,31 +190,12 @@ func TestH1ServerSlowReaderOneBigWriteKept(t *testing.T) {
 	done := make(chan struct{})
 	go func() { srv.Serve(smallSendBufListener{ln}); close(done) }()
 	t.Cleanup(func() { srv.Close(); <-done })
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.(*net.TCPConn).SetReadBuffer(16 << 10)
-	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	buf := make([]byte, 64<<10)
-	var got int
-	var rerr error
-	for {
-		time.Sleep(idle / 3)
-		var n int
-		n, rerr = io.ReadFull(resp.Body, buf)
-		got += n
-		if rerr != nil {
-			break
+	return func() net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if got != size {
-		t.Fatalf("slow reader got %d of %d bytes in %v: %v", got, size, time.Since(start), rerr)
+		t.Cleanup(func() { c.Close() })
+		return c
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -31,38 +32,8 @@ func TestHTTP3StalledStreamEnds(t *testing.T) {
 		}
 		backendErr <- err
 	}))
-	defer be.Close()
-	certFile, keyFile, pool := writeCert(t)
-	cfg := parse(t, fmt.Sprintf(`
-tls {
-  certificate "t" {
-    cert_file = %q
-    key_file  = %q
-  }
-}
-entrypoint "web" {
-  address = "127.0.0.1:0"
-  http3   = true
-  timeouts {
-    idle = "500ms"
-  }
-}
-http_route "all" {
-  entrypoints = ["web"]
-  service     = "be"
-}
-service "be" {
-  backend "http://%s" {}
-}
-`, certFile, keyFile, be.Listener.Addr().String()))
-	s, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	t.Cleanup(be.Close) // after the proxy's (cleanups run last first)
+	s, pool := startH3Proxy(t, be.Listener.Addr().String(), "500ms")
 	h3 := &http3.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "t.test"},
 		// Alive (the idle timeout does not end the connection), with
@@ -108,38 +79,8 @@ func TestHTTP3PausedStreamKeepsTrailers(t *testing.T) {
 		time.Sleep(4 * idle)
 		w.Header().Set("X-Status", "done")
 	}))
-	defer be.Close()
-	certFile, keyFile, pool := writeCert(t)
-	cfg := parse(t, fmt.Sprintf(`
-tls {
-  certificate "t" {
-    cert_file = %q
-    key_file  = %q
-  }
-}
-entrypoint "web" {
-  address = "127.0.0.1:0"
-  http3   = true
-  timeouts {
-    idle = "300ms"
-  }
-}
-http_route "all" {
-  entrypoints = ["web"]
-  service     = "be"
-}
-service "be" {
-  backend "http://%s" {}
-}
-`, certFile, keyFile, be.Listener.Addr().String()))
-	s, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	t.Cleanup(be.Close) // after the proxy's (cleanups run last first)
+	s, pool := startH3Proxy(t, be.Listener.Addr().String(), "300ms")
 	h3 := &http3.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "t.test"},
 		QUICConfig:      &quicgo.Config{KeepAlivePeriod: 50 * time.Millisecond},
@@ -203,4 +144,42 @@ func TestHTTP3SlowReaderOneBigWriteKept(t *testing.T) {
 	if got != size {
 		t.Fatalf("slow reader got %d of %d bytes", got, size)
 	}
+}
+
+// startH3Proxy runs proxynow with an HTTP/3 entrypoint whose timeouts.idle
+// is idle, proxying every request to the HTTP backend at addr.
+func startH3Proxy(t *testing.T, addr, idle string) (*Server, *x509.CertPool) {
+	t.Helper()
+	certFile, keyFile, pool := writeCert(t)
+	cfg := parse(t, fmt.Sprintf(`
+tls {
+  certificate "t" {
+    cert_file = %q
+    key_file  = %q
+  }
+}
+entrypoint "web" {
+  address = "127.0.0.1:0"
+  http3   = true
+  timeouts {
+    idle = %q
+  }
+}
+http_route "all" {
+  entrypoints = ["web"]
+  service     = "be"
+}
+service "be" {
+  backend "http://%s" {}
+}
+`, certFile, keyFile, idle, addr))
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, pool
 }
