@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -80,13 +79,7 @@ func TestHTTPPipelinedSplitHead(t *testing.T) {
 	shortPark(t)
 	addr, begun, release := slowBackend(t)
 	s := started(t, fmt.Sprintf(parkProxyConfig, addr))
-	c, err := net.Dial("tcp", s.Addr("web").String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := dialWeb(t, s, 30*time.Second)
 	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-begun
 	time.Sleep(100 * time.Millisecond) // the watcher reads by now
@@ -292,13 +285,7 @@ service "be" {
 		parked bool
 	}{{"whole", false, false}, {"split", true, false}, {"parked", false, true}, {"parked-split", true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", s.Addr("web").String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(30 * time.Second))
-			br := bufio.NewReader(c)
+			c, br := dialWeb(t, s, 30*time.Second)
 			for range 2 {
 				get(t, c, br)
 			}
@@ -364,13 +351,7 @@ service "be" {
   backend "http://%s" {}
 }
 `, be.Listener.Addr()))
-	c, err := net.Dial("tcp", s.Addr("web").String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := dialWeb(t, s, 60*time.Second)
 	expect := func(want string) {
 		t.Helper()
 		if b := readBody(t, br); b != want {
@@ -424,12 +405,7 @@ func TestHTTPClientGoneAfterHeadTimeout(t *testing.T) {
 	defer be.Close()
 	s := started(t, fmt.Sprintf(parkProxyConfig, be.Listener.Addr()))
 	for _, split := range []bool{false, true} {
-		c, err := net.Dial("tcp", s.Addr("web").String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(30 * time.Second))
-		br := bufio.NewReader(c)
+		c, br := dialWeb(t, s, 30*time.Second)
 		get(t, c, br)
 		waitParked(t, s, 1)
 		if split {

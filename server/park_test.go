@@ -36,6 +36,19 @@ func waitParked(t *testing.T, s *Server, n int) {
 }
 
 // get sends one GET on c and returns the body of the answer.
+// dialWeb connects to s's "web" entrypoint, closed when the test ends,
+// with d as the connection's deadline.
+func dialWeb(t *testing.T, s *Server, d time.Duration) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", s.Addr("web").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(d))
+	return c, bufio.NewReader(c)
+}
+
 func get(t *testing.T, c net.Conn, br *bufio.Reader) string {
 	t.Helper()
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
@@ -60,13 +73,7 @@ func TestHTTPParkedConnection(t *testing.T) {
 	eachWaiter(t, func(t *testing.T) {
 		shortPark(t)
 		s := started(t, fmt.Sprintf(httpRespond, "v1"))
-		c, err := net.Dial("tcp", s.Addr("web").String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(20 * time.Second))
-		br := bufio.NewReader(c)
+		c, br := dialWeb(t, s, 20*time.Second)
 		if b := get(t, c, br); b != "v1" {
 			t.Fatalf("body %q", b)
 		}
@@ -113,13 +120,7 @@ service "v1" {
   respond { body = "v1" }
 }
 `)
-		c, err := net.Dial("tcp", s.Addr("web").String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(20 * time.Second))
-		br := bufio.NewReader(c)
+		c, br := dialWeb(t, s, 20*time.Second)
 		sent := time.Now()
 		get(t, c, br)
 		waitParked(t, s, 1)
@@ -139,13 +140,7 @@ service "v1" {
 func TestHTTPParkedSlowHead(t *testing.T) {
 	shortPark(t)
 	s := started(t, fmt.Sprintf(httpRespond, "v1"))
-	c, err := net.Dial("tcp", s.Addr("web").String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := dialWeb(t, s, 20*time.Second)
 	get(t, c, br)
 	io.WriteString(c, "GET / HT")
 	time.Sleep(100 * time.Millisecond) // longer than the park delay, on purpose
@@ -191,13 +186,7 @@ func TestHTTPNextRequestAlreadyWaiting(t *testing.T) {
 	httpParkAfter = 5 * time.Second
 	t.Cleanup(func() { httpParkAfter = old })
 	s := started(t, fmt.Sprintf(httpRespond, "v1"))
-	c, err := net.Dial("tcp", s.Addr("web").String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := dialWeb(t, s, 60*time.Second)
 	const n = 50
 	start := time.Now()
 	// One request always in flight ahead of the one being answered.
@@ -244,13 +233,7 @@ service "v1" {
 }
 `)
 	for _, pause := range []time.Duration{0, 100 * time.Millisecond} {
-		c, err := net.Dial("tcp", s.Addr("web").String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(20 * time.Second))
-		br := bufio.NewReader(c)
+		c, br := dialWeb(t, s, 20*time.Second)
 		get(t, c, br)
 		time.Sleep(pause) // parked (longer than the park delay) or not
 		io.WriteString(c, "GET / HTTP/1.1\r\nHo")

@@ -53,14 +53,8 @@ func dialKeepAlive(t *testing.T, s *Server, n int) ([]net.Conn, []*bufio.Reader)
 	conns := make([]net.Conn, n)
 	brs := make([]*bufio.Reader, n)
 	for i := range conns {
-		c, err := net.Dial("tcp", s.Addr("web").String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		c.SetDeadline(time.Now().Add(60 * time.Second))
-		conns[i], brs[i] = c, bufio.NewReader(c)
-		get(t, c, brs[i])
+		conns[i], brs[i] = dialWeb(t, s, 60*time.Second)
+		get(t, conns[i], brs[i])
 	}
 	return conns, brs
 }
