@@ -22,31 +22,16 @@ type h1out struct {
 	fixed bool  // someone else owns the write deadline
 }
 
-// h1StallChunk is the most written under one move of the deadline: a
-// net.Conn's deadline bounds a whole Write, so a large p read slowly but
-// steadily would look stalled.
-const h1StallChunk = 64 << 10
-
 func (o *h1out) Write(p []byte) (int, error) {
 	if o.d.stall <= 0 || o.fixed {
 		return o.nc.Write(p)
 	}
-	var total int
-	for {
-		chunk := p
-		if len(chunk) > h1StallChunk {
-			chunk = chunk[:h1StallChunk]
-		}
-		if at := o.d.due(o.resp); at != 0 && o.nc.SetWriteDeadline(time.Unix(0, at)) == nil {
-			o.d.dl = at
-		}
-		n, err := o.nc.Write(chunk)
-		total += n
-		p = p[len(chunk):]
-		if err != nil || len(p) == 0 {
-			return total, err
-		}
-	}
+	return writeSteps(p, stallStep, o.writeStep)
+}
+
+func (o *h1out) writeStep(p []byte) (int, error) {
+	o.d.arm(o.resp, o.nc.SetWriteDeadline)
+	return o.nc.Write(p)
 }
 
 // startResponse is called before each request's handler: d > 0 bounds

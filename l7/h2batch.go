@@ -158,9 +158,7 @@ func (c *batchConn) armLocked() {
 	if c.stall.stall <= 0 || c.closing {
 		return
 	}
-	if at := c.stall.due(0); at != 0 && c.Conn.SetWriteDeadline(time.Unix(0, at)) == nil {
-		c.stall.dl = at
-	}
+	c.stall.arm(0, c.Conn.SetWriteDeadline)
 }
 
 func putBatchBuf(b *[]byte) {

@@ -95,24 +95,17 @@ func (w *h2StallWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return w.ResponseWriter.Write(p) // the implied WriteHeader(200)
 	}
-	var total int
-	for len(p) > 0 {
-		chunk := p
-		if len(chunk) > h2StallChunk {
-			chunk = chunk[:h2StallChunk]
-		}
-		w.since.Store(time.Now().UnixNano())
-		n, err := w.ResponseWriter.Write(chunk)
-		w.since.Store(0)
-		w.wrote += int64(n)
-		w.unflushed = true
-		total += n
-		if err != nil {
-			return total, err
-		}
-		p = p[len(chunk):]
-	}
-	return total, nil
+	return writeSteps(p, h2StallChunk, w.writeStep)
+}
+
+// writeStep is one timed wait: the sweep resets the stream when it lasts.
+func (w *h2StallWriter) writeStep(p []byte) (int, error) {
+	w.since.Store(time.Now().UnixNano())
+	n, err := w.ResponseWriter.Write(p)
+	w.since.Store(0)
+	w.wrote += int64(n)
+	w.unflushed = true
+	return n, err
 }
 
 // reset ends the stream: a write deadline in the past resets it at once,

@@ -18,18 +18,39 @@ type stallDeadline struct {
 	dl    int64 // the deadline set, Unix ns; 0: none known
 }
 
-// due is the deadline to set before a write, capped at capAt (Unix ns; 0:
-// none), or 0 when the one set is recent enough. The caller records a
-// deadline it set in dl.
-func (d *stallDeadline) due(capAt int64) int64 {
+// arm moves the deadline on through set before a write, capped at capAt
+// (Unix ns; 0: none), unless the one set is recent enough.
+func (d *stallDeadline) arm(capAt int64, set func(time.Time) error) {
 	want := time.Now().UnixNano() + d.stall
 	if capAt != 0 && capAt < want {
 		want = capAt
 	}
-	if d.dl == 0 || want-d.dl > d.stall>>4 {
-		return want
+	if d.dl != 0 && want-d.dl <= d.stall>>4 {
+		return
 	}
-	return 0
+	if set(time.Unix(0, want)) == nil {
+		d.dl = want
+	}
+}
+
+// stallStep is the most written under one move of a stall deadline.
+const stallStep = 64 << 10
+
+// writeSteps writes p by write in pieces of at most step bytes (one call
+// for an empty p): a write deadline bounds a whole write, so one large p
+// read slowly but steadily would look stalled, where each piece under a
+// deadline of its own does not.
+func writeSteps(p []byte, step int, write func([]byte) (int, error)) (int, error) {
+	var total int
+	for {
+		chunk := p[:min(len(p), step)]
+		n, err := write(chunk)
+		total += n
+		p = p[len(chunk):]
+		if err != nil || len(p) == 0 {
+			return total, err
+		}
+	}
 }
 
 // WriteStallHandler gives h's ResponseWriters such a deadline: a response
@@ -60,37 +81,20 @@ type stallWriter struct {
 // arm moves the stall deadline on before a write to the stream.
 func (w *stallWriter) arm() {
 	if !w.fixed {
-		if at := w.d.due(0); at != 0 && http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Unix(0, at)) == nil {
-			w.d.dl = at
-		}
+		w.d.arm(0, http.NewResponseController(w.ResponseWriter).SetWriteDeadline)
 	}
 }
 
-// stallChunk is the most written under one move of the deadline: the
-// deadline bounds a whole Write, so a large p read slowly but steadily
-// would look stalled.
-const stallChunk = 64 << 10
-
 func (w *stallWriter) Write(p []byte) (int, error) {
-	if len(p) <= stallChunk || w.fixed {
-		w.arm()
+	if w.fixed {
 		return w.ResponseWriter.Write(p)
 	}
-	var total int
-	for len(p) > 0 {
-		chunk := p
-		if len(chunk) > stallChunk {
-			chunk = chunk[:stallChunk]
-		}
-		w.arm()
-		n, err := w.ResponseWriter.Write(chunk)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		p = p[len(chunk):]
-	}
-	return total, nil
+	return writeSteps(p, stallStep, w.writeStep)
+}
+
+func (w *stallWriter) writeStep(p []byte) (int, error) {
+	w.arm()
+	return w.ResponseWriter.Write(p)
 }
 
 // FlushError writes too (the header, after a pause), and hands on
