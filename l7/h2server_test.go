@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,7 +18,6 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/proxynow/proxynow/config"
-	"github.com/proxynow/proxynow/upstream"
 )
 
 // h2Front serves h with NewServer over TLS (handshake done before the
@@ -259,16 +257,7 @@ func BenchmarkH2Server(b *testing.B) {
 // Proxy to an HTTP/1 backend (in the same process: allocs/op include the
 // backend's and the client's).
 func BenchmarkH2Proxy(b *testing.B) {
-	body := []byte("hello, world\n")
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
-	defer be.Close()
-	svc := svcFor("http://" + be.Listener.Addr().String())
-	pool, err := upstream.NewPool(svc, upstream.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	px := NewProxy(svc, pool, nil)
-	defer px.CloseIdleConnections()
+	px, _ := helloProxy(b)
 	router, err := NewRouter([]*Route{{Config: &config.HTTPRoute{Name: "r", PathPrefix: "/", Service: "svc"}, Handler: px}})
 	if err != nil {
 		b.Fatal(err)

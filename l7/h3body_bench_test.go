@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/proxynow/proxynow/upstream"
 )
 
 // BenchmarkProxyHTTP3GET proxies a GET shaped as quic-go's HTTP/3 server
@@ -17,16 +15,7 @@ import (
 // the HTTP3 entry ("settled": the body is found empty first, so
 // h1Transport's fast path serves it). Figures include the backend's.
 func BenchmarkProxyHTTP3GET(b *testing.B) {
-	body := []byte("hello, world\n")
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
-	defer be.Close()
-	svc := svcFor("http://" + be.Listener.Addr().String())
-	pool, err := upstream.NewPool(svc, upstream.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	px := NewProxy(svc, pool, nil)
-	defer px.CloseIdleConnections()
+	px, _ := helloProxy(b)
 	run := func(b *testing.B, h http.Handler) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -35,7 +24,7 @@ func BenchmarkProxyHTTP3GET(b *testing.B) {
 			r.Body, r.ContentLength = io.NopCloser(strings.NewReader("")), -1
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
-			if w.Code != http.StatusOK || w.Body.Len() != len(body) {
+			if w.Code != http.StatusOK || w.Body.Len() != len(helloBody) {
 				b.Fatalf("got %d %q", w.Code, w.Body.String())
 			}
 		}

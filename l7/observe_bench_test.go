@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/config"
-	"github.com/proxynow/proxynow/upstream"
 )
 
 // nopWriter is a ResponseWriter that costs nothing, so the handler
@@ -65,16 +64,7 @@ func BenchmarkObserver(b *testing.B) {
 // (client -> entry -> Proxy -> backend over loopback) without and with the
 // observer: the relative cost on a real proxied request.
 func BenchmarkProxyRequestObserved(b *testing.B) {
-	body := []byte("hello, world\n")
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
-	defer be.Close()
-	svc := svcFor("http://" + be.Listener.Addr().String())
-	pool, err := upstream.NewPool(svc, upstream.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	px := NewProxy(svc, pool, nil)
-	defer px.CloseIdleConnections()
+	px, _ := helloProxy(b)
 	route := &config.HTTPRoute{Name: "r", Hosts: []string{"bench.test"}, PathPrefix: "/", Service: "svc"}
 	router, err := NewRouter([]*Route{{Config: route, Handler: px}})
 	if err != nil {

@@ -16,17 +16,7 @@ import (
 // per op include the client's and the backend's (same process): the
 // proxy's own cost is the difference between the two sub-benchmarks.
 func BenchmarkProxyRequest(b *testing.B) {
-	body := []byte("hello, world\n")
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
-	defer be.Close()
-
-	svc := svcFor("http://" + be.Listener.Addr().String())
-	pool, err := upstream.NewPool(svc, upstream.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	px := NewProxy(svc, pool, nil)
-	defer px.CloseIdleConnections()
+	px, backend := helloProxy(b)
 	router, err := NewRouter([]*Route{{Config: &config.HTTPRoute{Name: "r", Hosts: []string{"bench.test"}, PathPrefix: "/", Service: "svc"}, Handler: px}})
 	if err != nil {
 		b.Fatal(err)
@@ -49,7 +39,7 @@ func BenchmarkProxyRequest(b *testing.B) {
 			resp.Body.Close()
 		}
 	}
-	b.Run("direct", func(b *testing.B) { run(b, be.URL+"/x") })
+	b.Run("direct", func(b *testing.B) { run(b, backend+"/x") })
 	b.Run("proxy", func(b *testing.B) { run(b, front+"/x") })
 }
 
@@ -64,4 +54,23 @@ func serveFront(tb testing.TB, h http.Handler) string {
 	go srv.Serve(ln)
 	tb.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// helloBody is helloProxy's backend's answer.
+const helloBody = "hello, world\n"
+
+// helloProxy is a Proxy to a local backend answering helloBody, and the
+// backend's URL; both are closed when the benchmark ends.
+func helloProxy(b *testing.B) (*Proxy, string) {
+	b.Helper()
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, helloBody) }))
+	b.Cleanup(be.Close)
+	svc := svcFor("http://" + be.Listener.Addr().String())
+	pool, err := upstream.NewPool(svc, upstream.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	px := NewProxy(svc, pool, nil)
+	b.Cleanup(px.CloseIdleConnections)
+	return px, be.URL
 }
