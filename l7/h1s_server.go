@@ -35,6 +35,7 @@ type h1Server struct {
 	h2                *h2Server
 
 	shutdown atomic.Bool
+	workers  connWorkers // the goroutines serveConn runs on
 	mu       sync.Mutex
 	conns    map[*h1conn]struct{}
 	closed   bool
@@ -139,6 +140,6 @@ func (s *h1Server) acceptLoop(ln net.Listener, g *GuardedListener) error {
 			go s.h2.serve(gc)
 			continue
 		}
-		go s.serveConn(gc, TLSState(gc))
+		s.workers.serve(s, gc, TLSState(gc))
 	}
 }

@@ -103,6 +103,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // now on say Connection: close.
 func (s *Server) stop() {
 	s.h1.shutdown.Store(true)
+	s.h1.workers.close()
 	s.mu.Lock()
 	s.stopped = true
 	lns := s.lns
