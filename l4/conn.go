@@ -95,9 +95,10 @@ func (c *Conn) release() {
 // a Conn that a TCPServer did not accept.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Read reads Prefix first, then from the socket.
+// Read reads Prefix first, then from the socket. A zero-length Read
+// answers as the socket's (an error once it is closed).
 func (c *Conn) Read(b []byte) (int, error) {
-	if len(c.Prefix) > 0 {
+	if len(c.Prefix) > 0 && len(b) > 0 {
 		n := copy(b, c.Prefix)
 		c.Prefix = c.Prefix[n:]
 		return n, nil
