@@ -106,7 +106,7 @@ func (s *parkedConns) epoll() parkWaiter {
 		if s.log == nil {
 			s.log = slog.New(slog.DiscardHandler)
 		}
-		ep, err := newEpollWaiter(s.log)
+		ep, err := newEpollWaiter(s.log, &s.gw)
 		if err != nil {
 			s.log.Warn("idle HTTP/1 connections wait in a goroutine each", "error", err)
 		} else {
