@@ -2,6 +2,7 @@ package l4
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -95,9 +96,10 @@ func (c *Conn) release() {
 // a Conn that a TCPServer did not accept.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Read reads Prefix first, then from the socket.
+// Read reads Prefix first, then from the socket. A zero-length Read
+// answers as the socket's (an error once it is closed).
 func (c *Conn) Read(b []byte) (int, error) {
-	if len(c.Prefix) > 0 {
+	if len(c.Prefix) > 0 && len(b) > 0 {
 		n := copy(b, c.Prefix)
 		c.Prefix = c.Prefix[n:]
 		return n, nil
@@ -106,6 +108,28 @@ func (c *Conn) Read(b []byte) (int, error) {
 		return c.raw.Read(b)
 	}
 	return c.TCPConn.Read(b)
+}
+
+// WriteTo writes Prefix to w, then the socket's bytes until EOF: it is what
+// io.Copy(w, c) takes, so the copy loses no byte read ahead. The socket's
+// part is net.TCPConn's WriteTo (which splices into a *net.TCPConn's
+// ReadFrom on Linux). The tunnel (pipe.go) copies the raw sockets itself
+// and does not come here.
+func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	if len(c.Prefix) > 0 {
+		m, err := w.Write(c.Prefix)
+		n, c.Prefix = int64(m), c.Prefix[m:]
+		if err == nil && len(c.Prefix) > 0 {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			// As net.TCPConn's WriteTo reports a writer's error.
+			return n, &net.OpError{Op: "writeto", Net: "tcp", Source: c.TCPConn.LocalAddr(), Addr: c.TCPConn.RemoteAddr(), Err: err}
+		}
+	}
+	m, err := c.TCPConn.WriteTo(w)
+	return n + m, err
 }
 
 // Write writes to the socket (with raw system calls where there are).

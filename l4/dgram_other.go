@@ -21,7 +21,7 @@ const sendDontWait = 0
 // recvBatch reads one datagram from the non-blocking socket fd into b:
 // there is no recvmmsg here. It returns EAGAIN if none is queued.
 func recvBatch(fd uintptr, b *dgramBatch) error {
-	n, sa, err := syscall.Recvfrom(int(fd), b.bufs[0][headRoom:], 0)
+	n, sa, err := recvfromFD(fd, b.bufs[0][headRoom:])
 	if err != nil {
 		b.n = 0
 		return err
@@ -51,7 +51,7 @@ var errNoBatchWriter = errors.New("no sendmmsg")
 const zoneNames = true
 
 // readNonblock reads one datagram from the non-blocking socket fd.
-func readNonblock(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), p) }
+func readNonblock(fd uintptr, p []byte) (int, error) { return readFD(fd, p) }
 
 const gsoControlSpace = 0
 

@@ -32,7 +32,7 @@ import (
 // descriptor's own lock.
 type RawIO struct {
 	rc   syscall.RawConn
-	conn net.Conn // for errors' addresses
+	conn *net.TCPConn // for errors' addresses, and zero-length calls
 
 	rmu     sync.Mutex // rp, rn, rerr
 	rp      []byte
@@ -96,7 +96,9 @@ const maxRW = 1 << 30
 // Read is net.TCPConn's Read: io.EOF at the end of the stream.
 func (r *RawIO) Read(p []byte) (int, error) {
 	if len(p) == 0 {
-		return 0, nil
+		// net.TCPConn's own answer: 0, nil while open, net.ErrClosed once
+		// closed (its descriptor lock tells), whatever the deadline.
+		return r.conn.Read(p)
 	}
 	if len(p) > maxRW {
 		p = p[:maxRW]
@@ -120,6 +122,12 @@ func (r *RawIO) Read(p []byte) (int, error) {
 
 // Write is net.TCPConn's Write: all of p, or an error.
 func (r *RawIO) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		// net.TCPConn's own answer: it checks the deadline and passes the
+		// empty write to the kernel, which refuses it on a socket whose
+		// sending side is shut (EPIPE).
+		return r.conn.Write(p)
+	}
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	var total int

@@ -16,20 +16,7 @@ import (
 // other end.
 func rawPair(t *testing.T) (*RawIO, *net.TCPConn, *net.TCPConn) {
 	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ln.AcceptTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); peer.Close() })
+	c, peer := tcpPair(t)
 	r := NewRawIO(c)
 	if r == nil {
 		t.Fatal("NewRawIO: nil for a TCP socket")

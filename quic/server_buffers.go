@@ -54,12 +54,12 @@ func warnSmallBuffers(log *slog.Logger, rcv, snd int) {
 func raiseBuffer(rc syscall.RawConn, opt, force int) int {
 	get := func() int {
 		var n int
-		_ = rc.Control(func(fd uintptr) { n, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, opt) })
+		_ = rc.Control(func(fd uintptr) { n, _ = syscall.GetsockoptInt(sysfd(fd), syscall.SOL_SOCKET, opt) })
 		return n / bufferReportFactor
 	}
 	n := get()
 	if n < wantBuffer && force != 0 {
-		_ = rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, force, wantBuffer) })
+		_ = rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(sysfd(fd), syscall.SOL_SOCKET, force, wantBuffer) })
 		n = get()
 	}
 	return n

@@ -15,7 +15,8 @@ import (
 // one goroutine per listener waits for all of them in an epoll instance of
 // its own (park_linux.go): a parked connection costs a small record, no
 // goroutine and no timer. Elsewhere, or when epoll cannot be had, each
-// waits in a goroutine of its own blocked in a 1-byte read (goWaiter).
+// waits in a goroutine of its own blocked in a 1-byte read (goWaiter); if
+// epoll fails later, the connections it holds move there.
 
 // parkEpoll turns the epoll waiter off for the tests of the fallback.
 var parkEpoll = true
@@ -106,7 +107,7 @@ func (s *parkedConns) epoll() parkWaiter {
 		if s.log == nil {
 			s.log = slog.New(slog.DiscardHandler)
 		}
-		ep, err := newEpollWaiter(s.log)
+		ep, err := newEpollWaiter(s.log, &s.gw)
 		if err != nil {
 			s.log.Warn("idle HTTP/1 connections wait in a goroutine each", "error", err)
 		} else {

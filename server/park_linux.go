@@ -48,8 +48,9 @@ import (
 // when the last one leaves, and the next park opens another, so a process
 // whose connections are all busy holds no descriptor more than a fresh one.
 type epollWaiter struct {
-	log  *slog.Logger
-	base time.Time
+	log      *slog.Logger
+	base     time.Time
+	fallback parkWaiter // takes the parked connections if epoll fails
 
 	mu      sync.Mutex
 	ep      *os.File        // the epoll descriptor, in Go's poller; nil when none is open
@@ -90,8 +91,13 @@ var epollAdd = func(epfd, fd int, ev *unix.EpollEvent) error {
 	return unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, ev)
 }
 
-func newEpollWaiter(log *slog.Logger) (parkWaiter, error) {
-	w := &epollWaiter{log: log, base: time.Now(), stopped: make(chan struct{})}
+// epollWait is epoll_wait; a var for the tests of a failure.
+var epollWait = unix.EpollWait
+
+// newEpollWaiter returns an epoll waiter; if epoll fails later, the
+// connections it holds go on waiting in fallback.
+func newEpollWaiter(log *slog.Logger, fallback parkWaiter) (parkWaiter, error) {
+	w := &epollWaiter{log: log, base: time.Now(), fallback: fallback, stopped: make(chan struct{})}
 	// Opened here to learn whether there is epoll at all; kept for the
 	// first park.
 	if err := w.open(); err != nil {
@@ -303,7 +309,7 @@ func (w *epollWaiter) run() {
 	var n int
 	var werr error
 	poll := func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), events, 0)
+		n, werr = epollWait(int(fd), events, 0)
 		return n > 0 || werr != nil
 	}
 	for {
@@ -326,7 +332,7 @@ func (w *epollWaiter) run() {
 		if dl := w.heap[0].dl; dl != w.wakeAt {
 			if err := w.setWake(dl); err != nil {
 				w.mu.Unlock()
-				w.fail(epfd, err)
+				w.fail(err)
 				return
 			}
 		}
@@ -341,7 +347,7 @@ func (w *epollWaiter) run() {
 			err = fmt.Errorf("epoll_wait: %w", werr)
 		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			w.fail(epfd, err)
+			w.fail(err)
 			return
 		}
 		w.mu.Lock()
@@ -416,20 +422,31 @@ func peekLive(fd uintptr) bool {
 	return n > 0
 }
 
-// fail gives up on epoll after an epoll_wait error, which no parked
-// connection can be trusted to outlive: they are closed, as at an idle
-// timeout, and later parks go to the fallback.
-func (w *epollWaiter) fail(epfd int, err error) {
+// fail gives up on epoll after an epoll_wait error (or a deadline on its
+// descriptor that cannot be set), on run's goroutine as run ends: the
+// descriptor is closed, which takes every registration out with it; the
+// connections parked go on waiting in the fallback, each until its own
+// deadline, and so do later parks (park is false from now).
+func (w *epollWaiter) fail(err error) {
 	w.log.Error("idle HTTP/1 connections: the epoll waiter failed; each waits in a goroutine from now", "error", err)
 	w.mu.Lock()
 	w.failed = err
 	w.running = false
 	held := w.heap
 	w.heap, w.slots, w.free = nil, nil, nil
+	if !w.closed {
+		// Once closeAll has begun, it closes the descriptor itself when
+		// run has ended: it may still be using its number.
+		w.shut()
+	}
 	w.mu.Unlock()
 	for _, p := range held {
-		unregister(epfd, p, 0)
-		p.Conn.Close()
+		var dl time.Time
+		if p.dl != maxDeadline {
+			dl = w.base.Add(time.Duration(p.dl))
+		}
+		// The fallback closes p itself if it is closed already.
+		w.fallback.park(p, dl)
 	}
 }
 

@@ -10,6 +10,6 @@ import (
 
 // newEpollWaiter: there is no epoll here; every parked connection waits in
 // a goroutine of its own (goWaiter).
-func newEpollWaiter(*slog.Logger) (parkWaiter, error) {
+func newEpollWaiter(*slog.Logger, parkWaiter) (parkWaiter, error) {
 	return nil, fmt.Errorf("parking idle connections in one waiter: %w", errors.ErrUnsupported)
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench runs proxynow side by side with nginx, HAProxy, Caddy (and the
 // backend reached directly) on loopback, scenario by scenario, and prints a
 // Markdown table of throughput, latency, CPU per unit of work and peak RSS,
