@@ -21,6 +21,13 @@ import (
 // GOMAXPROCS=1 and bursty load, a few per cent of a proxy's CPU and a
 // thread wake-up per burst, on cores the proxy shares with its peers.
 //
+// The calls are recvfrom and sendto (as nginx's recv and send), not read
+// and write: on a socket those go through the file layer first (the file
+// position lock, rw_verify_area, the security and fsnotify hooks), about
+// 4 % of a proxied keep-alive request's CPU in perf. sendto's
+// MSG_NOSIGNAL spares the runtime a SIGPIPE to ignore when the peer has
+// gone; the write fails with EPIPE either way.
+//
 // Reads (and writes) from several goroutines take turns, as on the
 // descriptor's own lock.
 type RawIO struct {
@@ -53,7 +60,7 @@ func NewRawIO(c *net.TCPConn) *RawIO {
 
 func (r *RawIO) read(fd uintptr) bool {
 	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.rp))), uintptr(len(r.rp)))
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.rp))), uintptr(len(r.rp)), 0, 0, 0)
 		switch e {
 		case syscall.EINTR:
 			continue
@@ -68,7 +75,7 @@ func (r *RawIO) read(fd uintptr) bool {
 func (r *RawIO) write(fd uintptr) bool {
 	for r.wn < len(r.wp) {
 		p := r.wp[r.wn:]
-		n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
 		switch e {
 		case 0:
 			r.wn += int(n)

@@ -224,6 +224,7 @@ type guardConn struct {
 	rdl    atomic.Int64 // net/http's read deadline in Unix ns, 0 for none
 	armed  atomic.Bool  // the socket's read deadline is idleRead's, not rdl
 	lazy   atomic.Bool  // rdl is not on the socket yet (noteIdleDeadline)
+	parkAt atomic.Int64 // idleRead's deadline (Unix ns) while still on the socket, else 0
 	parked atomic.Bool  // Read reported EOF to park: Close parks
 
 	viol       atomic.Pointer[GuardError]

@@ -2,8 +2,8 @@ package l7
 
 import (
 	"context"
-	"net"
 	"sync"
+	"time"
 )
 
 // h1ctx is the context of a request on an h1 connection. It is canceled
@@ -22,7 +22,7 @@ type h1ctx struct {
 	// waker is a connection whose blocked read cancel ends (setWaker):
 	// the upstream fast path's wait for a response, registered without
 	// the allocations of a context.AfterFunc.
-	waker      net.Conn
+	waker      interface{ SetReadDeadline(time.Time) error }
 	wakerFired bool
 }
 
@@ -104,7 +104,7 @@ func (c *h1ctx) cancel(err error) {
 
 // setWaker arranges for cancel to wake a read blocked on nc (one at a
 // time); false if c is canceled already.
-func (c *h1ctx) setWaker(nc net.Conn) bool {
+func (c *h1ctx) setWaker(nc interface{ SetReadDeadline(time.Time) error }) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {

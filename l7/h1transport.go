@@ -83,6 +83,16 @@ type h1Conn struct {
 	wctx   *h1ctx
 	unwake func() bool
 
+	// The response-header deadline, kept on the socket lazily: hdrSock is
+	// the deadline put there for an earlier request (Unix ns; 0 when the
+	// socket has another or none). It is kept while at most
+	// headerTimeout/hdrSlack sooner than the current request's, hdrDue;
+	// when it fires first, Read puts hdrDue there and reads on. woken
+	// tells that firing from a wake-up (wakeRead), which must end the read.
+	hdrSock int64
+	hdrDue  int64
+	woken   atomic.Bool
+
 	// peekIdle's and flushAndWait's state (h1peek_linux.go)
 	raw       syscall.RawConn
 	peekFn    func(fd uintptr)
@@ -101,15 +111,79 @@ func (c *h1Conn) Read(p []byte) (int, error) {
 	if c.limit > 0 && c.nread >= c.limit {
 		return 0, errHeadTooLarge
 	}
-	var n int
-	var err error
-	if c.rio != nil {
-		n, err = c.rio.Read(p)
-	} else {
-		n, err = c.nc.Read(p)
+	for {
+		var n int
+		var err error
+		if c.rio != nil {
+			n, err = c.rio.Read(p)
+		} else {
+			n, err = c.nc.Read(p)
+		}
+		c.nread += int64(n)
+		if err == nil || c.hdrDue == 0 || !c.earlyHeaderDeadline(err) {
+			return n, err
+		}
 	}
-	c.nread += int64(n)
-	return n, err
+}
+
+// hdrSlack: a response-header deadline up to headerTimeout/hdrSlack sooner
+// than a request's own is kept on the socket (setHeaderDeadline).
+const hdrSlack = 16
+
+// setHeaderDeadline bounds the wait for the response head at d from now.
+// The deadline on the socket is updated only when the one there is not a
+// header deadline or is more than headerTimeout/hdrSlack sooner: a busy
+// connection changes its timer every few requests, not per request (a
+// runtime timer update and two clock reads each).
+func (c *h1Conn) setHeaderDeadline(d time.Duration) {
+	due := time.Now().Add(d).UnixNano()
+	c.hdrDue = due
+	if s := c.hdrSock; s != 0 && s <= due && due-s <= int64(d/hdrSlack) {
+		return
+	}
+	c.hdrSock = 0
+	c.nc.SetReadDeadline(time.Unix(0, due))
+	c.hdrSock = due
+}
+
+// clearHeaderDeadline takes the header deadline off the socket: a body
+// is read from it next.
+func (c *h1Conn) clearHeaderDeadline() {
+	c.hdrSock = 0
+	c.nc.SetReadDeadline(time.Time{})
+}
+
+// earlyHeaderDeadline reports whether err is the kept header deadline
+// firing before the request's own (hdrDue), which it then puts on the
+// socket: the read goes on. A wake-up's past deadline is never replaced:
+// wakeRead marks woken before it sets it, so either this sees the mark or
+// the wake-up's deadline lands after this one.
+func (c *h1Conn) earlyHeaderDeadline(err error) bool {
+	if !isTimeout(err) || c.woken.Load() || time.Now().UnixNano() >= c.hdrDue {
+		return false
+	}
+	c.hdrSock = 0
+	c.nc.SetReadDeadline(time.Unix(0, c.hdrDue))
+	if c.woken.Load() {
+		c.nc.SetReadDeadline(aLongTimeAgo)
+		return false
+	}
+	c.hdrSock = c.hdrDue
+	return true
+}
+
+// wakeRead ends a wait on c: the request's context is done.
+func (c *h1Conn) wakeRead() {
+	c.woken.Store(true)
+	c.nc.SetReadDeadline(aLongTimeAgo)
+}
+
+// h1Wake is c as the h1 server's request context wakes it (h1ctx.setWaker).
+type h1Wake h1Conn
+
+func (w *h1Wake) SetReadDeadline(time.Time) error {
+	(*h1Conn)(w).wakeRead()
+	return nil
 }
 
 func (t *h1Transport) CloseIdleConnections() {
@@ -349,7 +423,8 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 	// The client going away (or the balancer's per-try deadline) ends the
 	// wait at once, as it does in net/http's Transport.
 	var stop func() bool
-	if w := wakerOf(ctx); w != nil && w.setWaker(c.nc) {
+	c.woken.Store(false)
+	if w := wakerOf(ctx); w != nil && w.setWaker((*h1Wake)(c)) {
 		// The h1 server's request context wakes the connection itself:
 		// no AfterFunc registration (five allocations) per request.
 		if c.unwake == nil {
@@ -358,12 +433,12 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 		c.wctx, stop = w, c.unwake
 	} else {
 		if c.wake == nil {
-			c.wake = func() { c.nc.SetReadDeadline(aLongTimeAgo) }
+			c.wake = c.wakeRead
 		}
 		stop = afterDone(ctx, c.wake)
 	}
 	if t := c.t.headerTimeout; t > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(t))
+		c.setHeaderDeadline(t)
 	}
 	// The deadlines are armed before the write: flushAndWait writes and
 	// then waits for the answer in one step.
@@ -391,6 +466,7 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 		}
 	}
 	c.limit = 0
+	c.hdrDue = 0 // the head's wait is over
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
 		err = errors.New("101 Switching Protocols to a request that asked for no upgrade")
 	}
@@ -409,7 +485,7 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 	}
 	b.rc, b.reuse = resp.Body, !resp.Close
 	if c.t.headerTimeout > 0 && !b.buffered() {
-		c.nc.SetReadDeadline(time.Time{})
+		c.clearHeaderDeadline()
 		if ctx.Err() != nil {
 			// The context ended as the headers arrived: the deadline just
 			// cleared may have been its wake-up; the body must see it too.

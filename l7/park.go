@@ -44,15 +44,25 @@ type IdleParker interface {
 func (g *guardConn) idleRead(p []byte) (n int, err error, park bool) {
 	dl := g.rdl.Load()
 	at := time.Now().Add(g.ln.parkAfter)
-	if dl != 0 && dl <= at.UnixNano() {
+	atN := at.UnixNano()
+	if dl != 0 && dl <= atN {
 		g.disarm()
 		n, err = g.Conn.Read(p)
 		return n, err, false
 	}
 	g.lazy.Store(false)
-	if err := g.Conn.SetReadDeadline(at); err != nil {
-		n, err = g.Conn.Read(p)
-		return n, err, false
+	// The park deadline of an earlier wait still on the socket is kept
+	// when it is at most parkAfter/parkSlack sooner than this wait's: the
+	// connection parks that much early, which changes nothing a client
+	// sees, and a busy connection updates its timer every few requests,
+	// not per request. rdl is later than at, so later than it too.
+	if pa := g.parkAt.Load(); pa == 0 || pa > atN || atN-pa > int64(g.ln.parkAfter/parkSlack) {
+		g.parkAt.Store(0)
+		if err := g.Conn.SetReadDeadline(at); err != nil {
+			n, err = g.Conn.Read(p)
+			return n, err, false
+		}
+		g.parkAt.Store(atN)
 	}
 	g.armed.Store(true)
 	// A plain Read: waiting for readability first and reading after (no
@@ -66,12 +76,16 @@ func (g *guardConn) idleRead(p []byte) (n int, err error, park bool) {
 	return n, err, false
 }
 
+// parkSlack: a park deadline up to parkAfter/parkSlack early is kept.
+const parkSlack = 8
+
 // disarm puts net/http's read deadline on the socket in place of the park
 // deadline (a read that continues a request begun within ParkAfter), or
 // where noteIdleDeadline left it off.
 func (g *guardConn) disarm() {
 	armed := g.armed.Swap(false)
 	if g.lazy.Swap(false) || armed {
+		g.parkAt.Store(0)
 		for {
 			dl := g.rdl.Load()
 			_ = g.Conn.SetReadDeadline(deadlineTime(dl))
@@ -90,12 +104,14 @@ func (g *guardConn) disarm() {
 // well, which must put this one back, not none.
 func (g *guardConn) SetReadDeadline(t time.Time) error {
 	g.noteReadDeadline(t)
+	g.parkAt.Store(0)
 	return g.Conn.SetReadDeadline(t)
 }
 
 // SetDeadline is SetReadDeadline and SetWriteDeadline.
 func (g *guardConn) SetDeadline(t time.Time) error {
 	g.noteReadDeadline(t)
+	g.parkAt.Store(0)
 	return g.Conn.SetDeadline(t)
 }
 
@@ -120,6 +136,7 @@ func (g *guardConn) noteReadDeadline(t time.Time) {
 // when that is sooner. disarm takes it off after the head.
 func (g *guardConn) armHead() {
 	g.lazy.Store(false)
+	g.parkAt.Store(0)
 	for {
 		dl := g.rdl.Load()
 		at := time.Now().Add(g.ln.headTimeout)

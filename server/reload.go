@@ -300,6 +300,9 @@ func diff(old, g *generation, listeners map[listenerKey]*listener) *Changes {
 // being served meanwhile; the returned func restores the setting. A GOGC
 // already higher, or off, is left alone.
 func relaxGC() (restore func()) {
+	if restore, ok := tuner.relaxTuned(); ok {
+		return restore
+	}
 	prev := debug.SetGCPercent(reloadGCPercent)
 	if prev < 0 || prev >= reloadGCPercent {
 		debug.SetGCPercent(prev)

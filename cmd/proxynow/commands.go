@@ -176,6 +176,7 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 		stop = ch
 	}
 
+	defer server.StartGCTuner()()
 	srv, err := server.NewWithOptions(cfg, server.Options{Logger: log, Version: versionString()})
 	if err != nil {
 		log.Error("cannot start", "error", err)
