@@ -79,6 +79,15 @@ func udpLoadWith(size int, hdr []byte, open func(*net.UDPConn) error) func(backe
 	}
 }
 
+// udpLoader names the UDP load for the report. The loader and the echo
+// backend are the same goroutines in the harness for every target, direct
+// included: the "loader cores" column is their CPU, so that a target's
+// share of the machine can be told from the harness's.
+func udpLoader(o options) string {
+	return fmt.Sprintf("the harness's Go loader, %d flows × %d datagrams in flight, echoed by the harness's Go backend (the same for every target)",
+		o.flows, o.window)
+}
+
 const udpTimeout = 50 * time.Millisecond
 
 type udpFlow struct {

@@ -71,13 +71,16 @@ type targetResult struct {
 	WorkPerCPU spread `json:"work_per_cpu_second"`
 	Cores      spread `json:"cores"`
 	// LoaderCores is the harness's CPU seconds per second (Go loaders).
-	LoaderCores spread  `json:"loader_cores"`
-	P50ms       float64 `json:"p50_ms,omitempty"` // closed loop, median over rounds
-	P99ms       float64 `json:"p99_ms,omitempty"`
-	LossPct     float64 `json:"loss_pct,omitempty"`
-	Errors      int64   `json:"errors,omitempty"`
-	PeakRSS     int64   `json:"peak_rss_bytes,omitempty"`
-	OpenLoop    *sample `json:"open_loop,omitempty"`
+	LoaderCores spread `json:"loader_cores"`
+	// MachinePerUnit is CPUPerUnit with the harness's CPU added
+	// (report_udp.go); the harness's alone for direct.
+	MachinePerUnit spread  `json:"machine_cpu_per_unit"`
+	P50ms          float64 `json:"p50_ms,omitempty"` // closed loop, median over rounds
+	P99ms          float64 `json:"p99_ms,omitempty"`
+	LossPct        float64 `json:"loss_pct,omitempty"`
+	Errors         int64   `json:"errors,omitempty"`
+	PeakRSS        int64   `json:"peak_rss_bytes,omitempty"`
+	OpenLoop       *sample `json:"open_loop,omitempty"`
 }
 
 func (tr *targetResult) summarize(sc *scenario) {
@@ -103,6 +106,7 @@ func (tr *targetResult) summarize(sc *scenario) {
 	}
 	tr.Throughput, tr.CPUPerUnit, tr.WorkPerCPU, tr.Cores = spreadOf(thr), spreadOf(cpu), spreadOf(per), spreadOf(cores)
 	tr.LoaderCores = spreadOf(loader)
+	tr.MachinePerUnit = machinePerUnit(sc, tr.Rounds)
 	tr.P50ms, tr.P99ms = spreadOf(p50).Median, spreadOf(p99).Median
 	if sent > 0 {
 		tr.LossPct = 100 * float64(lost) / float64(sent)
@@ -270,6 +274,9 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 	if sr.sc.goLoader {
 		cols = append(cols, "loader cores")
 	}
+	if machineColumn(sr.sc) {
+		cols = append(cols, strings.Replace(sr.CPUUnit, "CPU", "CPU with harness", 1))
+	}
 	if sr.sc.latency {
 		cols = append(cols, "p50 ms", "p99 ms")
 	}
@@ -289,6 +296,9 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 		row = append(row, fmtSpread(tr.Cores, 2))
 		if sr.sc.goLoader {
 			row = append(row, fmtSpread(tr.LoaderCores, 2))
+		}
+		if machineColumn(sr.sc) {
+			row = append(row, fmtSpread(tr.MachinePerUnit, precFor(tr.MachinePerUnit.Median)))
 		}
 		if sr.sc.latency {
 			row = append(row, fmt.Sprintf("%.3f", tr.P50ms), fmt.Sprintf("%.3f", tr.P99ms))
@@ -313,6 +323,9 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 			}
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+	}
+	if machineColumn(sr.sc) {
+		writeCPUBound(w, sr, ok)
 	}
 	for _, tr := range ok {
 		if c := tr.Cores.Median; c > 0 && c < loaderBound {

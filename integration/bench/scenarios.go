@@ -158,15 +158,17 @@ var scenarios = []*scenario{
 	},
 	{
 		name: "udp-64", title: "7. UDP echo, 64 B datagrams", kind: kindUDP,
-		unit: "kpkt/s", scale: 1e3, cpuUnit: "CPU µs/pkt", cpuScale: 1e6, latency: true,
+		unit: "kpkt/s", scale: 1e3, cpuUnit: "CPU µs/pkt", cpuScale: 1e6, latency: true, goLoader: true,
 		newBackend: func() (backend, error) { return startUDPEcho(2) },
 		load:       udpLoad(64),
+		loader:     udpLoader,
 	},
 	{
 		name: "udp-1200", title: "7. UDP echo, 1200 B datagrams", kind: kindUDP,
-		unit: "kpkt/s", scale: 1e3, cpuUnit: "CPU µs/pkt", cpuScale: 1e6, latency: true,
+		unit: "kpkt/s", scale: 1e3, cpuUnit: "CPU µs/pkt", cpuScale: 1e6, latency: true, goLoader: true,
 		newBackend: func() (backend, error) { return startUDPEcho(2) },
 		load:       udpLoad(1200),
+		loader:     udpLoader,
 	},
 	{
 		name: "idle-conns", title: "8. Memory per idle HTTP/1.1 keep-alive connection (RSS growth ÷ connections; lower is better)", kind: kindHTTP,
