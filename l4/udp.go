@@ -142,9 +142,10 @@ func (s *UDPServer) Serve(pc *net.UDPConn) error {
 	b := newBatch()
 	var rerr error
 	read := func(fd uintptr) bool {
-		rerr = recvBatch(fd, b)
+		rerr = listenerRecv(fd, b)
 		return rerr != syscall.EAGAIN
 	}
+	var delay time.Duration
 	for {
 		err := rc.Read(read)
 		if err == nil {
@@ -154,12 +155,21 @@ func (s *UDPServer) Serve(pc *net.UDPConn) error {
 			if s.isShutdown() || errors.Is(err, net.ErrClosed) {
 				return ErrServerClosed
 			}
-			s.Logger.Warn("udp read failed", "entrypoint", s.Entrypoint, "error", err)
+			// A read that keeps failing (the kernel out of buffers, say)
+			// must not spin a core and flood the log: back off as the
+			// TCP accept loop does, from 5 ms up to 1 s.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.Logger.Warn("udp read failed; retrying", "entrypoint", s.Entrypoint, "error", err, "delay", delay)
+			time.Sleep(delay)
 			continue
 		}
+		delay = 0
 		s.forwardBatch(b)
 	}
 }
+
+// listenerRecv is the listener's batch read (a var for the tests).
+var listenerRecv = recvBatch
 
 // open starts a flow for client, or returns nil when it cannot and counts
 // the n datagrams that wanted it as dropped for the reason.
