@@ -23,7 +23,8 @@ func TestUDPListenerReadFailsBacksOff(t *testing.T) {
 		}
 		return real(fd, b)
 	}
-	defer func() { listenerRecv = real }()
+	// Restored after the server's own cleanup (cleanups run last first).
+	t.Cleanup(func() { listenerRecv = real })
 
 	be := udpEcho(t, same)
 	s := &UDPServer{Pool: pool(t, be), IdleTimeout: time.Minute}
