@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawConn makes the connection's syscall.RawConn and the callbacks that use
@@ -23,8 +25,9 @@ func rawConn(c *h1Conn) bool {
 	}
 	c.raw = raw
 	c.peekFn = func(fd uintptr) {
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		// x/sys's number: package syscall has none on linux/386.
+		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
 		// EAGAIN: nothing to read, the usual idle state. n > 0: bytes
 		// nobody asked for; n == 0 without error: the backend closed.
 		c.peekOK = errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK

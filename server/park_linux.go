@@ -412,8 +412,8 @@ func unregister(epfd int, p *parkable, events uint32) bool {
 // recv, which leaves the byte and Go's readiness alone.
 func peekLive(fd uintptr) bool {
 	var b [1]byte
-	n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0) // x/sys's: package syscall has no SYS_RECVFROM on linux/386
 	if errno != 0 {
 		// EAGAIN: nothing yet, and no FIN either (a spurious report); the
 		// HTTP server waits for it as for any request.
