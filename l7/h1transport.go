@@ -143,6 +143,12 @@ func (c *h1Conn) setHeaderDeadline(d time.Duration) {
 	}
 	c.hdrSock = 0
 	c.nc.SetReadDeadline(time.Unix(0, due))
+	if c.woken.Load() {
+		// A wake-up that came first (the context was done as the request
+		// began) must stay: as in earlyHeaderDeadline.
+		c.nc.SetReadDeadline(aLongTimeAgo)
+		return
+	}
 	c.hdrSock = due
 }
 

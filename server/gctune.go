@@ -61,7 +61,8 @@ func (t *gcTuner) start() (stop func()) {
 	t.running = true
 	t.gen++
 	t.base = 100
-	t.percent = debug.SetGCPercent(t.base)
+	debug.SetGCPercent(t.base) // returns the previous value, not what is now in force
+	t.percent = t.base
 	t.samples = []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/scan/stack:bytes"},
