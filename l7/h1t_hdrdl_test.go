@@ -95,7 +95,7 @@ func TestH1TransportKeptHeaderDeadlineExact(t *testing.T) {
 	tr.mu.Unlock()
 	early := time.Now().Add(50 * time.Millisecond)
 	c.nc.SetReadDeadline(early)
-	c.hdrSock = time.Now().Add(tr.headerTimeout - 10*time.Millisecond).UnixNano()
+	c.hdrSock = monoNow() + int64(tr.headerTimeout-10*time.Millisecond)
 	if _, body, err := h1Get(t, tr, "GET", "/slow", nil); err != nil || body != "ok" {
 		t.Fatalf("answer 400ms after a deadline that fired at 50ms: %v %q", err, body)
 	}
@@ -132,7 +132,7 @@ func TestH1TransportWakeAfterEarlyHeaderDeadline(t *testing.T) {
 		tr.mu.Unlock()
 		if c != nil {
 			c.nc.SetReadDeadline(time.Now().Add(time.Duration(i) * time.Millisecond))
-			c.hdrSock = time.Now().Add(tr.headerTimeout - time.Millisecond).UnixNano()
+			c.hdrSock = monoNow() + int64(tr.headerTimeout-time.Millisecond)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i)*time.Millisecond)
 		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/silent", nil)

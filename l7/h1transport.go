@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -89,7 +90,7 @@ type h1Conn struct {
 	// headerTimeout/hdrSlack sooner than the current request's, hdrDue;
 	// when it fires first, Read puts hdrDue there and reads on. woken
 	// tells that firing from a wake-up (wakeRead), which must end the read.
-	hdrSock int64
+	hdrSock int64 // monoNow's clock
 	hdrDue  int64
 	woken   atomic.Bool
 
@@ -130,19 +131,28 @@ func (c *h1Conn) Read(p []byte) (int, error) {
 // than a request's own is kept on the socket (setHeaderDeadline).
 const hdrSlack = 16
 
+// monoBase makes the kept deadlines' clock monotonic: monoNow is the time
+// since it, by the monotonic reading time.Since takes, so a step of the
+// wall clock moves no deadline; monoTime turns it back into a deadline.
+var monoBase = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+func monoTime(t int64) time.Time { return monoBase.Add(time.Duration(t)) }
+
 // setHeaderDeadline bounds the wait for the response head at d from now.
 // The deadline on the socket is updated only when the one there is not a
 // header deadline or is more than headerTimeout/hdrSlack sooner: a busy
 // connection changes its timer every few requests, not per request (a
 // runtime timer update and two clock reads each).
 func (c *h1Conn) setHeaderDeadline(d time.Duration) {
-	due := time.Now().Add(d).UnixNano()
+	due := monoNow() + int64(d)
 	c.hdrDue = due
 	if s := c.hdrSock; s != 0 && s <= due && due-s <= int64(d/hdrSlack) {
 		return
 	}
 	c.hdrSock = 0
-	c.nc.SetReadDeadline(time.Unix(0, due))
+	c.nc.SetReadDeadline(monoTime(due))
 	if c.woken.Load() {
 		// A wake-up that came first (the context was done as the request
 		// began) must stay: as in earlyHeaderDeadline.
@@ -165,11 +175,13 @@ func (c *h1Conn) clearHeaderDeadline() {
 // wakeRead marks woken before it sets it, so either this sees the mark or
 // the wake-up's deadline lands after this one.
 func (c *h1Conn) earlyHeaderDeadline(err error) bool {
-	if !isTimeout(err) || c.woken.Load() || time.Now().UnixNano() >= c.hdrDue {
+	// Only the deadline: a socket's own ETIMEDOUT (keepalive, retransmits)
+	// ends the read.
+	if !errors.Is(err, os.ErrDeadlineExceeded) || c.woken.Load() || monoNow() >= c.hdrDue {
 		return false
 	}
 	c.hdrSock = 0
-	c.nc.SetReadDeadline(time.Unix(0, c.hdrDue))
+	c.nc.SetReadDeadline(monoTime(c.hdrDue))
 	if c.woken.Load() {
 		c.nc.SetReadDeadline(aLongTimeAgo)
 		return false
