@@ -50,6 +50,7 @@ type UDPServer struct {
 	flows    map[netip.AddrPort]*flow
 	shutdown bool
 	drained  chan struct{} // closed when flows drains to zero during Shutdown
+	quit     chan struct{} // closed by Close: Serve's read backoff ends at once
 	wg       sync.WaitGroup
 }
 
@@ -126,6 +127,8 @@ func (s *UDPServer) Serve(pc *net.UDPConn) error {
 	}
 	s.pc = pc
 	s.flows = make(map[netip.AddrPort]*flow)
+	quit := make(chan struct{})
+	s.quit = quit
 	s.mu.Unlock()
 	// One socket takes every client's datagrams: the kernel's default
 	// receive buffer (~208 KiB) overflows under bursts from many clients.
@@ -158,9 +161,17 @@ func (s *UDPServer) Serve(pc *net.UDPConn) error {
 			// A read that keeps failing (the kernel out of buffers, say)
 			// must not spin a core and flood the log: back off as the
 			// TCP accept loop does, from 5 ms up to 1 s.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			delay = min(max(2*delay, readBackoffMin), readBackoffMax)
 			s.Logger.Warn("udp read failed; retrying", "entrypoint", s.Entrypoint, "error", err, "delay", delay)
-			time.Sleep(delay)
+			// Not time.Sleep: Close must not wait for the backoff (the
+			// server's stop waits for Serve to return).
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-quit:
+				t.Stop()
+				return ErrServerClosed
+			}
 			continue
 		}
 		delay = 0
@@ -170,6 +181,9 @@ func (s *UDPServer) Serve(pc *net.UDPConn) error {
 
 // listenerRecv is the listener's batch read (a var for the tests).
 var listenerRecv = recvBatch
+
+// The listener's backoff after a failed read (vars for the tests).
+var readBackoffMin, readBackoffMax = 5 * time.Millisecond, time.Second
 
 // open starts a flow for client, or returns nil when it cannot and counts
 // the n datagrams that wanted it as dropped for the reason.
@@ -390,6 +404,13 @@ func (s *UDPServer) Close() error {
 	var err error
 	if s.pc != nil {
 		err = s.pc.Close()
+	}
+	if s.quit != nil {
+		select {
+		case <-s.quit:
+		default:
+			close(s.quit)
+		}
 	}
 	for _, f := range s.flows {
 		s.remove(f)
