@@ -113,7 +113,10 @@ func TestConnWorkersBounded(t *testing.T) {
 // TestConnWorkersExpire: a worker idle for workerIdleTimeout exits; one
 // used meanwhile stays.
 func TestConnWorkersExpire(t *testing.T) {
-	defer func(d time.Duration) { workerIdleTimeout = d }(workerIdleTimeout)
+	// Restored after the server's cleanup has closed it (cleanups run last
+	// first): an armed expiry reads the variable.
+	old := workerIdleTimeout
+	t.Cleanup(func() { workerIdleTimeout = old })
 	workerIdleTimeout = 200 * time.Millisecond
 	srv, addr2 := startH1Server(t, okHandler, ServerOptions{})
 	p := &srv.h1.workers
