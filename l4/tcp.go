@@ -38,6 +38,7 @@ type TCPServer struct {
 	wg       sync.WaitGroup
 	shutdown bool
 	idle     chan struct{} // closed when conns drains to zero during Shutdown
+	quit     chan struct{} // closed by Shutdown and Close: ends an accept backoff
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -54,6 +55,7 @@ func (s *TCPServer) init() {
 	if s.conns == nil {
 		s.conns = make(map[*Conn]struct{})
 		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.quit = make(chan struct{})
 		if s.Logger == nil {
 			s.Logger = slog.New(slog.DiscardHandler)
 		}
@@ -71,11 +73,12 @@ func (s *TCPServer) Serve(ln *net.TCPListener) error {
 		return ErrServerClosed
 	}
 	s.ln = ln
+	quit := s.quit
 	s.mu.Unlock()
 
 	var backoff time.Duration
 	for {
-		tc, err := ln.AcceptTCP()
+		tc, err := acceptTCP(ln)
 		if err != nil {
 			if s.closing() {
 				return ErrServerClosed
@@ -84,15 +87,38 @@ func (s *TCPServer) Serve(ln *net.TCPListener) error {
 			// back off instead of spinning or giving up.
 			var ne net.Error
 			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
 				s.Logger.Error("accept failed; retrying", "entrypoint", s.Entrypoint, "error", err, "retry_in", backoff)
-				time.Sleep(backoff)
+				// Shutdown and Close end the wait at once: a reload waits
+				// for a removed listener's Serve to return.
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-quit:
+					t.Stop()
+					return ErrServerClosed
+				}
 				continue
 			}
 			return err
 		}
 		backoff = 0
 		s.accept(tc)
+	}
+}
+
+// acceptTCP and the backoff bounds are vars for the tests.
+var (
+	acceptTCP                          = (*net.TCPListener).AcceptTCP
+	acceptBackoffMin, acceptBackoffMax = 5 * time.Millisecond, time.Second
+)
+
+// stopAccepting ends Serve's accept backoff; s.mu is held.
+func (s *TCPServer) stopAccepting() {
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit)
 	}
 }
 
@@ -181,6 +207,7 @@ func (s *TCPServer) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.init()
 	s.shutdown = true
+	s.stopAccepting()
 	if s.ln != nil {
 		s.ln.Close()
 	}
@@ -208,6 +235,7 @@ func (s *TCPServer) Close() error {
 	s.mu.Lock()
 	s.init()
 	s.shutdown = true
+	s.stopAccepting()
 	var err error
 	if s.ln != nil {
 		err = s.ln.Close()
