@@ -49,6 +49,9 @@ func TestACMEIssueEachChallenge(t *testing.T) {
 			if got := e.orders(); got != len(names) {
 				t.Errorf("pebble got %d orders for %d names, want one each", got, len(names))
 			}
+			// The certificate is served as it is stored, a moment before
+			// its log line is written (and read back from the pipe).
+			waitLogCount(t, p, "certificate obtained", len(names), 10*time.Second)
 			if got := logCount(p, "certificate obtained"); got != len(names) {
 				t.Errorf("%d \"certificate obtained\" log lines, want %d", got, len(names))
 			}
