@@ -81,7 +81,7 @@ func (l *listener) entrypoint() string { return *l.name.Load() }
 
 // bind opens the socket.
 func (l *listener) bind() error {
-	lc := net.ListenConfig{KeepAliveConfig: clientKeepAlive}
+	lc := listenConfig()
 	if l.udp != nil {
 		pc, err := lc.ListenPacket(context.Background(), "udp", l.key.address)
 		if err != nil {
