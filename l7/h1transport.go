@@ -151,15 +151,22 @@ func (c *h1Conn) setHeaderDeadline(d time.Duration) {
 	if s := c.hdrSock; s != 0 && s <= due && due-s <= int64(d/hdrSlack) {
 		return
 	}
+	c.putHeaderDeadline(due)
+}
+
+// putHeaderDeadline puts due on the socket, unless a wake-up came first:
+// its past deadline must stay (false). wakeRead marks woken before it sets
+// that deadline, so either this sees the mark or the wake-up's deadline
+// lands after this one.
+func (c *h1Conn) putHeaderDeadline(due int64) bool {
 	c.hdrSock = 0
 	c.nc.SetReadDeadline(monoTime(due))
 	if c.woken.Load() {
-		// A wake-up that came first (the context was done as the request
-		// began) must stay: as in earlyHeaderDeadline.
 		c.nc.SetReadDeadline(aLongTimeAgo)
-		return
+		return false
 	}
 	c.hdrSock = due
+	return true
 }
 
 // clearHeaderDeadline takes the header deadline off the socket: a body
@@ -171,23 +178,15 @@ func (c *h1Conn) clearHeaderDeadline() {
 
 // earlyHeaderDeadline reports whether err is the kept header deadline
 // firing before the request's own (hdrDue), which it then puts on the
-// socket: the read goes on. A wake-up's past deadline is never replaced:
-// wakeRead marks woken before it sets it, so either this sees the mark or
-// the wake-up's deadline lands after this one.
+// socket: the read goes on. A wake-up's past deadline is never replaced
+// (putHeaderDeadline).
 func (c *h1Conn) earlyHeaderDeadline(err error) bool {
 	// Only the deadline: a socket's own ETIMEDOUT (keepalive, retransmits)
 	// ends the read.
 	if !errors.Is(err, os.ErrDeadlineExceeded) || c.woken.Load() || monoNow() >= c.hdrDue {
 		return false
 	}
-	c.hdrSock = 0
-	c.nc.SetReadDeadline(monoTime(c.hdrDue))
-	if c.woken.Load() {
-		c.nc.SetReadDeadline(aLongTimeAgo)
-		return false
-	}
-	c.hdrSock = c.hdrDue
-	return true
+	return c.putHeaderDeadline(c.hdrDue)
 }
 
 // wakeRead ends a wait on c: the request's context is done.
