@@ -87,15 +87,9 @@ func (s *TCPServer) Serve(ln *net.TCPListener) error {
 			// back off instead of spinning or giving up.
 			var ne net.Error
 			if errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
-				backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+				backoff = retryDelay(backoff, acceptBackoffMin, acceptBackoffMax)
 				s.Logger.Error("accept failed; retrying", "entrypoint", s.Entrypoint, "error", err, "retry_in", backoff)
-				// Shutdown and Close end the wait at once: a reload waits
-				// for a removed listener's Serve to return.
-				t := time.NewTimer(backoff)
-				select {
-				case <-t.C:
-				case <-quit:
-					t.Stop()
+				if !waitOrQuit(backoff, quit) {
 					return ErrServerClosed
 				}
 				continue

@@ -161,15 +161,9 @@ func (s *UDPServer) Serve(pc *net.UDPConn) error {
 			// A read that keeps failing (the kernel out of buffers, say)
 			// must not spin a core and flood the log: back off as the
 			// TCP accept loop does, from 5 ms up to 1 s.
-			delay = min(max(2*delay, readBackoffMin), readBackoffMax)
+			delay = retryDelay(delay, readBackoffMin, readBackoffMax)
 			s.Logger.Warn("udp read failed; retrying", "entrypoint", s.Entrypoint, "error", err, "delay", delay)
-			// Not time.Sleep: Close must not wait for the backoff (the
-			// server's stop waits for Serve to return).
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-quit:
-				t.Stop()
+			if !waitOrQuit(delay, quit) {
 				return ErrServerClosed
 			}
 			continue
