@@ -34,13 +34,15 @@ type gcTuner struct {
 	mu      sync.Mutex
 	running bool
 	gen     uint64 // bumped by stop; a sentinel of an older gen does nothing
-	base    int    // GOGC without the tuner: 100
 	relax   int    // relaxGC holders (a reload compiling)
 	percent int    // as last set
 	samples []metrics.Sample
 }
 
 var tuner gcTuner
+
+// gcBasePercent is GOGC without the tuner, and the least it sets.
+const gcBasePercent = 100
 
 // StartGCTuner starts pacing the collector for a proxy (see gcHeadroom)
 // unless GOGC is set in the environment. It returns a func that stops the
@@ -60,9 +62,8 @@ func (t *gcTuner) start() (stop func()) {
 	}
 	t.running = true
 	t.gen++
-	t.base = 100
-	debug.SetGCPercent(t.base) // returns the previous value, not what is now in force
-	t.percent = t.base
+	debug.SetGCPercent(gcBasePercent) // returns the previous value, not what is now in force
+	t.percent = gcBasePercent
 	t.samples = []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/scan/stack:bytes"},
@@ -81,7 +82,7 @@ func (t *gcTuner) stop() {
 	}
 	t.running = false
 	t.gen++
-	t.set(t.base)
+	t.set(gcBasePercent)
 }
 
 // gcSentinel is garbage the moment it is made; its cleanup runs after the
@@ -113,7 +114,7 @@ func (t *gcTuner) adjustLocked() {
 			v[i] = s.Value.Uint64()
 		}
 	}
-	p := gcPercentFor(v[0], v[1]+v[2], t.base)
+	p := gcPercentFor(v[0], v[1]+v[2], gcBasePercent)
 	if t.relax > 0 {
 		p = max(p, reloadGCPercent)
 	}
