@@ -177,7 +177,7 @@ func (c *h1conn) awaitRequest(first bool) bool {
 		}
 		switch g, _ := c.nc.(*guardConn); {
 		case d > 0 && g != nil:
-			g.noteIdleDeadline(time.Now().Add(d))
+			g.noteIdleDeadline(time.Now(), d)
 		case d > 0:
 			c.nc.SetReadDeadline(time.Now().Add(d))
 		case c.rdStale:
