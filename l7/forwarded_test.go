@@ -1,8 +1,16 @@
 package l7
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"testing"
+
+	"github.com/proxynow/proxynow/config"
+	"github.com/proxynow/proxynow/upstream"
 )
 
 // X-Forwarded-For's value is cut out of the Forwarded element: it must be
@@ -27,5 +35,56 @@ func TestForwardedNodeIsPeerString(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The HTTP/1 server hands the Entry the peer it parsed once per connection:
+// over IPv4 and IPv6 the backend sees the client's own address in
+// X-Forwarded-For and Forwarded, request after request on one connection.
+func TestForwardedPeerFromH1Server(t *testing.T) {
+	_, be := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s|%s", r.Header.Get("X-Forwarded-For"), r.Header.Get("Forwarded"))
+	})
+	svc := svcFor(be)
+	pool, err := upstream.NewPool(svc, upstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	px := NewProxy(svc, pool, nil)
+	t.Cleanup(px.CloseIdleConnections)
+	router, err := NewRouter([]*Route{{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: px}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, network := range []string{"127.0.0.1:0", "[::1]:0"} {
+		ln, err := net.Listen("tcp", network)
+		if err != nil {
+			t.Logf("%s: %v (no such loopback here)", network, err)
+			continue
+		}
+		srv := NewServer(ServerOptions{Entrypoint: "web", Handler: NewEntry("web", router, nil, nil)})
+		go srv.Serve(ln)
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer := netip.MustParseAddrPort(c.LocalAddr().String()).Addr()
+		want := peer.String() + "|" + forwardedElem(peer, "http", "a.test")
+		br := bufio.NewReader(c)
+		for i := range 3 {
+			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s request %d: %v", network, i, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != want {
+				t.Errorf("%s request %d: backend saw %q, want %q", network, i, body, want)
+			}
+		}
+		c.Close()
+		srv.Close()
 	}
 }
