@@ -83,3 +83,6 @@ func TestPickDownUsesPoolClock(t *testing.T) {
 		})
 	}
 }
+
+// at is a lazyNow that reads t (the tests' pick clock).
+func at(t time.Time) *lazyNow { return &lazyNow{ns: t.UnixNano()} }
