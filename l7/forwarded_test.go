@@ -88,3 +88,16 @@ func TestForwardedPeerFromH1Server(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// A zone is an interface name, which Linux lets hold ']' and ';' (only
+// '/', ':' and white space are refused): X-Forwarded-For must still be
+// the whole address, not the part before the first ']' of its zone.
+func TestForwardedNodeZoneWithBracket(t *testing.T) {
+	for _, s := range []string{"fe80::1%a]b", "fe80::1%]", "fe80::1%x;y", "::ffff:192.0.2.1%v]"} {
+		p := netip.MustParseAddr(s)
+		fwd := forwardedElem(p, "http", "example.com")
+		if got, want := forwardedNode(fwd, p), p.String(); got != want {
+			t.Errorf("peer %s: node %q from %q, want %q", s, got, fwd, want)
+		}
+	}
+}

@@ -86,8 +86,8 @@ type h1Conn struct {
 	unwake func() bool
 
 	// The response-header deadline, kept on the socket lazily: hdrSock is
-	// the deadline put there for an earlier request (Unix ns; 0 when the
-	// socket has another or none). It is kept while at most
+	// the deadline put there for an earlier request (a monoNow reading; 0
+	// when the socket has another or none). It is kept while at most
 	// headerTimeout/hdrSlack sooner than the current request's, hdrDue;
 	// when it fires first, Read puts hdrDue there and reads on. woken
 	// tells that firing from a wake-up (wakeRead), which must end the read.

@@ -269,9 +269,15 @@ func forwardedNode(fwd string, peer netip.Addr) string {
 		return peer.String()
 	}
 	if peer.Is6() {
+		if peer.Zone() != "" {
+			// A zone is an interface name, which may hold ']' (Linux
+			// refuses only '/', ':' and white space): no byte ends it.
+			return peer.String()
+		}
 		end := strings.IndexByte(fwd, ']')
 		return fwd[len(`for="[`):end]
 	}
+	// An IPv4 address's text holds no ';' (and it has no zone).
 	end := strings.IndexByte(fwd, ';')
 	return fwd[len("for="):end]
 }

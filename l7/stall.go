@@ -15,7 +15,7 @@ import (
 // fine, since the next write moves it first.
 type stallDeadline struct {
 	stall int64 // ns; 0: none
-	dl    int64 // the deadline set, Unix ns; 0: none known
+	dl    int64 // the deadline set, a monoNow reading; 0: none known
 }
 
 // arm moves the deadline on through set before a write, capped at capAt

@@ -91,9 +91,6 @@ func (c *lazyNow) unixNano() int64 {
 	return c.ns
 }
 
-// at is a lazyNow that reads t.
-func at(t time.Time) *lazyNow { return &lazyNow{ns: t.UnixNano()} }
-
 // Pool is the set of backends of one service.
 type Pool struct {
 	name        string
