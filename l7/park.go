@@ -46,10 +46,11 @@ func (g *guardConn) idleRead(p []byte) (n int, err error, park bool) {
 	// The wait that noteIdleDeadline announced starts now: its clock
 	// reading, microseconds old, spares this one.
 	now := g.idleFrom
-	if g.idleFrom = 0; now == 0 || !g.lazy.Load() {
-		now = time.Now().UnixNano()
+	if g.idleFrom = (time.Time{}); now.IsZero() || !g.lazy.Load() {
+		now = time.Now()
 	}
-	atN := now + int64(g.ln.parkAfter)
+	at := now.Add(g.ln.parkAfter)
+	atN := at.UnixNano()
 	if dl != 0 && dl <= atN {
 		g.disarm()
 		n, err = g.Conn.Read(p)
@@ -63,7 +64,7 @@ func (g *guardConn) idleRead(p []byte) (n int, err error, park bool) {
 	// not per request. rdl is later than at, so later than it too.
 	if pa := g.parkAt.Load(); pa == 0 || pa > atN || atN-pa > int64(g.ln.parkAfter/parkSlack) {
 		g.parkAt.Store(0)
-		if err := g.Conn.SetReadDeadline(time.Unix(0, atN)); err != nil {
+		if err := g.Conn.SetReadDeadline(at); err != nil {
 			n, err = g.Conn.Read(p)
 			return n, err, false
 		}
@@ -173,7 +174,7 @@ func (g *guardConn) noteIdleDeadline(now time.Time, d time.Duration) {
 		return
 	}
 	g.noteReadDeadline(t)
-	g.idleFrom = now.UnixNano()
+	g.idleFrom = now
 	g.lazy.Store(true)
 }
 
