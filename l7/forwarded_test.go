@@ -30,7 +30,11 @@ func TestForwardedNodeIsPeerString(t *testing.T) {
 		for _, h := range hosts {
 			for _, proto := range []string{"http", "https"} {
 				fwd := forwardedElem(p, proto, h)
-				if got, want := forwardedNode(fwd, p), p.String(); got != want {
+				want := p.String()
+				if !p.IsValid() {
+					want = "unknown"
+				}
+				if got := forwardedNode(fwd, p); got != want {
 					t.Errorf("peer %v, host %q: node %q from %q, want %q", p, h, got, fwd, want)
 				}
 			}
@@ -98,6 +102,26 @@ func TestForwardedNodeZoneWithBracket(t *testing.T) {
 		fwd := forwardedElem(p, "http", "example.com")
 		if got, want := forwardedNode(fwd, p), p.String(); got != want {
 			t.Errorf("peer %s: node %q from %q, want %q", s, got, fwd, want)
+		}
+	}
+}
+
+// The Forwarded element's node is a valid RFC 7239 value whatever the
+// peer: an unknown one is "unknown" (§6.3), and a zone's '"' or '\' is
+// escaped inside the quoted IPv6 node.
+func TestForwardedElemNode(t *testing.T) {
+	for _, c := range []struct {
+		peer netip.Addr
+		want string
+	}{
+		{netip.Addr{}, "for=unknown;proto=http"},
+		{netip.MustParseAddr("192.0.2.1"), "for=192.0.2.1;proto=http"},
+		{netip.MustParseAddr("2001:db8::1"), `for="[2001:db8::1]";proto=http`},
+		{netip.MustParseAddr("fe80::1%eth0"), `for="[fe80::1%eth0]";proto=http`},
+		{netip.MustParseAddr(`fe80::1%a"b\c`), `for="[fe80::1%a\"b\\c]";proto=http`},
+	} {
+		if got := forwardedElem(c.peer, "http", ""); got != c.want {
+			t.Errorf("peer %v: %s, want %s", c.peer, got, c.want)
 		}
 	}
 }

@@ -245,11 +245,20 @@ func setForwarded(in *http.Request, h http.Header, ri *reqInfo, add func(k, v st
 func forwardedElem(peer netip.Addr, proto, host string) string {
 	var buf [128]byte
 	b := append(buf[:0], "for="...)
-	if peer.Is6() {
+	switch {
+	case !peer.IsValid():
+		b = append(b, "unknown"...) // RFC 7239 §6.3: an unknown node
+	case peer.Is6() && peer.Zone() != "":
+		// The zone, an interface name, may hold '"' or '\\'.
+		var a [64]byte
+		b = append(b, '"', '[')
+		b = appendQuotedText(b, peer.AppendTo(a[:0]))
+		b = append(b, ']', '"')
+	case peer.Is6():
 		b = append(b, `"[`...)
 		b = peer.AppendTo(b)
 		b = append(b, `]"`...)
-	} else {
+	default:
 		b = peer.AppendTo(b)
 	}
 	b = append(b, ";proto="...)
@@ -266,7 +275,7 @@ func forwardedElem(peer netip.Addr, proto, host string) string {
 // per request fewer).
 func forwardedNode(fwd string, peer netip.Addr) string {
 	if !peer.IsValid() {
-		return peer.String()
+		return "unknown"
 	}
 	if peer.Is6() {
 		if peer.Zone() != "" {
@@ -288,6 +297,12 @@ func forwardedNode(fwd string, peer netip.Addr) string {
 // at several times the cost (a Unicode table lookup per rune).
 func appendQuoted(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = appendQuotedText(b, s)
+	return append(b, '"')
+}
+
+// appendQuotedText is the inside of appendQuoted's quoted-string.
+func appendQuotedText[T string | []byte](b []byte, s T) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '"' || c == '\\':
@@ -298,7 +313,7 @@ func appendQuoted(b []byte, s string) []byte {
 			b = append(b, c)
 		}
 	}
-	return append(b, '"')
+	return b
 }
 
 // cleanQuery is ReverseProxy's cleanQueryParams: a query that Go's own
