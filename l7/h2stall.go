@@ -200,5 +200,20 @@ func (w *h2StallWriter) SetWriteDeadline(t time.Time) error {
 	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
 }
 
+// CloseNotify and Push are x/net's writer's, which has both: handlers
+// assert them on the writer they get (middleware/extras.go).
+func (w *h2StallWriter) CloseNotify() <-chan bool {
+	return w.ResponseWriter.(http.CloseNotifier).CloseNotify()
+}
+
+func (w *h2StallWriter) Push(target string, opts *http.PushOptions) error {
+	return w.ResponseWriter.(http.Pusher).Push(target, opts)
+}
+
 // Unwrap serves http.ResponseController.
 func (w *h2StallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+var (
+	_ http.CloseNotifier = (*h2StallWriter)(nil)
+	_ http.Pusher        = (*h2StallWriter)(nil)
+)
