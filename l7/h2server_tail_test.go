@@ -182,9 +182,9 @@ func TestH2ServerLateCreditDelivered(t *testing.T) {
 // deadline on while it runs. Its small answer then reaches a client whose
 // credit comes late, within the timeout.
 func TestH2ServerSlowHandlerLateCredit(t *testing.T) {
-	const idle = 400 * time.Millisecond
+	const idle = time.Second
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(3 * idle) // the scenario: a handler slower than the timeout
+		time.Sleep(2 * idle) // the scenario: a handler slower than the timeout
 		io.WriteString(w, "late\n")
 	})
 	f := startH2Front(t, h, ServerOptions{IdleTimeout: idle})
@@ -236,8 +236,8 @@ func TestH2ServerWriteDeadlines(t *testing.T) {
 		own   time.Duration // the handler's own deadline; 0: none
 		after time.Duration // the stream must not end sooner
 	}{
-		{name: "write timeout", o: ServerOptions{IdleTimeout: 200 * time.Millisecond, WriteTimeout: time.Second}, after: 900 * time.Millisecond},
-		{name: "handler's deadline", o: ServerOptions{IdleTimeout: 200 * time.Millisecond}, own: time.Second, after: time.Second},
+		{name: "write timeout", o: ServerOptions{IdleTimeout: 500 * time.Millisecond, WriteTimeout: 2 * time.Second}, after: 1900 * time.Millisecond},
+		{name: "handler's deadline", o: ServerOptions{IdleTimeout: 500 * time.Millisecond}, own: 2 * time.Second, after: 2 * time.Second},
 		{name: "handler's deadline before idle", o: ServerOptions{IdleTimeout: time.Minute}, own: 300 * time.Millisecond, after: 300 * time.Millisecond},
 	}
 	for _, tc := range cases {
