@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // Helpers for the acme_*_test.go files: Let's Encrypt's pebble ACME server

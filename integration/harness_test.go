@@ -1,6 +1,9 @@
+//go:build linux
+
 // Package integration runs the proxynow binary end to end against real
 // clients and servers on loopback. Helpers live in this file; each
-// *_test.go file covers one area of the product contract.
+// *_test.go file covers one area of the product contract. Linux only, as
+// the tools .ci/run installs are.
 package integration
 
 import (

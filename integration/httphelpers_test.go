@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // Helpers for the http_*_test.go files: Go HTTP backends that record what

@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // gRPC through proxynow to a grpc-go server behind an h2c:// backend, from

@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // h2spec (github.com/summerwind/h2spec, installed by .ci/run at a pinned

@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // WebSocket through proxynow with a real WebSocket library

@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // Helpers for the proto_*_test.go files (WebSocket, gRPC and h2spec through

@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // Helpers for the quic_*_test.go files: HTTP/3 clients (quic-go), the

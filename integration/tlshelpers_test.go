@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 // Helpers for the tls_*_test.go files: an in-test CA issuing ECDSA P-256

@@ -105,7 +105,9 @@ func (e *Entry) isTrusted(a netip.Addr) bool {
 
 func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ri := newInfo(w, r.Context(), e.entrypoint) // the Observer's recorder keeps a pointer
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+	if hc, ok := r.Context().(*h1ctx); ok {
+		ri.peer = hc.peer // the HTTP/1 server parsed RemoteAddr already
+	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		ri.peer = ap.Addr().Unmap()
 	}
 	ri.client = ri.peer
@@ -162,7 +164,8 @@ func ClientIP(r *http.Request) netip.Addr {
 
 // isUpgrade reports a request asking to switch protocols (RFC 9110 §7.8).
 func isUpgrade(r *http.Request) bool {
-	return r.Header.Get("Upgrade") != "" && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
+	up := r.Header["Upgrade"] // canonical already: no Get's canonicalisation
+	return len(up) > 0 && up[0] != "" && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
 }
 
 // clientFromXFF walks X-Forwarded-For from the right, skipping trusted

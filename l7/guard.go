@@ -226,6 +226,9 @@ type guardConn struct {
 	lazy   atomic.Bool  // rdl is not on the socket yet (noteIdleDeadline)
 	parkAt atomic.Int64 // idleRead's deadline (Unix ns) while still on the socket, else 0
 	parked atomic.Bool  // Read reported EOF to park: Close parks
+	// idleFrom is noteIdleDeadline's clock reading (Unix ns), for the
+	// idleRead that follows it; 0 once taken. The connection's goroutine's.
+	idleFrom int64
 
 	viol       atomic.Pointer[GuardError]
 	mute       atomic.Bool // the violation ended a body: drop the response to that request

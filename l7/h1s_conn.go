@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -58,6 +59,7 @@ type h1conn struct {
 	s      *h1Server
 	nc     net.Conn // the guarded connection
 	remote string
+	peer   netip.Addr // remote parsed once, as Entry would per request
 	tls    *tls.ConnectionState
 	ctx    context.Context // values only: the server and the local address
 	state  atomic.Int32
@@ -177,7 +179,7 @@ func (c *h1conn) awaitRequest(first bool) bool {
 		}
 		switch g, _ := c.nc.(*guardConn); {
 		case d > 0 && g != nil:
-			g.noteIdleDeadline(time.Now().Add(d))
+			g.noteIdleDeadline(time.Now(), d)
 		case d > 0:
 			c.nc.SetReadDeadline(time.Now().Add(d))
 		case c.rdStale:

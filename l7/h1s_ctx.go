@@ -2,6 +2,7 @@ package l7
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -24,6 +25,10 @@ type h1ctx struct {
 	// the allocations of a context.AfterFunc.
 	waker      interface{ SetReadDeadline(time.Time) error }
 	wakerFired bool
+	// peer is the connection's remote address, parsed once per
+	// connection: the Entry reads it here instead of parsing RemoteAddr
+	// for every request. Invalid when RemoteAddr is not an address.
+	peer netip.Addr
 }
 
 type h1after struct {

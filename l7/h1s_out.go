@@ -18,7 +18,7 @@ import (
 type h1out struct {
 	nc    net.Conn
 	d     stallDeadline
-	resp  int64 // whole-response deadline, Unix ns; 0: none
+	resp  int64 // whole-response deadline, a monoNow reading; 0: none
 	fixed bool  // someone else owns the write deadline
 }
 
@@ -39,10 +39,10 @@ func (o *h1out) writeStep(p []byte) (int, error) {
 func (o *h1out) startResponse(d time.Duration) {
 	switch {
 	case d > 0:
-		o.resp = time.Now().Add(d).UnixNano()
+		o.resp = monoNow() + int64(d)
 		o.d.dl = 0 // armed at the first write
 		if o.d.stall <= 0 {
-			o.nc.SetWriteDeadline(time.Unix(0, o.resp))
+			o.nc.SetWriteDeadline(monoTime(o.resp))
 		}
 	case o.fixed && o.d.stall <= 0:
 		// The previous handler's own deadline ends with its request.

@@ -135,6 +135,7 @@ func (c *h1conn) readRequest(first bool) (*http.Request, *h1body, error) {
 func (c *h1conn) parseRequest(head string) (*http.Request, *h1body, error) {
 	x := new(h1req)
 	x.ctx.Context = c.ctx
+	x.ctx.peer = c.peer
 	c.nextCtx = &x.ctx
 	r := http.Request{RemoteAddr: c.remote, TLS: c.tls}
 

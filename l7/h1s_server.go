@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,9 @@ func (s *h1Server) serveConn(nc net.Conn, tlsState *tls.ConnectionState) {
 	c := &h1conn{s: s, nc: nc, tls: tlsState}
 	if a := nc.RemoteAddr(); a != nil {
 		c.remote = a.String()
+		if ap, err := netip.ParseAddrPort(c.remote); err == nil {
+			c.peer = ap.Addr().Unmap()
+		}
 	}
 	c.ctx = context.WithValue(context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr()), ownRequestKey{}, true)
 	if !s.track(c) {

@@ -44,21 +44,24 @@ func statusLine(code int, http10 bool) string {
 }
 
 // dateValue is the Date field value of responses, formatted at most once a
-// second.
+// second. Whether the second has passed is asked of the monotonic clock
+// (monoNow, half of time.Now's cost): until is when the wall clock's second
+// ends, as a monoNow reading, a little early (the two clocks are read one
+// after the other), so a Date is never late by more than that.
 type dateValue struct {
-	sec int64
-	val string
+	until int64
+	val   string
 }
 
 var dateCache atomic.Pointer[dateValue]
 
 func httpDate() string {
-	now := time.Now()
-	sec := now.Unix()
-	if d := dateCache.Load(); d != nil && d.sec == sec {
+	mono := monoNow()
+	if d := dateCache.Load(); d != nil && mono < d.until {
 		return d.val
 	}
-	d := &dateValue{sec: sec, val: now.UTC().Format(http.TimeFormat)}
+	now := time.Now()
+	d := &dateValue{until: mono + int64(time.Second) - int64(now.Nanosecond()), val: now.UTC().Format(http.TimeFormat)}
 	dateCache.Store(d)
 	return d.val
 }

@@ -77,8 +77,9 @@ type h1Conn struct {
 	nread  int64 // bytes read from nc
 	limit  int64 // while reading a head: nread may not pass it (0: no limit)
 	reused bool
-	since  time.Time // idle since
-	wake   func()    // ends a wait: the request's context is done
+	since  int64  // monoNow when it went idle
+	took   int64  // monoNow when the request now on it took it (header deadline)
+	wake   func() // ends a wait: the request's context is done
 	// wctx is the h1 server's request context that wakes this connection
 	// instead (h1ctx.setWaker); unwake clears it, made once.
 	wctx   *h1ctx
@@ -131,22 +132,13 @@ func (c *h1Conn) Read(p []byte) (int, error) {
 // than a request's own is kept on the socket (setHeaderDeadline).
 const hdrSlack = 16
 
-// monoBase makes the kept deadlines' clock monotonic: monoNow is the time
-// since it, by the monotonic reading time.Since takes, so a step of the
-// wall clock moves no deadline; monoTime turns it back into a deadline.
-var monoBase = time.Now()
-
-func monoNow() int64 { return int64(time.Since(monoBase)) }
-
-func monoTime(t int64) time.Time { return monoBase.Add(time.Duration(t)) }
-
 // setHeaderDeadline bounds the wait for the response head at d from now.
 // The deadline on the socket is updated only when the one there is not a
 // header deadline or is more than headerTimeout/hdrSlack sooner: a busy
 // connection changes its timer every few requests, not per request (a
 // runtime timer update and two clock reads each).
 func (c *h1Conn) setHeaderDeadline(d time.Duration) {
-	due := monoNow() + int64(d)
+	due := c.took + int64(d)
 	c.hdrDue = due
 	if s := c.hdrSock; s != 0 && s <= due && due-s <= int64(d/hdrSlack) {
 		return
@@ -320,18 +312,20 @@ func (t *h1Transport) getConn(ctx context.Context) (*h1Conn, error) {
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		if t.idleTimeout > 0 && time.Since(c.since) > t.idleTimeout || !peekIdle(c) {
+		now := monoNow()
+		if t.idleTimeout > 0 && now-c.since > int64(t.idleTimeout) || !peekIdle(c) {
 			c.nc.Close()
 			continue
 		}
 		c.reused = true
+		c.took = now
 		return c, nil
 	}
 	nc, err := t.dial(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, err
 	}
-	c := &h1Conn{t: t, nc: nc}
+	c := &h1Conn{t: t, nc: nc, took: monoNow()}
 	var w io.Writer = nc
 	if tc, ok := nc.(*net.TCPConn); ok {
 		// Raw system calls: see l4.RawIO.
@@ -345,7 +339,7 @@ func (t *h1Transport) getConn(ctx context.Context) (*h1Conn, error) {
 }
 
 func (t *h1Transport) putIdle(c *h1Conn) {
-	c.since = time.Now()
+	c.since = monoNow()
 	t.mu.Lock()
 	if len(t.idle) >= t.maxIdle {
 		t.mu.Unlock()
@@ -368,10 +362,11 @@ func (t *h1Transport) putIdle(c *h1Conn) {
 // left idle after a burst does not hold them until the next request.
 func (t *h1Transport) prune() {
 	t.mu.Lock()
+	now := monoNow()
 	var old []*h1Conn
 	keep := t.idle[:0]
 	for _, c := range t.idle {
-		if time.Since(c.since) >= t.idleTimeout {
+		if now-c.since >= int64(t.idleTimeout) {
 			old = append(old, c)
 		} else {
 			keep = append(keep, c)
@@ -381,7 +376,7 @@ func (t *h1Transport) prune() {
 	t.idle = keep
 	t.armed = len(keep) > 0
 	if t.armed {
-		t.janitor.Reset(t.idleTimeout - time.Since(keep[0].since))
+		t.janitor.Reset(t.idleTimeout - time.Duration(now-keep[0].since))
 	}
 	t.mu.Unlock()
 	for _, c := range old {
@@ -389,8 +384,16 @@ func (t *h1Transport) prune() {
 	}
 }
 
-var excludedRequestHeaders = map[string]bool{
-	"Host": true, "User-Agent": true, "Content-Length": true, "Transfer-Encoding": true, "Trailer": true,
+// excludedRequestHeader reports the fields roundTrip writes itself or not
+// at all. A switch, not a map: it is asked for every field of every
+// request, and compiles to a few length and word compares where a map
+// lookup hashes the key.
+func excludedRequestHeader(k string) bool {
+	switch k {
+	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
 }
 
 // roundTrip writes req and reads the response head. stale reports a
@@ -423,7 +426,7 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 		bw.WriteString("Content-Length: 0\r\n")
 	}
 	for k, vv := range req.Header {
-		if excludedRequestHeaders[k] {
+		if excludedRequestHeader(k) {
 			continue
 		}
 		for _, v := range vv {

@@ -49,25 +49,29 @@ func (o *outbound) release() {
 	outbounds.Put(o)
 }
 
-// dropHeaders are never copied from the inbound request: the RFC 9110 §7.6.1
+// dropHeader reports the fields never copied from the inbound request: the RFC 9110 §7.6.1
 // hop-by-hop fields (and the legacy ones ReverseProxy also strips),
 // HTTP2-Settings (only meaningful with an h2c upgrade, which is never
 // forwarded), and the fields proxynow sets itself: forwarding headers (a
 // trusted peer's values are read from the inbound request and appended
 // to), Via and X-Request-Id.
-var dropHeaders = map[string]bool{
-	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true,
-	"Proxy-Authenticate": true, "Proxy-Authorization": true, "Te": true,
-	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Http2-Settings": true,
-	"Forwarded":      true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
-	"Via": true, "X-Request-Id": true,
+func dropHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive",
+		"Proxy-Authenticate", "Proxy-Authorization", "Te",
+		"Trailer", "Transfer-Encoding", "Upgrade",
+		"Http2-Settings",
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"Via", "X-Request-Id":
+		return true
+	}
+	return false
 }
 
 // addedHeaders bounds how many fields buildHeader adds to the copied ones.
 const addedHeaders = 10
 
-// buildHeader returns the outbound header: in's fields minus dropHeaders and
+// buildHeader returns the outbound header: in's fields minus dropHeader's and
 // minus the fields in's Connection header names (RFC 9110 §7.6.1), then the
 // fields proxynow adds. Values are shared with in (strings are immutable;
 // the slices are new, so appending to one never writes into in).
@@ -75,7 +79,7 @@ func (o *outbound) buildHeader(in *http.Request, ri *reqInfo, upType string) htt
 	ih := in.Header
 	conn := ih["Connection"]
 	keep := func(k string, vv []string) bool {
-		return len(vv) > 0 && !dropHeaders[k] && (len(conn) == 0 || !namedIn(conn, k))
+		return len(vv) > 0 && !dropHeader(k) && (len(conn) == 0 || !namedIn(conn, k))
 	}
 	// Sizing the map exactly matters: a map that fits one group (8
 	// fields, the usual case) is a third of the bytes of the next size.
@@ -190,8 +194,8 @@ func setForwarded(in *http.Request, h http.Header, ri *reqInfo, add func(k, v st
 	if in.TLS != nil {
 		proto = "https"
 	}
-	peer := ri.peer.String()
 	fwd := forwardedElem(ri.peer, proto, in.Host)
+	peer := forwardedNode(fwd, ri.peer)
 	xfp, xfh := proto, in.Host
 	if ri.trusted {
 		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
@@ -255,6 +259,21 @@ func forwardedElem(peer netip.Addr, proto, host string) string {
 		b = appendQuoted(b, host)
 	}
 	return string(b)
+}
+
+// forwardedNode is the peer's address in fwd, forwardedElem's element for
+// it: X-Forwarded-For's value shares the element's bytes (one allocation
+// per request fewer).
+func forwardedNode(fwd string, peer netip.Addr) string {
+	if !peer.IsValid() {
+		return peer.String()
+	}
+	if peer.Is6() {
+		end := strings.IndexByte(fwd, ']')
+		return fwd[len(`for="[`):end]
+	}
+	end := strings.IndexByte(fwd, ';')
+	return fwd[len("for="):end]
 }
 
 // appendQuoted appends s as an RFC 9110 quoted-string: '"' and '\'

@@ -43,8 +43,13 @@ type IdleParker interface {
 // net/http's own deadline is later.
 func (g *guardConn) idleRead(p []byte) (n int, err error, park bool) {
 	dl := g.rdl.Load()
-	at := time.Now().Add(g.ln.parkAfter)
-	atN := at.UnixNano()
+	// The wait that noteIdleDeadline announced starts now: its clock
+	// reading, microseconds old, spares this one.
+	now := g.idleFrom
+	if g.idleFrom = 0; now == 0 || !g.lazy.Load() {
+		now = time.Now().UnixNano()
+	}
+	atN := now + int64(g.ln.parkAfter)
 	if dl != 0 && dl <= atN {
 		g.disarm()
 		n, err = g.Conn.Read(p)
@@ -58,7 +63,7 @@ func (g *guardConn) idleRead(p []byte) (n int, err error, park bool) {
 	// not per request. rdl is later than at, so later than it too.
 	if pa := g.parkAt.Load(); pa == 0 || pa > atN || atN-pa > int64(g.ln.parkAfter/parkSlack) {
 		g.parkAt.Store(0)
-		if err := g.Conn.SetReadDeadline(at); err != nil {
+		if err := g.Conn.SetReadDeadline(time.Unix(0, atN)); err != nil {
 			n, err = g.Conn.Read(p)
 			return n, err, false
 		}
@@ -161,12 +166,14 @@ func (g *guardConn) armHead() {
 // socket (or t, when t is sooner), and any other read puts t there first
 // (disarm). It saves one deadline (a runtime timer update and two clock
 // reads) per keep-alive request.
-func (g *guardConn) noteIdleDeadline(t time.Time) {
+func (g *guardConn) noteIdleDeadline(now time.Time, d time.Duration) {
+	t := now.Add(d)
 	if g.parker == nil {
 		_ = g.SetReadDeadline(t)
 		return
 	}
 	g.noteReadDeadline(t)
+	g.idleFrom = now.UnixNano()
 	g.lazy.Store(true)
 }
 

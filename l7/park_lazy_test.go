@@ -68,7 +68,7 @@ func serveHeads(t *testing.T, g *guardConn, client net.Conn, n int) {
 			}
 			got += m
 		}
-		g.noteIdleDeadline(time.Now().Add(time.Hour)) // later than parkAfter: the wait may park
+		g.noteIdleDeadline(time.Now(), time.Hour) // later than parkAfter: the wait may park
 	}
 }
 

@@ -22,16 +22,17 @@ type stallDeadline struct {
 }
 
 // arm moves the deadline on through set before a write, capped at capAt
-// (Unix ns; 0: none), unless the one set is recent enough.
+// (a monoNow reading; 0: none), unless the one set is recent enough. dl
+// is a monoNow reading too.
 func (d *stallDeadline) arm(capAt int64, set func(time.Time) error) {
-	want := time.Now().UnixNano() + d.stall
+	want := monoNow() + d.stall
 	if capAt != 0 && capAt < want {
 		want = capAt
 	}
 	if d.dl != 0 && want-d.dl <= d.stall>>4 {
 		return
 	}
-	if set(time.Unix(0, want)) == nil {
+	if set(monoTime(want)) == nil {
 		d.dl = want
 	}
 }

@@ -105,7 +105,7 @@ func newReqTracker(h http.Handler, fp string) *reqTracker {
 func (t *reqTracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t.n.Add(1)
 	defer t.done()
-	if r.Header.Get("Upgrade") == "" {
+	if up := r.Header["Upgrade"]; len(up) == 0 || up[0] == "" {
 		t.h.ServeHTTP(w, r)
 		return
 	}

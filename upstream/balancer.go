@@ -2,17 +2,16 @@ package upstream
 
 import (
 	"math/rand/v2"
-	"time"
 
 	"github.com/proxynow/proxynow/config"
 )
 
 // pick returns the index of the next backend, or -1. It never returns a
 // backend in tried, and returns a backend marked down only when allowDown.
-func (p *Pool) pick(tried *bitset, now time.Time, allowDown bool) int {
+func (p *Pool) pick(tried *bitset, now *lazyNow, allowDown bool) int {
 	ok := func(i int) bool {
 		b := p.backends[i]
-		return !tried.has(i) && b.Healthy() && (allowDown || !b.Down(now))
+		return !tried.has(i) && b.Healthy() && (allowDown || !b.down(now))
 	}
 	switch p.kind {
 	case config.BalancerWeighted:

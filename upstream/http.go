@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"time"
 
 	"github.com/proxynow/proxynow/config"
 )
@@ -39,7 +38,7 @@ func (t *Tried) add(p *Pool, i int) {
 // failing active health checks are never chosen; backends marked down by a
 // recent failure only when nothing else is left.
 func (p *Pool) Pick(k *Key, tried *Tried) (*Backend, error) {
-	now := p.now()
+	now := &lazyNow{now: p.now}
 	i := -1
 	if k != nil && k.Sticky != "" {
 		i = p.pickSticky(k.Sticky, &tried.set, now)
@@ -62,10 +61,10 @@ func (p *Pool) Pick(k *Key, tried *Tried) (*Backend, error) {
 // Done ends an attempt that Pick started.
 func (p *Pool) Done(b *Backend) { b.active.Add(-1) }
 
-func (p *Pool) pickSticky(id string, tried *bitset, now time.Time) int {
+func (p *Pool) pickSticky(id string, tried *bitset, now *lazyNow) int {
 	for i, b := range p.backends {
 		if b.id == id {
-			if !tried.has(i) && b.Healthy() && !b.Down(now) {
+			if !tried.has(i) && b.Healthy() && !b.down(now) {
 				return i
 			}
 			return -1
@@ -74,10 +73,10 @@ func (p *Pool) pickSticky(id string, tried *bitset, now time.Time) int {
 	return -1
 }
 
-func (p *Pool) pickHTTP(k *Key, tried *bitset, now time.Time, allowDown bool) int {
+func (p *Pool) pickHTTP(k *Key, tried *bitset, now *lazyNow, allowDown bool) int {
 	ok := func(i int) bool {
 		b := p.backends[i]
-		return !tried.has(i) && b.Healthy() && (allowDown || !b.Down(now))
+		return !tried.has(i) && b.Healthy() && (allowDown || !b.down(now))
 	}
 	switch p.kind {
 	case config.BalancerP2C:

@@ -69,6 +69,31 @@ func (b *Backend) Active() int64 { return b.active.Load() }
 // Down reports whether the backend is being skipped after a failure.
 func (b *Backend) Down(now time.Time) bool { return b.downUntil.Load() > now.UnixNano() }
 
+// down is Down against a clock read only when b has been marked down.
+func (b *Backend) down(now *lazyNow) bool {
+	du := b.downUntil.Load()
+	return du != 0 && du > now.unixNano()
+}
+
+// lazyNow is one pick's clock, read at most once and only when a backend
+// marked down must be compared with it: a pick among backends none of
+// which failed lately (nearly every pick) reads no clock (time.Now is
+// about 60 ns, a quarter of a percent of a proxied request).
+type lazyNow struct {
+	now func() time.Time
+	ns  int64 // 0: not read yet
+}
+
+func (c *lazyNow) unixNano() int64 {
+	if c.ns == 0 {
+		c.ns = c.now().UnixNano()
+	}
+	return c.ns
+}
+
+// at is a lazyNow that reads t.
+func at(t time.Time) *lazyNow { return &lazyNow{ns: t.UnixNano()} }
+
 // Pool is the set of backends of one service.
 type Pool struct {
 	name        string
@@ -224,7 +249,7 @@ func (p *Pool) Dial(ctx context.Context, network string) (*Conn, error) {
 	}
 	var errs []error
 	for range p.backends {
-		now := p.now()
+		now := &lazyNow{now: p.now}
 		i := p.pick(&tried, now, false)
 		if i < 0 {
 			i = p.pick(&tried, now, true)

@@ -30,7 +30,7 @@ func picks(p *Pool, n int) string {
 	var b strings.Builder
 	for range n {
 		var tried bitset
-		b.WriteString(p.backends[p.pick(&tried, time.Now(), false)].Addr)
+		b.WriteString(p.backends[p.pick(&tried, at(time.Now()), false)].Addr)
 	}
 	return b.String()
 }
@@ -115,14 +115,14 @@ func TestPickSkipsTriedAndDown(t *testing.T) {
 			for range 20 {
 				var tried bitset
 				tried.set(0)
-				if i := p.pick(&tried, now, false); i != 2 {
+				if i := p.pick(&tried, at(now), false); i != 2 {
 					t.Fatalf("picked %d, want 2 (0 tried, 1 down)", i)
 				}
 				tried.set(2)
-				if i := p.pick(&tried, now, false); i != -1 {
+				if i := p.pick(&tried, at(now), false); i != -1 {
 					t.Fatalf("picked %d with every backend tried or down, want -1", i)
 				}
-				if i := p.pick(&tried, now, true); i != 1 {
+				if i := p.pick(&tried, at(now), true); i != 1 {
 					t.Fatalf("picked %d allowing down backends, want 1", i)
 				}
 			}
@@ -143,7 +143,7 @@ func TestBitsetBeyond64(t *testing.T) {
 	for i := range 129 {
 		tried.set(i)
 	}
-	if i := p.pick(&tried, time.Now(), false); i != 129 {
+	if i := p.pick(&tried, at(time.Now()), false); i != 129 {
 		t.Fatalf("picked %d, want 129", i)
 	}
 }
@@ -270,7 +270,7 @@ func BenchmarkPick(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var tried bitset
-				if p.pick(&tried, now, false) < 0 {
+				if p.pick(&tried, at(now), false) < 0 {
 					b.Fatal("no pick")
 				}
 			}
