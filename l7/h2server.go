@@ -46,13 +46,17 @@ func (s *h2Server) handler(w http.ResponseWriter, r *http.Request) {
 		s.base.Handler.ServeHTTP(w, r)
 		return
 	}
-	sw := &h2StallWriter{ResponseWriter: w}
+	sw := &h2StallWriter{ResponseWriter: w, s: &s.stalls}
+	if s.stalls.limit > 0 {
+		sw.start = time.Now().UnixNano()
+	}
 	s.stalls.add(sw)
 	defer s.stalls.remove(sw)
 	s.base.Handler.ServeHTTP(sw, r)
-	sw.finish()
 }
 
+// newH2Server serves with base's settings. base is the HTTP/2 server's
+// own: its WriteTimeout becomes x/net's per-stream one (h2stall.go).
 func newH2Server(base *http.Server) *h2Server {
 	srv := &http2.Server{IdleTimeout: base.IdleTimeout}
 	hooks := &http.Server{}
@@ -63,6 +67,14 @@ func newH2Server(base *http.Server) *h2Server {
 	}
 	s := &h2Server{base: base, srv: srv, hooks: hooks, conns: make(map[net.Conn]struct{})}
 	s.stalls.stall = base.IdleTimeout
+	if stall, limit := base.IdleTimeout, base.WriteTimeout; stall > 0 && (limit <= 0 || limit > stall) {
+		// x/net arms the stall timeout as each stream opens; the sweep
+		// moves it on while the handler runs, up to timeouts.write. A
+		// timeouts.write no longer than the stall timeout bounds every
+		// stream, its last write included, by itself.
+		s.stalls.extend, s.stalls.limit = true, max(limit, 0)
+		base.WriteTimeout = stall
+	}
 	s.handle = http.HandlerFunc(s.handler)
 	return s
 }

@@ -20,10 +20,32 @@ import (
 // writers record when their Write began, and a sweep every quarter of the
 // timeout (one timer per server, running only while streams are open)
 // puts a deadline in the past on the streams that waited too long.
+//
+// What the handler leaves in x/net's buffer (a small response, never
+// flushed: the proxy's usual one) x/net writes after the handler returned,
+// where the sweep cannot reach the stream any more (x/net then drops the
+// ResponseWriter's state). That last write is bounded by x/net's own
+// per-stream write deadline instead: the server's WriteTimeout is set to
+// timeouts.idle, so x/net arms it when the stream opens, and the sweep
+// moves it on for as long as the handler runs. Once the handler returns,
+// the deadline left ends a tail that gets no credit between three
+// quarters of the timeout and the whole of it later; a stream that
+// completes only has its timer stopped (closeStream). The cost, per
+// stream: x/net's timer (two allocations, BenchmarkH2ProxyServed). Less
+// than arming a deadline as the handler returns (the same timer, and a
+// message to the serve loop) or flushing before it (an extra DATA frame
+// and round trip, and no automatic Content-Length).
 
 // h2Stalls is the HTTP/2 server's set of open streams.
 type h2Stalls struct {
 	stall time.Duration
+	// extend: the sweep moves x/net's per-stream write deadline on while
+	// the handler runs (the server's WriteTimeout is stall); never past
+	// the stream's start + limit (timeouts.write, longer than stall; 0:
+	// none).
+	extend bool
+	limit  time.Duration
+
 	mu    sync.Mutex
 	ws    map[*h2StallWriter]struct{}
 	timer *time.Timer // nil while no stream is open
@@ -56,11 +78,22 @@ func (s *h2Stalls) remove(w *h2StallWriter) {
 
 func (s *h2Stalls) sweep() {
 	now := time.Now().UnixNano()
-	var late []*h2StallWriter
+	stall := int64(s.stall)
+	var late, due []*h2StallWriter
 	s.mu.Lock()
 	for w := range s.ws {
-		if since := w.since.Load(); since != 0 && now-since >= int64(s.stall) {
+		if since := w.since.Load(); since != 0 && now-since >= stall {
 			late = append(late, w)
+		} else if s.extend && !w.fixed.Load() {
+			// 0: x/net's own, from when the stream opened, at most
+			// stall from now. Moved on once less than three quarters
+			// are left, at about every sweep: a sweep may come half the
+			// timeout late (a loaded machine) before a deadline passes
+			// under a handler that runs. One message to the serve loop
+			// per stream and sweep, for the streams that live that long.
+			if dl := w.dl.Load(); dl == 0 || dl-now < stall*3/4 {
+				due = append(due, w)
+			}
 		}
 	}
 	if s.timer != nil {
@@ -70,19 +103,43 @@ func (s *h2Stalls) sweep() {
 	for _, w := range late {
 		w.reset()
 	}
+	for _, w := range due {
+		w.mu.Lock()
+		if !w.done && !w.fixed.Load() {
+			w.moveDeadline(now)
+		}
+		w.mu.Unlock()
+	}
 }
 
 // h2StallWriter is a stream's ResponseWriter as the handler gets it.
 type h2StallWriter struct {
 	http.ResponseWriter
+	s     *h2Stalls
 	since atomic.Int64 // when the Write in progress began, Unix ns; 0: none
-	// The handler's goroutine's: bytes written, and whether some may sit
-	// in x/net's buffer (see finish).
-	wrote     int64
-	unflushed bool
+	// The stream's write deadline as the sweep last set it, Unix ns (0:
+	// x/net's, set when the stream opened), and when the handler began
+	// (Unix ns; only with h2Stalls.limit).
+	dl    atomic.Int64
+	start int64
 
-	mu   sync.Mutex // done, and the reset against the handler's return
-	done bool
+	mu    sync.Mutex // done, and the deadline changes against the handler's return
+	done  bool
+	fixed atomic.Bool // the handler set a write deadline of its own; written under mu
+}
+
+// moveDeadline puts the stream's write deadline stall after now, capped
+// at its start + limit. Under w.mu, before the handler returned.
+func (w *h2StallWriter) moveDeadline(now int64) error {
+	dl := now + int64(w.s.stall)
+	if w.s.limit > 0 {
+		dl = min(dl, w.start+int64(w.s.limit))
+	}
+	if old := w.dl.Load(); old != 0 && dl <= old {
+		return nil
+	}
+	w.dl.Store(dl)
+	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Unix(0, dl))
 }
 
 // h2StallChunk is the most one wait covers: x/net's Write waits until all
@@ -103,8 +160,6 @@ func (w *h2StallWriter) writeStep(p []byte) (int, error) {
 	w.since.Store(time.Now().UnixNano())
 	n, err := w.ResponseWriter.Write(p)
 	w.since.Store(0)
-	w.wrote += int64(n)
-	w.unflushed = true
 	return n, err
 }
 
@@ -126,27 +181,43 @@ func (w *h2StallWriter) FlushError() error {
 	w.since.Store(time.Now().UnixNano())
 	err := http.NewResponseController(w.ResponseWriter).Flush()
 	w.since.Store(0)
-	w.unflushed = false
 	return err
-}
-
-// h2BufSize is x/net's handler-side buffer (handlerChunkWriteSize): a
-// response that wrote more has sent its header.
-const h2BufSize = 4 << 10
-
-// finish flushes, while the sweep still sees it, the tail of a response
-// that x/net would otherwise flush after the handler returned, where a
-// stream left without credit would wait for ever, out of the sweep's
-// reach. Only for a response whose header went already: a small one's
-// single flush at the end is what gives it its Content-Length.
-func (w *h2StallWriter) finish() {
-	if w.unflushed && w.wrote > h2BufSize {
-		w.FlushError()
-	}
 }
 
 // Flush keeps http.Flusher for handlers that assert it.
 func (w *h2StallWriter) Flush() { w.FlushError() }
 
+// SetWriteDeadline serves http.ResponseController: the handler's own
+// deadline replaces the one the sweep moves on. The zero time hands the
+// stream back to the sweep: the stall timeout is the server's, as nginx's
+// send_timeout, not the handler's to lift. Under mu, so that a move the
+// sweep decided on cannot overtake the handler's deadline.
+func (w *h2StallWriter) SetWriteDeadline(t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if t.IsZero() && w.s.extend {
+		w.fixed.Store(false)
+		w.dl.Store(0)
+		return w.moveDeadline(time.Now().UnixNano())
+	}
+	w.fixed.Store(true)
+	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
+}
+
+// CloseNotify and Push are x/net's writer's, which has both: handlers
+// assert them on the writer they get (middleware/extras.go).
+func (w *h2StallWriter) CloseNotify() <-chan bool {
+	return w.ResponseWriter.(http.CloseNotifier).CloseNotify()
+}
+
+func (w *h2StallWriter) Push(target string, opts *http.PushOptions) error {
+	return w.ResponseWriter.(http.Pusher).Push(target, opts)
+}
+
 // Unwrap serves http.ResponseController.
 func (w *h2StallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+var (
+	_ http.CloseNotifier = (*h2StallWriter)(nil)
+	_ http.Pusher        = (*h2StallWriter)(nil)
+)

@@ -63,7 +63,84 @@ type recorder struct {
 // nothing writes it.
 var noInfo reqInfo
 
-var recorders = sync.Pool{New: func() any { return new(recorder) }}
+// The recorder with the optional interfaces of each middleware.Kind: a
+// handler sees those of the server's writer, no more, no fewer.
+type (
+	recorderNotify struct {
+		recorder
+		middleware.NotifyExtra
+	}
+	recorderH2 struct {
+		recorder
+		middleware.H2Extra
+	}
+	recorderH3 struct {
+		recorder
+		middleware.H3Extra
+	}
+)
+
+// recorders pools the recorders of each Kind.
+var recorders = [...]sync.Pool{
+	middleware.KindPlain:  {New: func() any { return new(recorder) }},
+	middleware.KindNotify: {New: func() any { return new(recorderNotify) }},
+	middleware.KindH2:     {New: func() any { return new(recorderH2) }},
+	middleware.KindH3:     {New: func() any { return new(recorderH3) }},
+}
+
+// getRecorder is a pooled recorder over w: the recorder, and the writer
+// to hand down (the recorder, of w's Kind); putRecorder returns it.
+func getRecorder(w http.ResponseWriter) (*recorder, http.ResponseWriter) {
+	k := middleware.KindOf(w)
+	switch v := recorders[k].Get().(type) {
+	case *recorderNotify:
+		v.ResponseWriter, v.NotifyExtra.In = w, w
+		return &v.recorder, v
+	case *recorderH2:
+		v.ResponseWriter, v.H2Extra.In = w, w
+		return &v.recorder, v
+	case *recorderH3:
+		v.ResponseWriter, v.H3Extra.In = w, w
+		return &v.recorder, v
+	case *recorder:
+		v.ResponseWriter = w
+		return v, v
+	default:
+		panic("l7: recorder pool of the wrong type")
+	}
+}
+
+func putRecorder(rw http.ResponseWriter) {
+	switch v := rw.(type) {
+	case *recorderNotify:
+		*v = recorderNotify{}
+		recorders[middleware.KindNotify].Put(v)
+	case *recorderH2:
+		*v = recorderH2{}
+		recorders[middleware.KindH2].Put(v)
+	case *recorderH3:
+		*v = recorderH3{}
+		recorders[middleware.KindH3].Put(v)
+	case *recorder:
+		*v = recorder{}
+		recorders[middleware.KindPlain].Put(v)
+	}
+}
+
+// recorderOf is the recorder in w, if w is one.
+func recorderOf(w http.ResponseWriter) *recorder {
+	switch v := w.(type) {
+	case *recorderH2:
+		return &v.recorder
+	case *recorder:
+		return v
+	case *recorderH3:
+		return &v.recorder
+	case *recorderNotify:
+		return &v.recorder
+	}
+	return nil
+}
 
 // newInfo is the reqInfo of a request, wrapping its context; when w is the
 // Observer's recorder, the recorder keeps a pointer to it for the metrics
@@ -72,7 +149,7 @@ var recorders = sync.Pool{New: func() any { return new(recorder) }}
 // writes headers on another goroutine; context.AfterFunc hooks).
 func newInfo(w http.ResponseWriter, ctx context.Context, entrypoint string) *reqInfo {
 	ri := &reqInfo{Context: ctx, entrypoint: entrypoint}
-	if rec, ok := w.(*recorder); ok {
+	if rec := recorderOf(w); rec != nil {
 		rec.ri = ri
 	}
 	return ri
@@ -136,12 +213,11 @@ func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		t0 = monoNow()
 	}
-	rec := recorders.Get().(*recorder)
-	rec.ResponseWriter = w
+	rec, rw := getRecorder(w)
 	if o.inFlight != nil {
 		o.inFlight.Inc()
 	}
-	o.next.ServeHTTP(rec, r)
+	o.next.ServeHTTP(rw, r)
 	if o.inFlight != nil {
 		o.inFlight.Dec()
 	}
@@ -176,8 +252,7 @@ func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o.log != nil {
 		o.logRequest(r, rec, ro, start, elapsed, status)
 	}
-	*rec = recorder{}
-	recorders.Put(rec)
+	putRecorder(rw)
 }
 
 func (o *Observer) logRequest(r *http.Request, rec *recorder, ro *routeObs, start time.Time, elapsed time.Duration, status int) {

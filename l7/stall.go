@@ -3,6 +3,9 @@ package l7
 import (
 	"net/http"
 	"time"
+
+	"github.com/proxynow/proxynow/l7/middleware"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // stallDeadline moves a write deadline on before each write, lazily: only
@@ -64,8 +67,8 @@ func WriteStallHandler(h http.Handler, stall time.Duration) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &stallWriter{ResponseWriter: w, d: stallDeadline{stall: int64(stall)}}
-		h.ServeHTTP(sw, r)
+		sw, ww := newStallWriter(w, stall)
+		h.ServeHTTP(ww, r)
 		// quic-go writes what is still buffered and the trailers after
 		// the handler returns: with a deadline from before a pause they
 		// would fail (a gRPC stream's grpc-status lost).
@@ -76,7 +79,58 @@ func WriteStallHandler(h http.Handler, stall time.Duration) http.Handler {
 type stallWriter struct {
 	http.ResponseWriter
 	d     stallDeadline
-	fixed bool // the handler set its own deadline
+	fixed bool // the handler set its own deadline, or took the stream
+}
+
+// stallWriter with the optional interfaces of each Kind (quic-go's is
+// KindH3).
+type (
+	stallWriterNotify struct {
+		stallWriter
+		middleware.NotifyExtra
+	}
+	stallWriterH2 struct {
+		stallWriter
+		middleware.H2Extra
+	}
+	stallWriterH3 struct {
+		stallWriter
+		middleware.H3Extra
+	}
+)
+
+// newStallWriter wraps w: the wrapper, and the writer to hand down, which
+// has w's optional interfaces.
+func newStallWriter(w http.ResponseWriter, stall time.Duration) (*stallWriter, http.ResponseWriter) {
+	sw := stallWriter{ResponseWriter: w, d: stallDeadline{stall: int64(stall)}}
+	switch middleware.KindOf(w) {
+	case middleware.KindNotify:
+		v := &stallWriterNotify{sw, middleware.NotifyExtra{In: w}}
+		return &v.stallWriter, v
+	case middleware.KindH2:
+		v := &stallWriterH2{sw, middleware.H2Extra{In: w}}
+		return &v.stallWriter, v
+	case middleware.KindH3:
+		v := &stallWriterH3{stallWriter: sw}
+		v.H3Extra = middleware.H3Extra{In: w, Owner: &v.stallWriter}
+		return &v.stallWriter, v
+	}
+	v := &sw
+	return v, v
+}
+
+// TakeStream hands the HTTP/3 stream to the handler (extended CONNECT),
+// without the stall deadline: what the stream carries now, and for how
+// long, is the handler's business.
+func (w *stallWriter) TakeStream(in http3.HTTPStreamer) (*http3.Stream, error) {
+	s, err := in.HTTPStream()
+	if err == nil {
+		w.fixed = true
+		if w.d.dl != 0 {
+			s.SetWriteDeadline(time.Time{})
+		}
+	}
+	return s, err
 }
 
 // arm moves the stall deadline on before a write to the stream.

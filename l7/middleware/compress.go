@@ -190,9 +190,9 @@ func (c *compress) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		cw := &compressWriter{rw: w, c: c, codec: c.negotiate(r.Header["Accept-Encoding"])}
+		cw, ww := newCompressWriter(w, c, c.negotiate(r.Header["Accept-Encoding"]))
 		defer cw.release()
-		next.ServeHTTP(cw, r)
+		next.ServeHTTP(ww, r)
 		cw.finish()
 	})
 }

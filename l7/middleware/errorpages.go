@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/quic-go/quic-go/http3"
+
 	"github.com/proxynow/proxynow/config"
 )
 
@@ -81,8 +83,8 @@ func (ep *errorPages) matches(code int) bool {
 
 func (ep *errorPages) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ew := &epWriter{rw: w, ep: ep}
-		next.ServeHTTP(ew, r)
+		ew, ww := newEPWriter(w, ep)
+		next.ServeHTTP(ww, r)
 		if ew.state == epIntercept {
 			ep.serve(w, r, ew.code, ew.kept)
 		}
@@ -162,7 +164,45 @@ type epWriter struct {
 var (
 	_ http.Flusher  = (*epWriter)(nil)
 	_ http.Hijacker = (*epWriter)(nil)
+	_ h2Writer      = (*epWriterH2)(nil)
+	_ h3Writer      = (*epWriterH3)(nil)
 )
+
+// epWriter with the optional interfaces of each Kind (extras.go).
+type (
+	epWriterNotify struct {
+		epWriter
+		NotifyExtra
+	}
+	epWriterH2 struct {
+		epWriter
+		H2Extra
+	}
+	epWriterH3 struct {
+		epWriter
+		H3Extra
+	}
+)
+
+// newEPWriter wraps rw: the wrapper, and the writer to hand down, which
+// has rw's optional interfaces.
+func newEPWriter(rw http.ResponseWriter, ep *errorPages) (*epWriter, http.ResponseWriter) {
+	ew := epWriter{rw: rw, ep: ep}
+	switch KindOf(rw) {
+	case KindNotify:
+		v := &epWriterNotify{ew, NotifyExtra{rw}}
+		return &v.epWriter, v
+	case KindH2:
+		v := &epWriterH2{ew, H2Extra{rw}}
+		return &v.epWriter, v
+	case KindH3:
+		v := &epWriterH3{epWriter: ew}
+		v.H3Extra = H3Extra{In: rw, Owner: &v.epWriter}
+		return &v.epWriter, v
+	}
+	v := &ew
+	return v, v
+}
 
 func (w *epWriter) Header() http.Header { return w.rw.Header() }
 
@@ -221,6 +261,23 @@ func (w *epWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.state = epPass
 	}
 	return c, rw, err
+}
+
+// errStreamIntercepted refuses an HTTP/3 stream take-over after a status
+// this middleware replaces with a page: the page is the answer.
+var errStreamIntercepted = errors.New("error_pages: the response status is answered with an error page; the stream cannot be taken over")
+
+// TakeStream hands the HTTP/3 stream over like Hijack, unless the status
+// written is to be answered with a page.
+func (w *epWriter) TakeStream(in http3.HTTPStreamer) (*http3.Stream, error) {
+	if w.state == epIntercept {
+		return nil, errStreamIntercepted
+	}
+	s, err := in.HTTPStream()
+	if err == nil {
+		w.state = epPass
+	}
+	return s, err
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/quic-go/quic-go/http3"
+
 	"github.com/proxynow/proxynow/config"
 )
 
@@ -196,8 +198,8 @@ func (h *headers) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		hw := &hdWriter{rw: w, h: h, r: r}
-		next.ServeHTTP(hw, r)
+		hw, ww := newHDWriter(w, h, r)
+		next.ServeHTTP(ww, r)
 		if !hw.done {
 			// The handler wrote nothing: net/http sends 200 with this header
 			// after we return.
@@ -249,7 +251,45 @@ type hdWriter struct {
 var (
 	_ http.Flusher  = (*hdWriter)(nil)
 	_ http.Hijacker = (*hdWriter)(nil)
+	_ h2Writer      = (*hdWriterH2)(nil)
+	_ h3Writer      = (*hdWriterH3)(nil)
 )
+
+// hdWriter with the optional interfaces of each Kind (extras.go).
+type (
+	hdWriterNotify struct {
+		hdWriter
+		NotifyExtra
+	}
+	hdWriterH2 struct {
+		hdWriter
+		H2Extra
+	}
+	hdWriterH3 struct {
+		hdWriter
+		H3Extra
+	}
+)
+
+// newHDWriter wraps rw: the wrapper, and the writer to hand down, which
+// has rw's optional interfaces.
+func newHDWriter(rw http.ResponseWriter, h *headers, r *http.Request) (*hdWriter, http.ResponseWriter) {
+	hw := hdWriter{rw: rw, h: h, r: r}
+	switch KindOf(rw) {
+	case KindNotify:
+		v := &hdWriterNotify{hw, NotifyExtra{rw}}
+		return &v.hdWriter, v
+	case KindH2:
+		v := &hdWriterH2{hw, H2Extra{rw}}
+		return &v.hdWriter, v
+	case KindH3:
+		v := &hdWriterH3{hdWriter: hw}
+		v.H3Extra = H3Extra{In: rw, Owner: &v.hdWriter}
+		return &v.hdWriter, v
+	}
+	v := &hw
+	return v, v
+}
 
 func (w *hdWriter) Header() http.Header { return w.rw.Header() }
 
@@ -284,6 +324,16 @@ func (w *hdWriter) Flush() {
 func (w *hdWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.done = true
 	return http.NewResponseController(w.rw).Hijack()
+}
+
+// TakeStream hands the HTTP/3 stream over like Hijack: the header, sent
+// by then or never, is not decorated after.
+func (w *hdWriter) TakeStream(in http3.HTTPStreamer) (*http3.Stream, error) {
+	s, err := in.HTTPStream()
+	if err == nil {
+		w.done = true
+	}
+	return s, err
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.

@@ -52,38 +52,60 @@ func newMaxBody(m *config.Middleware, _ Env) (Middleware, error) {
 				next.ServeHTTP(w, r)
 				return
 			}
-			g := &maxBodyGuard{}
-			g.w = maxBodyWriter{ResponseWriter: w, g: g, http1: r.ProtoMajor == 1}
+			mw := maxBodyWriter{ResponseWriter: w, http1: r.ProtoMajor == 1}
 			// MaxBytesReader gets the server's own ResponseWriter: it tells
 			// net/http to close the connection rather than drain the body.
-			g.body = maxBodyReader{ReadCloser: http.MaxBytesReader(w, r.Body, limit), g: g}
+			body := http.MaxBytesReader(w, r.Body, limit)
+			var ww http.ResponseWriter
 			r2 := new(http.Request)
 			*r2 = *r
-			r2.Body = &g.body
-			next.ServeHTTP(&g.w, r2)
+			switch KindOf(w) {
+			case KindNotify:
+				ww, r2.Body = newMaxBodyGuard(maxBodyWriterNotify{mw, NotifyExtra{w}}, body)
+			case KindH2:
+				ww, r2.Body = newMaxBodyGuard(maxBodyWriterH2{mw, H2Extra{w}}, body)
+			case KindH3:
+				ww, r2.Body = newMaxBodyGuard(maxBodyWriterH3{mw, H3Extra{In: w}}, body)
+			default:
+				ww, r2.Body = newMaxBodyGuard(mw, body)
+			}
+			next.ServeHTTP(ww, r2)
 		})
 	}, nil
 }
 
-// maxBodyGuard holds the body and the writer of one request in one
-// allocation. The body may be read on another goroutine than the
-// handler's (the transport of a ReverseProxy), hence the atomic flag.
-type maxBodyGuard struct {
+// maxBodyGuard holds the body and the writer (a maxBodyWriter of the
+// server writer's Kind) of one request in one allocation. The body may be
+// read on another goroutine than the handler's (the transport of a
+// ReverseProxy), hence the atomic flag.
+type maxBodyGuard[W any] struct {
 	exceeded atomic.Bool
-	w        maxBodyWriter
+	w        W
 	body     maxBodyReader
+}
+
+// newMaxBodyGuard is the writer w and the reader of body, guarded.
+func newMaxBodyGuard[W any, P interface {
+	*W
+	http.ResponseWriter
+	base() *maxBodyWriter
+}](w W, body io.ReadCloser) (http.ResponseWriter, io.ReadCloser) {
+	g := &maxBodyGuard[W]{w: w}
+	P(&g.w).base().exceeded = &g.exceeded
+	g.body = maxBodyReader{ReadCloser: body, exceeded: &g.exceeded}
+	return P(&g.w), &g.body
 }
 
 type maxBodyReader struct {
 	io.ReadCloser
-	g *maxBodyGuard
+	exceeded *atomic.Bool
 }
 
 func (b *maxBodyReader) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			b.g.exceeded.Store(true)
+			b.exceeded.Store(true)
 		}
 	}
 	return n, err
@@ -93,7 +115,7 @@ func (b *maxBodyReader) Read(p []byte) (int, error) {
 // limit into 413.
 type maxBodyWriter struct {
 	http.ResponseWriter
-	g        *maxBodyGuard
+	exceeded *atomic.Bool
 	http1    bool
 	wrote    bool // a final status was written
 	replaced bool // it was replaced by 413: drop the handler's body
@@ -109,7 +131,7 @@ func (w *maxBodyWriter) WriteHeader(code int) {
 		return
 	}
 	w.wrote = true
-	if !w.g.exceeded.Load() {
+	if !w.exceeded.Load() {
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
@@ -151,7 +173,27 @@ func (w *maxBodyWriter) Flush() {
 // Unwrap lets http.ResponseController reach the server's writer.
 func (w *maxBodyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+func (w *maxBodyWriter) base() *maxBodyWriter { return w }
+
+// maxBodyWriter with the optional interfaces of each Kind (extras.go).
+type (
+	maxBodyWriterNotify struct {
+		maxBodyWriter
+		NotifyExtra
+	}
+	maxBodyWriterH2 struct {
+		maxBodyWriter
+		H2Extra
+	}
+	maxBodyWriterH3 struct {
+		maxBodyWriter
+		H3Extra
+	}
+)
+
 var (
 	_ http.Flusher = (*maxBodyWriter)(nil)
+	_ h2Writer     = (*maxBodyWriterH2)(nil)
+	_ h3Writer     = (*maxBodyWriterH3)(nil)
 	_ io.Reader    = (*maxBodyReader)(nil)
 )
