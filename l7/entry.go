@@ -34,6 +34,10 @@ type reqInfo struct {
 	route              string
 	backend            string // set by the proxy: the backend that answered
 	user               string // set by basic_auth: reqInfo is its middleware.UserSlot
+	// checked is the outbound request whose header fields the proxy found
+	// valid as it built them (outbound.valid); its header is not changed
+	// after. nil: none.
+	checked *http.Request
 	// w1xx is where the fast HTTP/1 path forwards a 1xx response, set by
 	// the proxy for the length of its round trip (informational.go).
 	w1xx http.ResponseWriter

@@ -213,7 +213,7 @@ func (t *h1Transport) CloseIdleConnections() {
 // fast reports whether req can take the fast path: no body, nothing that
 // needs net/http's protocol handling, and every header field valid as
 // written (net/http would drop an invalid one; the fallback does).
-func (t *h1Transport) fast(req *http.Request) bool {
+func (t *h1Transport) fast(req *http.Request, ri *reqInfo) bool {
 	if req.Body != nil && req.Body != http.NoBody || req.URL.Scheme != "http" || req.URL.Opaque != "" ||
 		req.Close || req.Method == http.MethodConnect || !validMethod(req.Method) {
 		return false
@@ -227,14 +227,12 @@ func (t *h1Transport) fast(req *http.Request) bool {
 	if !httpguts.ValidHostHeader(hostFor(req)) {
 		return false
 	}
+	if ri != nil && ri.checked == req {
+		return true // the proxy checked every field as it built them
+	}
 	for k, vv := range req.Header {
-		if !httpguts.ValidHeaderFieldName(k) {
+		if !validField(k, vv) {
 			return false
-		}
-		for _, v := range vv {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return false
-			}
 		}
 	}
 	return true
@@ -260,10 +258,11 @@ func hostFor(req *http.Request) string {
 }
 
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !t.fast(req) {
+	ri := infoFrom(req.Context())
+	if !t.fast(req, ri) {
 		return t.fallback.RoundTrip(req)
 	}
-	if ri := infoFrom(req.Context()); ri != nil {
+	if ri != nil {
 		ri.tripOpen = false // done with req when its response body is
 	}
 	for try := 0; ; try++ {

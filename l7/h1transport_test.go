@@ -265,12 +265,12 @@ func TestH1TransportFallback(t *testing.T) {
 	if string(b) != "fb" || got.Load() != "payload" {
 		t.Fatalf("body %q, backend got %q", b, got.Load())
 	}
-	if tr.fast(req) {
+	if tr.fast(req, nil) {
 		t.Fatal("a request with a body took the fast path")
 	}
 	bad, _ := http.NewRequest("GET", be+"/", nil)
 	bad.Header["X-Bad"] = []string{"a\r\nInjected: 1"}
-	if tr.fast(bad) {
+	if tr.fast(bad, nil) {
 		t.Fatal("a header value with CRLF took the fast path")
 	}
 }

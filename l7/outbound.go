@@ -37,6 +37,8 @@ type outbound struct {
 	vals [12]string
 	// hdr is the header map of the request before, cleared for reuse.
 	hdr http.Header
+	// valid: buildHeader found every field valid as it is (validField).
+	valid bool
 }
 
 var outbounds = sync.Pool{New: func() any { return new(outbound) }}
@@ -99,10 +101,16 @@ func (o *outbound) buildHeader(in *http.Request, ri *reqInfo, upType string) htt
 		h = make(http.Header, nk+added(in, ri, upType))
 		o.hdr = h
 	}
+	// valid: every field is one an HTTP/1 request may carry as it is
+	// (h1Transport.fast's check, made here on the fields from in as they
+	// are copied, on the ones built from in's values below, and known of
+	// the rest, which proxynow builds from constants and checked values).
+	valid := true
 	for k, vv := range ih {
 		if !keep(k, vv) {
 			continue
 		}
+		valid = valid && validField(k, vv)
 		n := copy(backing, vv)
 		h[k] = backing[:n:n]
 		backing = backing[n:]
@@ -122,14 +130,31 @@ func (o *outbound) buildHeader(in *http.Request, ri *reqInfo, upType string) htt
 		add("Upgrade", upType)
 	}
 	if ri != nil {
-		setForwarded(in, h, ri, add)
+		// The request id is one Entry generated (hex) or took from a
+		// trusted peer after validRequestID: printable, no space.
+		valid = setForwarded(in, h, ri, add) && valid
 		add("X-Request-Id", ri.requestID)
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		// An empty value keeps the transport from sending Go's own.
 		add("User-Agent", "")
 	}
+	o.valid = valid
 	return h
+}
+
+// validField is h1Transport.fast's check of one field: a token name and
+// values without control bytes other than tab.
+func validField(k string, vv []string) bool {
+	if !httpguts.ValidHeaderFieldName(k) {
+		return false
+	}
+	for _, v := range vv {
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // added is how many fields buildHeader adds.
@@ -189,26 +214,38 @@ func isPrint(s string) bool {
 // Via. A trusted peer's forwarding headers are kept and appended to; anyone
 // else's were not copied, so they start afresh. A client cannot remove them:
 // they are read from in, whatever its Connection header names.
-func setForwarded(in *http.Request, h http.Header, ri *reqInfo, add func(k, v string)) {
+//
+// It reports whether every value it set is a valid field value: those
+// taken from in (a trusted peer's fields, Via, the Host as
+// X-Forwarded-Host) are checked; the rest are valid as built (an address,
+// constants, the Host as a quoted-string with control bytes replaced).
+func setForwarded(in *http.Request, h http.Header, ri *reqInfo, add func(k, v string)) (valid bool) {
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
 	}
 	fwd := forwardedElem(ri.peer, proto, in.Host)
 	peer := forwardedNode(fwd, ri.peer)
+	// A zone (an interface name) may hold control bytes; Forwarded
+	// escapes them, X-Forwarded-For has the address as it is.
+	valid = ri.peer.Zone() == "" || httpguts.ValidHeaderFieldValue(peer)
 	xfp, xfh := proto, in.Host
 	if ri.trusted {
 		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+			valid = valid && validField("X-Forwarded-For", prior)
 			peer = strings.Join(prior, ", ") + ", " + peer
 		}
 		if v := in.Header["Forwarded"]; len(v) > 0 {
+			valid = valid && validField("Forwarded", v)
 			fwd = strings.Join(v, ", ") + ", " + fwd
 		}
 		if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 && v[0] != "" {
+			valid = valid && validField("X-Forwarded-Proto", v)
 			h["X-Forwarded-Proto"] = v
 			xfp = ""
 		}
 		if v := in.Header["X-Forwarded-Host"]; len(v) > 0 && v[0] != "" {
+			valid = valid && validField("X-Forwarded-Host", v)
 			h["X-Forwarded-Host"] = v
 			xfh = ""
 		}
@@ -219,6 +256,7 @@ func setForwarded(in *http.Request, h http.Header, ri *reqInfo, add func(k, v st
 		add("X-Forwarded-Proto", xfp)
 	}
 	if xfh != "" {
+		valid = valid && httpguts.ValidHeaderFieldValue(xfh)
 		add("X-Forwarded-Host", xfh)
 	}
 	var via string
@@ -235,9 +273,11 @@ func setForwarded(in *http.Request, h http.Header, ri *reqInfo, add func(k, v st
 		via = strconv.Itoa(in.ProtoMajor) + "." + strconv.Itoa(in.ProtoMinor) + " proxynow"
 	}
 	if prior := in.Header["Via"]; len(prior) > 0 {
+		valid = valid && validField("Via", prior)
 		via = strings.Join(prior, ", ") + ", " + via
 	}
 	add("Via", via)
+	return valid
 }
 
 // forwardedElem is one RFC 7239 element; IPv6 nodes are quoted and

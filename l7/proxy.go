@@ -105,6 +105,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tr = new(trace1xx)
 		out = tr.install(w, out)
 	}
+	if ri != nil && o.valid {
+		// Nothing changes out's header from here to the transport, which
+		// then need not check its fields again (h1Transport.fast).
+		ri.checked = out
+	}
 	res, be, err := p.lb.roundTrip(out, ri)
 	if tr != nil {
 		tr.finish()
