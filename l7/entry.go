@@ -36,7 +36,9 @@ type reqInfo struct {
 	user               string // set by basic_auth: reqInfo is its middleware.UserSlot
 	// checked is the outbound request whose header fields the proxy found
 	// valid as it built them (outbound.valid); its header is not changed
-	// after. nil: none.
+	// after. Set by the proxy for the length of its round trip only: nil
+	// otherwise, so that no later request on ri (error_pages' page) is
+	// taken for it.
 	checked *http.Request
 	// w1xx is where the fast HTTP/1 path forwards a 1xx response, set by
 	// the proxy for the length of its round trip (informational.go).

@@ -105,12 +105,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tr = new(trace1xx)
 		out = tr.install(w, out)
 	}
-	if ri != nil && o.valid {
+	if ri != nil {
 		// Nothing changes out's header from here to the transport, which
-		// then need not check its fields again (h1Transport.fast).
-		ri.checked = out
+		// then need not check its fields again (h1Transport.fast). Only
+		// for this round trip, and never left over from another: ri may
+		// take a second request through a proxy after this one
+		// (error_pages' page), whose outbound may be this very one, taken
+		// from outbounds again, with fields not checked valid.
+		ri.checked = nil
+		if o.valid {
+			ri.checked = out
+		}
 	}
 	res, be, err := p.lb.roundTrip(out, ri)
+	if ri != nil {
+		ri.checked = nil
+	}
 	if tr != nil {
 		tr.finish()
 	}

@@ -1,0 +1,87 @@
+package l7
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/proxynow/proxynow/config"
+	"github.com/proxynow/proxynow/upstream"
+)
+
+// A request served through the proxy twice with one reqInfo — as
+// error_pages does, serving the page for the answer it intercepted with
+// the same request context — has its second outbound checked, even when
+// the first one was found valid and its pooled outbound is the second's:
+// the reqInfo's verdict on the first must not be taken for the second.
+// A raw backend records what reaches it; no field line is ever injected.
+func TestCheckedNotReusedForNextRequest(t *testing.T) {
+	var mu sync.Mutex
+	var heads []string
+	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			head, ok := readHead(br)
+			if !ok {
+				return
+			}
+			mu.Lock()
+			heads = append(heads, head)
+			mu.Unlock()
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+				return
+			}
+		}
+	})
+	svc := svcFor("http://" + addr)
+	pool, err := upstream.NewPool(svc, upstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	px := NewProxy(svc, pool, nil)
+	t.Cleanup(px.CloseIdleConnections)
+	// twice serves r, then (like error_pages' page request) a clone of it
+	// with the same context and a field no HTTP/1 request may carry.
+	twice := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		px.ServeHTTP(httptest.NewRecorder(), r)
+		page := r.Clone(r.Context())
+		page.Header["X-Bad"] = []string{"a\r\nX-Injected: 1"}
+		px.ServeHTTP(w, page)
+	})
+	route := &Route{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: twice}
+	router, err := NewRouter([]*Route{route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(NewEntry("web", router, nil, nil))
+	t.Cleanup(ts.Close)
+
+	c := &http.Client{Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	// The outbound comes back from the pool more often than not (the race
+	// detector drops a quarter of sync.Pool's Puts): many requests.
+	for range 32 {
+		resp, err := c.Get(ts.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heads) < 32 {
+		t.Fatalf("backend saw %d requests, want at least 32", len(heads))
+	}
+	for _, h := range heads {
+		if strings.Contains(h, "\r\nX-Injected:") || strings.Contains(h, "X-Bad") {
+			t.Fatalf("an unchecked field reached the backend:\n%q", h)
+		}
+	}
+}
