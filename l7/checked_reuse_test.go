@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/proxynow/proxynow/config"
+	"github.com/proxynow/proxynow/l7/middleware"
 	"github.com/proxynow/proxynow/upstream"
 )
 
@@ -81,6 +82,89 @@ func TestCheckedNotReusedForNextRequest(t *testing.T) {
 	}
 	for _, h := range heads {
 		if strings.Contains(h, "\r\nX-Injected:") || strings.Contains(h, "X-Bad") {
+			t.Fatalf("an unchecked field reached the backend:\n%q", h)
+		}
+	}
+}
+
+// The same through the middlewares a configuration can chain: error_pages
+// over a headers middleware that sets a field with a control byte
+// (accepted: only CR, LF and NUL are refused at load), over strip_prefix
+// (which copies the header) and a headers middleware that removes the
+// field again. The proxied request is valid; the page request error_pages
+// then makes (same context, its own copy of the header, holding the field)
+// must still be checked, not written as it is.
+func TestCheckedNotReusedByErrorPage(t *testing.T) {
+	var mu sync.Mutex
+	var heads []string
+	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			head, ok := readHead(br)
+			if !ok {
+				return
+			}
+			mu.Lock()
+			heads = append(heads, head)
+			mu.Unlock()
+			answer := "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"
+			if strings.HasPrefix(head, "GET /err ") {
+				answer = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npage"
+			}
+			if _, err := io.WriteString(c, answer); err != nil {
+				return
+			}
+		}
+	})
+	svc := svcFor("http://" + addr)
+	pool, err := upstream.NewPool(svc, upstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	px := NewProxy(svc, pool, nil)
+	t.Cleanup(px.CloseIdleConnections)
+	env := middleware.Env{Service: func(string) http.Handler { return px }}
+	var h http.Handler = px
+	for _, m := range []*config.Middleware{ // innermost first
+		{Name: "unset", Kind: "headers", Headers: &config.Headers{Request: config.HeaderOps{Remove: []string{"X-A"}}}},
+		{Name: "strip", Kind: "strip_prefix", StripPrefix: &config.StripPrefix{Prefixes: []string{"/p"}}},
+		{Name: "set", Kind: "headers", Headers: &config.Headers{Request: config.HeaderOps{Set: map[string]string{"X-A": "a\x01b"}}}},
+		{Name: "pages", Kind: "error_pages", ErrorPages: &config.ErrorPages{Statuses: []config.StatusRange{{Lo: 404, Hi: 404}}, Service: svc.Name, Path: "/err"}},
+	} {
+		mw, err := middleware.Build(m, env)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		h = mw(h)
+	}
+	route := &Route{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: h}
+	router, err := NewRouter([]*Route{route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(NewEntry("web", router, nil, nil))
+	t.Cleanup(ts.Close)
+
+	c := &http.Client{Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+	for range 32 {
+		resp, err := c.Get(ts.URL + "/p/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("status %d, want 404", resp.StatusCode)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heads) < 32 {
+		t.Fatalf("backend saw %d requests, want at least 32", len(heads))
+	}
+	for _, h := range heads {
+		if strings.Contains(h, "\x01") {
 			t.Fatalf("an unchecked field reached the backend:\n%q", h)
 		}
 	}
