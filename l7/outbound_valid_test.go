@@ -76,3 +76,35 @@ func TestFastTrustsOnlyTheCheckedRequest(t *testing.T) {
 		t.Fatal("the checked request was checked again")
 	}
 }
+
+// buildHeader's verdict never says valid of a header fast's own check
+// would refuse, whatever the client's fields, Host, peer (zone included),
+// protocol version and trust.
+func FuzzBuildHeaderValid(f *testing.F) {
+	f.Add("X-A", "v", "Via", "1.1 x", "a.test", "", true, 1, 1)
+	f.Add("X-A", "a\r\nX: 1", "Forwarded", "for=x", "a.test", "", true, 1, 1)
+	f.Add("Accept", "*/*", "X-Forwarded-Host", "h\x00", "a\x7f.test", "eth0", true, 2, 0)
+	f.Add("X A", "v", "X-Forwarded-Proto", "ht\ntp", "a.test", "a\x01b", false, 0, 9)
+	f.Add("Connection", "X-B", "X-B", "\x01", "[::1]:80", "", false, -1, -1)
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, host, zone string, trusted bool, major, minor int) {
+		peer := netip.MustParseAddr("fe80::1")
+		if zone != "" {
+			peer = peer.WithZone(zone)
+		}
+		hdr := http.Header{}
+		hdr[k1] = append(hdr[k1], v1)
+		hdr[k2] = append(hdr[k2], v2)
+		in := &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Host: host, Header: hdr, ProtoMajor: major, ProtoMinor: minor}
+		ri := &reqInfo{peer: peer, trusted: trusted, requestID: "id1"}
+		var o outbound
+		h := o.buildHeader(in, ri, "")
+		if !o.valid {
+			return
+		}
+		for k, vv := range h {
+			if !validField(k, vv) {
+				t.Fatalf("valid, but fast's check refuses %q: %q", k, vv)
+			}
+		}
+	})
+}
