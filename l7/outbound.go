@@ -360,7 +360,13 @@ func appendQuotedText[T string | []byte](b []byte, s T) []byte {
 // parser would read differently from a backend (a ";" separator, a bad
 // percent escape) is re-encoded from what Go parses, so that the backend
 // and any query matcher here agree. Almost every query passes unchanged.
+//
+// Before that, the bytes a request-target cannot hold are percent-encoded
+// (escapeTargetBytes): an HTTP/2 or HTTP/3 :path may carry a space (x/net
+// accepts it), which written as it is would give an HTTP/1 backend a
+// request line it may read differently.
 func cleanQuery(s string) string {
+	s = escapeTargetBytes(s)
 	const maxParams = 10000
 	if strings.Count(s, "&")+1 > maxParams {
 		return reencodeQuery(s)
@@ -380,6 +386,32 @@ func cleanQuery(s string) string {
 	}
 	return s
 }
+
+// escapeTargetBytes percent-encodes white space and the other control
+// bytes, DEL and '#' (which would start a fragment) in s.
+func escapeTargetBytes(s string) string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if badTargetByte(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; badTargetByte(c) {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func badTargetByte(c byte) bool { return c <= ' ' || c == 0x7f || c == '#' }
 
 func reencodeQuery(s string) string {
 	v, _ := url.ParseQuery(s)

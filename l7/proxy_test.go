@@ -157,6 +157,12 @@ func TestCleanQuery(t *testing.T) {
 		"a=1;b=2": "",
 		"a=%zz&b": "b=",
 		"":        "",
+		// Bytes a request-target cannot hold (an HTTP/2 :path may):
+		// percent-encoded, the rest as it was.
+		"a=x y&b=2":       "a=x%20y&b=2",
+		"a=\t\x01\x7f":    "a=%09%01%7F",
+		"a=1#frag":        "a=1%23frag",
+		"q=x\r\nInjected": "q=x%0D%0AInjected",
 	} {
 		if got := cleanQuery(in); got != want {
 			t.Errorf("cleanQuery(%q) = %q, want %q", in, got, want)
