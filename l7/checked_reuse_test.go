@@ -13,7 +13,6 @@ import (
 
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l7/middleware"
-	"github.com/proxynow/proxynow/upstream"
 )
 
 // A request served through the proxy twice with one reqInfo — as
@@ -23,30 +22,11 @@ import (
 // the reqInfo's verdict on the first must not be taken for the second.
 // A raw backend records what reaches it; no field line is ever injected.
 func TestCheckedNotReusedForNextRequest(t *testing.T) {
-	var mu sync.Mutex
-	var heads []string
-	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			head, ok := readHead(br)
-			if !ok {
-				return
-			}
-			mu.Lock()
-			heads = append(heads, head)
-			mu.Unlock()
-			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
-				return
-			}
-		}
+	addr, heads := headRecorder(t, func(string) string {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	})
 	svc := svcFor("http://" + addr)
-	pool, err := upstream.NewPool(svc, upstream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	px := NewProxy(svc, pool, nil)
-	t.Cleanup(px.CloseIdleConnections)
+	px, _ := newTestProxy(t, svc)
 	// twice serves r, then (like error_pages' page request) a clone of it
 	// with the same context and a field no HTTP/1 request may carry.
 	twice := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,32 +35,14 @@ func TestCheckedNotReusedForNextRequest(t *testing.T) {
 		page.Header["X-Bad"] = []string{"a\r\nX-Injected: 1"}
 		px.ServeHTTP(w, page)
 	})
-	route := &Route{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: twice}
-	router, err := NewRouter([]*Route{route})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(NewEntry("web", router, nil, nil))
-	t.Cleanup(ts.Close)
-
-	c := &http.Client{Timeout: 10 * time.Second}
-	defer c.CloseIdleConnections()
 	// The outbound comes back from the pool more often than not (the race
 	// detector drops a quarter of sync.Pool's Puts): many requests.
-	for range 32 {
-		resp, err := c.Get(ts.URL + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+	getEach(t, twice, svc, "/", 32, 0)
+	got := heads()
+	if len(got) < 32 {
+		t.Fatalf("backend saw %d requests, want at least 32", len(got))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(heads) < 32 {
-		t.Fatalf("backend saw %d requests, want at least 32", len(heads))
-	}
-	for _, h := range heads {
+	for _, h := range got {
 		if strings.Contains(h, "\r\nX-Injected:") || strings.Contains(h, "X-Bad") {
 			t.Fatalf("an unchecked field reached the backend:\n%q", h)
 		}
@@ -95,34 +57,14 @@ func TestCheckedNotReusedForNextRequest(t *testing.T) {
 // then makes (same context, its own copy of the header, holding the field)
 // must still be checked, not written as it is.
 func TestCheckedNotReusedByErrorPage(t *testing.T) {
-	var mu sync.Mutex
-	var heads []string
-	addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			head, ok := readHead(br)
-			if !ok {
-				return
-			}
-			mu.Lock()
-			heads = append(heads, head)
-			mu.Unlock()
-			answer := "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"
-			if strings.HasPrefix(head, "GET /err ") {
-				answer = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npage"
-			}
-			if _, err := io.WriteString(c, answer); err != nil {
-				return
-			}
+	addr, heads := headRecorder(t, func(head string) string {
+		if strings.HasPrefix(head, "GET /err ") {
+			return "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npage"
 		}
+		return "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"
 	})
 	svc := svcFor("http://" + addr)
-	pool, err := upstream.NewPool(svc, upstream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	px := NewProxy(svc, pool, nil)
-	t.Cleanup(px.CloseIdleConnections)
+	px, _ := newTestProxy(t, svc)
 	env := middleware.Env{Service: func(string) http.Handler { return px }}
 	var h http.Handler = px
 	for _, m := range []*config.Middleware{ // innermost first
@@ -137,35 +79,62 @@ func TestCheckedNotReusedByErrorPage(t *testing.T) {
 		}
 		h = mw(h)
 	}
-	route := &Route{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: h}
-	router, err := NewRouter([]*Route{route})
-	if err != nil {
-		t.Fatal(err)
+	getEach(t, h, svc, "/p/x", 32, http.StatusNotFound)
+	got := heads()
+	if len(got) < 32 {
+		t.Fatalf("backend saw %d requests, want at least 32", len(got))
 	}
-	ts := httptest.NewServer(NewEntry("web", router, nil, nil))
-	t.Cleanup(ts.Close)
+	for _, h := range got {
+		if strings.Contains(h, "\x01") {
+			t.Fatalf("an unchecked field reached the backend:\n%q", h)
+		}
+	}
+}
 
+// headRecorder is a raw HTTP/1 backend that answers each request head with
+// answer(head) and records the heads; heads returns those seen so far.
+func headRecorder(t *testing.T, answer func(head string) string) (addr string, heads func() []string) {
+	var mu sync.Mutex
+	var seen []string
+	addr, _ = rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			head, ok := readHead(br)
+			if !ok {
+				return
+			}
+			mu.Lock()
+			seen = append(seen, head)
+			mu.Unlock()
+			if _, err := io.WriteString(c, answer(head)); err != nil {
+				return
+			}
+		}
+	})
+	return addr, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
+// getEach serves h as svc's one route behind an Entry and GETs path n
+// times, each answer with status want (0: any).
+func getEach(t *testing.T, h http.Handler, svc *config.Service, path string, n, want int) {
+	t.Helper()
+	router := routeAll(t, &Route{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: h})
+	ts := httptest.NewServer(NewEntry("web", router, nil, nil))
+	defer ts.Close()
 	c := &http.Client{Timeout: 10 * time.Second}
 	defer c.CloseIdleConnections()
-	for range 32 {
-		resp, err := c.Get(ts.URL + "/p/x")
+	for range n {
+		resp, err := c.Get(ts.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Fatalf("status %d, want 404", resp.StatusCode)
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(heads) < 32 {
-		t.Fatalf("backend saw %d requests, want at least 32", len(heads))
-	}
-	for _, h := range heads {
-		if strings.Contains(h, "\x01") {
-			t.Fatalf("an unchecked field reached the backend:\n%q", h)
+		if want != 0 && resp.StatusCode != want {
+			t.Fatalf("status %d, want %d", resp.StatusCode, want)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/proxynow/proxynow/config"
-	"github.com/proxynow/proxynow/upstream"
 )
 
 // X-Forwarded-For's value is cut out of the Forwarded element: it must be
@@ -50,17 +49,8 @@ func TestForwardedPeerFromH1Server(t *testing.T) {
 		fmt.Fprintf(w, "%s|%s", r.Header.Get("X-Forwarded-For"), r.Header.Get("Forwarded"))
 	})
 	svc := svcFor(be)
-	pool, err := upstream.NewPool(svc, upstream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	px := NewProxy(svc, pool, nil)
-	t.Cleanup(px.CloseIdleConnections)
-	router, err := NewRouter([]*Route{{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: px}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	px, _ := newTestProxy(t, svc)
+	router := routeAll(t, &Route{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: px})
 	for _, network := range []string{"127.0.0.1:0", "[::1]:0"} {
 		ln, err := net.Listen("tcp", network)
 		if err != nil {

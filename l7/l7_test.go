@@ -41,19 +41,9 @@ type front struct {
 
 func newFront(t *testing.T, svc *config.Service, trusted ...string) *front {
 	t.Helper()
-	pool, err := upstream.NewPool(svc, upstream.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	px, pool := newTestProxy(t, svc)
 	pool.StartHealthChecks()
-	t.Cleanup(pool.Close)
-	px := NewProxy(svc, pool, nil)
-	t.Cleanup(px.CloseIdleConnections)
-	route := &Route{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: px, Upgrades: true}
-	router, err := NewRouter([]*Route{route})
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := routeAll(t, &Route{Config: &config.HTTPRoute{Name: "r", Service: svc.Name}, Handler: px, Upgrades: true})
 	var tp []netip.Prefix
 	for _, p := range trusted {
 		tp = append(tp, netip.MustParsePrefix(p))
@@ -61,6 +51,30 @@ func newFront(t *testing.T, svc *config.Service, trusted ...string) *front {
 	ts := httptest.NewServer(NewEntry("web", router, tp, nil))
 	t.Cleanup(ts.Close)
 	return &front{url: ts.URL, pool: pool, proxy: px}
+}
+
+// newTestProxy is svc's Proxy over a pool of its backends; both are
+// closed when the test ends.
+func newTestProxy(t *testing.T, svc *config.Service) (*Proxy, *upstream.Pool) {
+	t.Helper()
+	pool, err := upstream.NewPool(svc, upstream.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	px := NewProxy(svc, pool, nil)
+	t.Cleanup(px.CloseIdleConnections)
+	return px, pool
+}
+
+// routeAll is a router with the one route r, which every request matches.
+func routeAll(t *testing.T, r *Route) *Router {
+	t.Helper()
+	router, err := NewRouter([]*Route{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return router
 }
 
 func backend(t *testing.T, h http.HandlerFunc) (*httptest.Server, string) {
