@@ -215,3 +215,117 @@ func TestH1ReqInfoErrorPageKeepAlive(t *testing.T) {
 		}
 	}
 }
+
+// HTTP/2 with prior knowledge on the HTTP/1 server's port is handed to the
+// HTTP/2 server: its requests have no h1req, and each stream gets a
+// reqInfo of its own over its own context, concurrent ones included.
+func TestH2cReqInfoOwn(t *testing.T) {
+	const n = 8
+	var (
+		mu   sync.Mutex
+		seen = map[*reqInfo]bool{}
+	)
+	all := make(chan struct{})
+	arrived := 0
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri, ok := r.Context().(*reqInfo)
+		if !ok {
+			http.Error(w, fmt.Sprintf("context %T, want the Entry's reqInfo", r.Context()), http.StatusInternalServerError)
+			return
+		}
+		if _, ok := ri.Context.(*h1ctx); ok || r.ProtoMajor != 2 {
+			http.Error(w, "an HTTP/2 request over an h1ctx", http.StatusInternalServerError)
+			return
+		}
+		mu.Lock()
+		dup := seen[ri]
+		seen[ri] = true
+		if arrived++; arrived == n {
+			close(all)
+		}
+		mu.Unlock()
+		if dup {
+			http.Error(w, "a reqInfo shared by two streams", http.StatusInternalServerError)
+			return
+		}
+		select { // all n streams at once
+		case <-all:
+		case <-time.After(10 * time.Second):
+		}
+		io.WriteString(w, ri.requestID)
+	})
+	addr := serveEntry(t, h, false)
+	tr := h2Client(false)
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+			want := fmt.Sprintf("h2-%d", i)
+			req.Header.Set("X-Request-Id", want)
+			resp, err := c.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(b) != want {
+				err = fmt.Errorf("stream %d: %d %q, want 200 %q", i, resp.StatusCode, b, want)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d reqInfos for %d streams", len(seen), n)
+	}
+}
+
+// The client going away while the handler waits cancels the request's
+// reqInfo (the one allocated with the request, over its h1ctx): the
+// watcher cancels from its own goroutine while the handler reads the
+// reqInfo.
+func TestH1ReqInfoCanceledWhenClientGoes(t *testing.T) {
+	got := make(chan string, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri, ok := r.Context().(*reqInfo)
+		if !ok {
+			got <- fmt.Sprintf("context %T", r.Context())
+			return
+		}
+		hc, _ := ri.Context.(*h1ctx)
+		if hc == nil || !sharesH1req(ri, hc) {
+			got <- "not the reqInfo allocated with the request"
+			return
+		}
+		select {
+		case <-ri.Done():
+			got <- fmt.Sprintf("%v %s", ri.Err(), ri.requestID)
+		case <-time.After(15 * time.Second):
+			got <- "not canceled"
+		}
+	})
+	addr := serveEntry(t, h, false)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: x\r\nX-Request-Id: gone\r\n\r\n")
+	// The watcher starts once the request has run h1sWatchDelay; the
+	// close is seen whenever it does.
+	c.Close()
+	select {
+	case s := <-got:
+		if s != "context canceled gone" {
+			t.Fatalf("handler saw %q, want its reqInfo canceled", s)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("handler did not return")
+	}
+}
