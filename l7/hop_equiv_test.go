@@ -2,11 +2,14 @@ package l7
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"reflect"
 	"slices"
 	"strconv"
@@ -271,5 +274,78 @@ func TestCopyEndToEndKeepAliveNoAlloc(t *testing.T) {
 	}
 	if _, ok := dst["X-Hop"]; ok || len(dst) != 1 {
 		t.Fatalf("dst = %v, want Content-Type only", dst)
+	}
+}
+
+// Through the HTTP/1 server, on the fast path (GET) and net/http's
+// Transport (POST): a backend's 103 goes on before its answer, whose
+// Trailer is announced again from the trailer keys (its own Trailer field
+// being hop-by-hop) and whose trailers, announced or not, reach the
+// client; its Connection and what that names do not.
+func TestH1ServerTrailersAnd1xx(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer string
+		trailers     http.Header
+	}{
+		{"announced", "Trailer: X-T\r\n", http.Header{"X-T": {"v"}}},
+		{"unannounced", "", http.Header{"X-T": {"v"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, _ := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+				for {
+					head, ok := readHead(br)
+					if !ok {
+						return
+					}
+					if strings.HasPrefix(head, "POST ") {
+						if _, err := io.CopyN(io.Discard, br, 3); err != nil {
+							return
+						}
+					}
+					if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"+
+						"HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: s\r\nTransfer-Encoding: chunked\r\n"+tc.answer+
+						"\r\n2\r\nok\r\n0\r\nX-T: v\r\n\r\n"); err != nil {
+						return
+					}
+				}
+			})
+			svc := svcFor("http://" + addr)
+			px, _ := newTestProxy(t, svc)
+			front := serveEntry(t, px, false)
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+			for _, method := range []string{"GET", "POST", "GET"} {
+				var codes []int
+				trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+					codes = append(codes, code)
+					return nil
+				}}
+				var body io.Reader
+				if method == "POST" {
+					body = strings.NewReader("abc")
+				}
+				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, "http://"+front+"/", body)
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatalf("%s: %v", method, err)
+				}
+				announced := slices.Sorted(maps.Keys(resp.Trailer))
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b) != "ok" || !slices.Equal(codes, []int{103}) {
+					t.Fatalf("%s: %d %q, 1xx %v", method, resp.StatusCode, b, codes)
+				}
+				if _, ok := resp.Header["X-Secret"]; ok {
+					t.Errorf("%s: X-Secret reached the client", method)
+				}
+				if tc.answer != "" && !slices.Equal(announced, []string{"X-T"}) {
+					t.Errorf("%s: announced trailers %v, want [X-T]", method, announced)
+				}
+				if !reflect.DeepEqual(resp.Trailer, tc.trailers) {
+					t.Errorf("%s: trailers %v, want %v", method, resp.Trailer, tc.trailers)
+				}
+			}
+		})
 	}
 }
