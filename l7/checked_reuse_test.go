@@ -57,14 +57,7 @@ func TestCheckedNotReusedForNextRequest(t *testing.T) {
 // then makes (same context, its own copy of the header, holding the field)
 // must still be checked, not written as it is.
 func TestCheckedNotReusedByErrorPage(t *testing.T) {
-	addr, heads := headRecorder(t, func(head string) string {
-		if strings.HasPrefix(head, "GET /err ") {
-			return "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npage"
-		}
-		return "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"
-	})
-	svc := svcFor("http://" + addr)
-	px, _ := newTestProxy(t, svc)
+	svc, px, heads := errorPageBackend(t)
 	env := middleware.Env{Service: func(string) http.Handler { return px }}
 	var h http.Handler = px
 	for _, m := range []*config.Middleware{ // innermost first
@@ -89,6 +82,22 @@ func TestCheckedNotReusedByErrorPage(t *testing.T) {
 			t.Fatalf("an unchecked field reached the backend:\n%q", h)
 		}
 	}
+}
+
+// errorPageBackend is a backend that answers /err with a page and any other
+// path with 404, as the service of a proxy that error_pages can serve its
+// page from; heads are the request heads it got.
+func errorPageBackend(t *testing.T) (svc *config.Service, px *Proxy, heads func() []string) {
+	t.Helper()
+	addr, heads := headRecorder(t, func(head string) string {
+		if strings.HasPrefix(head, "GET /err ") {
+			return "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npage"
+		}
+		return "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"
+	})
+	svc = svcFor("http://" + addr)
+	px, _ = newTestProxy(t, svc)
+	return svc, px, heads
 }
 
 // headRecorder is a raw HTTP/1 backend that answers each request head with

@@ -162,6 +162,10 @@ func (c *h1conn) serve() {
 		if !c.serveRequest(req, body) {
 			return
 		}
+		// An idle connection keeps neither this request (its head, its
+		// h1req) nor the backend's response head.
+		c.w.release()
+		c.nobody.req = nil
 		if !c.setState(connIdle) || s.shuttingDown() {
 			return
 		}

@@ -25,7 +25,6 @@ import (
 type h1writer struct {
 	mu  sync.Mutex // body reads may send 100 Continue from another goroutine
 	c   *h1conn
-	req *http.Request
 	hdr http.Header
 
 	status      int
@@ -72,12 +71,21 @@ func (w *h1writer) reset(c *h1conn, req *http.Request) {
 		clear(w.hdr)
 	}
 	w.releasePend() // a hijack or a panic left it held
-	w.c, w.req = c, req
+	w.c = c
 	w.status, w.cl, w.written = http.StatusOK, -1, 0
 	w.wroteHeader, w.headSent, w.sentCont, w.chunked, w.hijacked = false, false, false, false, false
 	w.headReq, w.http10, w.closeAfter = req.Method == http.MethodHead, req.ProtoMinor == 0, req.Close
 	w.trailers = w.trailers[:0]
 	w.expectPending = nil
+}
+
+// release lets go of the finished response's fields, which hold the
+// backend's head (their values are substrings of it): an idle keep-alive
+// connection does not keep it until its next request.
+func (w *h1writer) release() {
+	clear(w.hdr)
+	clear(w.trailers[:cap(w.trailers)])
+	w.trailers = w.trailers[:0]
 }
 
 func (w *h1writer) Header() http.Header { return w.hdr }

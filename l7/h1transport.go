@@ -447,7 +447,16 @@ func (c *h1Conn) roundTrip(req *http.Request) (resp *http.Response, stale bool, 
 		// The h1 server's request context wakes the connection itself:
 		// no AfterFunc registration (five allocations) per request.
 		if c.unwake == nil {
-			c.unwake = func() bool { return c.wctx.clearWaker() }
+			// wctx is let go as the round trip ends: an idle pooled
+			// connection must not keep the client's request alive.
+			c.unwake = func() bool {
+				w := c.wctx
+				if w == nil {
+					return false // a second call: already cleared
+				}
+				c.wctx = nil
+				return w.clearWaker()
+			}
 		}
 		c.wctx, stop = w, c.unwake
 	} else {

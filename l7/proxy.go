@@ -195,11 +195,14 @@ func (p *Proxy) respond(w http.ResponseWriter, r, out *http.Request, res *http.R
 var closeValue = []string{"close"}
 
 // removeConnectionNamed removes the fields h's Connection header names.
+// reqKey is h.Del's canonicalization (FuzzCanonicalKey) without its
+// allocation for a name in another case that commonKeys holds: the
+// "Connection: keep-alive" many backends send costs nothing.
 func removeConnectionNamed(h http.Header) {
 	for _, f := range h["Connection"] {
 		for sf := range strings.SplitSeq(f, ",") {
 			if sf = strings.TrimSpace(sf); sf != "" {
-				h.Del(sf)
+				delete(h, reqKey(sf))
 			}
 		}
 	}

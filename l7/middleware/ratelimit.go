@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -277,10 +278,21 @@ func (s *rlShard[K]) get(k K, capacity, now int64) *rlBucket[K] {
 	} else {
 		b = new(rlBucket[K])
 	}
+	k = ownKey(k)
 	b.key, b.credit, b.last = k, capacity, now
 	s.pushFront(b)
 	s.buckets[k] = b
 	return b
+}
+
+// ownKey is k as a bucket may keep it. A string key (a header's value, the
+// host) is a substring of the request's whole head, which the bucket would
+// otherwise keep alive for as long as it lives: it is copied.
+func ownKey[K comparable](k K) K {
+	if s, ok := any(k).(string); ok {
+		return any(strings.Clone(s)).(K)
+	}
+	return k
 }
 
 func (s *rlShard[K]) unlink(b *rlBucket[K]) {
