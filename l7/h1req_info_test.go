@@ -160,9 +160,7 @@ func TestH1ReqInfoOutlivesHandler(t *testing.T) {
 // one in the client request's h1req. Keep-alive requests on one client
 // connection: each page request reaches the backend with its own
 // request's id (the reqInfo is the request's, not one of an earlier
-// request), and the client gets the page. (error_pages clears the
-// intercepted answer's header, the Entry's X-Request-Id with it: the page
-// goes out without one, so the id is checked at the backend.)
+// request), and the client gets the page with that id too.
 func TestH1ReqInfoErrorPageKeepAlive(t *testing.T) {
 	svc, px, heads := errorPageBackend(t)
 	mw, err := middleware.Build(&config.Middleware{Name: "pages", Kind: "error_pages",
@@ -190,6 +188,9 @@ func TestH1ReqInfoErrorPageKeepAlive(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNotFound || string(b) != "page" {
 			t.Fatalf("request %d: %d %q, want 404 \"page\"", i, resp.StatusCode, b)
+		}
+		if id := resp.Header.Values("X-Request-Id"); len(id) != 1 || id[0] != fmt.Sprintf("id-%d", i) {
+			t.Fatalf("request %d: the page came with X-Request-Id %q", i, id)
 		}
 	}
 	got := heads()

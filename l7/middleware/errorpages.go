@@ -35,8 +35,9 @@ import (
 // The service is looked up per error response, not at load: constructors
 // run before services exist when the configuration is only validated.
 
-// epKept are the original headers an error page keeps.
-var epKept = []string{"Www-Authenticate", "Proxy-Authenticate", "Allow", "Retry-After"}
+// epKept are the original headers an error page keeps: the answer's
+// challenges and hints, and the X-Request-Id the entrypoint set.
+var epKept = []string{"Www-Authenticate", "Proxy-Authenticate", "Allow", "Retry-After", "X-Request-Id"}
 
 // epDropped are the request headers the page request does without.
 var epDropped = []string{

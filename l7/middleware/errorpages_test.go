@@ -89,7 +89,11 @@ func TestErrorPages(t *testing.T) {
 			req := httptest.NewRequest(method, "/app/x?q=1", strings.NewReader("payload"))
 			req.Header.Set("Range", "bytes=0-10")
 			rec := httptest.NewRecorder()
+			rec.Header().Set("X-Request-Id", "rid-1") // as the Entry sets it
 			h.ServeHTTP(rec, req)
+			if got := rec.Header().Values("X-Request-Id"); len(got) != 1 || got[0] != "rid-1" {
+				t.Errorf("X-Request-Id %q, want the entry's [rid-1]", got)
+			}
 			if rec.Code != tc.code {
 				t.Errorf("status %d, want %d", rec.Code, tc.code)
 			}
