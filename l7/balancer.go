@@ -92,6 +92,13 @@ func newTransport(svc *config.Service, be *upstream.Backend) roundTripper {
 		protos.SetHTTP1(true)
 	}
 	t.Protocols = &protos
+	// HTTP/2 requests go out without HPACK's dynamic table: no entry fits
+	// in one byte. The encoder keeps the strings it indexes for the life of
+	// the connection, and a value or path the HTTP/1 server parsed is a
+	// substring of the client's whole head: a hundred small entries would
+	// keep a hundred heads alive. The static table and Huffman coding still
+	// apply; nginx's HTTP/2 encoder does not index either.
+	t.HTTP2 = &http.HTTP2Config{MaxEncoderHeaderTableSize: 1}
 	if be.Scheme != config.SchemeHTTP {
 		return t
 	}
