@@ -41,18 +41,34 @@ type gsoCmsg struct {
 	b [gsoControlSpace]byte
 }
 
-func newBatch() *dgramBatch {
+// newBatch makes a batch for a listening socket's reads, which report each
+// datagram's sender in from.
+func newBatch() *dgramBatch { return makeBatch(true) }
+
+// newConnBatch makes a batch for a connected socket's reads: from is not
+// filled in, and the kernel writes back no address.
+func newConnBatch() *dgramBatch { return makeBatch(false) }
+
+// slotStride spaces a batch's buffers in its one allocation so that each
+// starts 1344 bytes (21 cache lines) further into a 4 KiB page than the one
+// before: the parts of them a batch of small datagrams touches then fall
+// into different sets of the L1 cache. (Buffers allocated one by one all
+// start at the same offset into a page and compete for the same sets.)
+const slotStride = 16<<12 + 21*64
+
+func makeBatch(peers bool) *dgramBatch {
 	b := &dgramBatch{}
+	slab := make([]byte, batchSize*slotStride)
 	for i := range b.bufs {
-		b.bufs[i] = make([]byte, headRoom+maxDatagram)
+		b.bufs[i] = slab[i*slotStride : i*slotStride+headRoom+maxDatagram : i*slotStride+headRoom+maxDatagram]
 	}
-	b.sys.init(b)
+	b.sys.init(b, peers)
 	return b
 }
 
 // batches serve the flows' reply goroutines, which hold one only while a
 // read's datagrams are handed on, so idle flows cost no buffer.
-var batches = sync.Pool{New: func() any { return newBatch() }}
+var batches = sync.Pool{New: func() any { return newConnBatch() }}
 
 // payload is datagram i of b.
 func (b *dgramBatch) payload(i int) []byte { return b.bufs[i][headRoom : headRoom+b.size[i]] }
