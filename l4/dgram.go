@@ -49,18 +49,10 @@ func newBatch() *dgramBatch { return makeBatch(true) }
 // filled in, and the kernel writes back no address.
 func newConnBatch() *dgramBatch { return makeBatch(false) }
 
-// slotStride spaces a batch's buffers in its one allocation so that each
-// starts 1344 bytes (21 cache lines) further into a 4 KiB page than the one
-// before: the parts of them a batch of small datagrams touches then fall
-// into different sets of the L1 cache. (Buffers allocated one by one all
-// start at the same offset into a page and compete for the same sets.)
-const slotStride = 16<<12 + 21*64
-
 func makeBatch(peers bool) *dgramBatch {
 	b := &dgramBatch{}
-	slab := make([]byte, batchSize*slotStride)
 	for i := range b.bufs {
-		b.bufs[i] = slab[i*slotStride : i*slotStride+headRoom+maxDatagram : i*slotStride+headRoom+maxDatagram]
+		b.bufs[i] = make([]byte, headRoom+maxDatagram)
 	}
 	b.sys.init(b, peers)
 	return b

@@ -13,15 +13,13 @@ import (
 // BenchmarkRecvBatch measures the relay's batch read alone: each op has a
 // client queue a full batch of datagrams on the relay's socket with one
 // sendmmsg, then reads them with recvBatch; read-ns/dgram is the read's
-// time alone. "peers" is the listener's read
-// (senders' addresses asked for), "conn" a flow's read of its connected
-// backend socket (none asked for; "conn-named" asks all the same, as
-// before); "split" gives each datagram a buffer of
-// its own, as before the batch's buffers shared one staggered allocation.
-// The sending half is the same in every case.
+// time alone (the send's share of ns/op is the same in every case).
+// "peers" is the listener's read, which asks for the senders' addresses;
+// "conn" a flow's read of its connected backend socket, which asks for
+// none; "conn-named" that read asking all the same, as it did before.
 func BenchmarkRecvBatch(b *testing.B) {
 	for _, size := range []int{64, 1200} {
-		for _, kind := range []string{"peers", "conn", "conn-named", "peers-split", "conn-split"} {
+		for _, kind := range []string{"peers", "conn", "conn-named"} {
 			b.Run(fmt.Sprintf("%s/%dB", kind, size), func(b *testing.B) {
 				rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 				if err != nil {
@@ -34,8 +32,8 @@ func BenchmarkRecvBatch(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer tx.Close()
-				peers := kind == "peers" || kind == "peers-split" || kind == "conn-named"
-				if kind != "peers" && kind != "peers-split" {
+				peers := kind != "conn"
+				if kind != "peers" {
 					// The reading socket connected, as a flow's is.
 					if rx, err = connectedTo(rx, tx); err != nil {
 						b.Fatal(err)
@@ -43,12 +41,6 @@ func BenchmarkRecvBatch(b *testing.B) {
 					defer rx.Close()
 				}
 				batch := makeBatch(peers)
-				if kind == "peers-split" || kind == "conn-split" {
-					for i := range batch.bufs {
-						batch.bufs[i] = make([]byte, headRoom+maxDatagram)
-					}
-					batch.sys.init(batch, peers)
-				}
 				w, err := newBatchWriter(tx, false)
 				if err != nil {
 					b.Fatal(err)
@@ -83,7 +75,6 @@ func BenchmarkRecvBatch(b *testing.B) {
 					}
 					reading += time.Since(t0)
 				}
-				// The send's share of ns/op is the same in every case.
 				b.ReportMetric(float64(reading.Nanoseconds())/float64(b.N*batchSize), "read-ns/dgram")
 			})
 		}
