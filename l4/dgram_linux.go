@@ -23,14 +23,21 @@ type sysBatch struct {
 	hdrs  [batchSize]unix.Mmsghdr
 	iovs  [batchSize]unix.Iovec
 	names [batchSize]unix.RawSockaddrInet6
+	peers bool // the headers ask for the senders' addresses
 }
 
-func (s *sysBatch) init(b *dgramBatch) {
+// init points the headers at b's buffers and, with peers, at names: a
+// connected socket's reads leave the address out, which spares the kernel
+// filling it in and copying it out for each datagram.
+func (s *sysBatch) init(b *dgramBatch, peers bool) {
+	s.peers = peers
 	for i := range s.hdrs {
 		s.iovs[i].Base = &b.bufs[i][headRoom]
 		s.iovs[i].SetLen(maxDatagram)
 		h := &s.hdrs[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&s.names[i]))
+		if peers {
+			h.Name = (*byte)(unsafe.Pointer(&s.names[i]))
+		}
 		h.Iov = &s.iovs[i]
 		h.SetIovlen(1)
 	}
@@ -45,8 +52,12 @@ const sendDontWait = unix.MSG_DONTWAIT
 // b, at most batchSize, in one recvmmsg; it returns EAGAIN if none is.
 func recvBatch(fd uintptr, b *dgramBatch) error {
 	s := &b.sys
+	namelen := uint32(0)
+	if s.peers {
+		namelen = unix.SizeofSockaddrInet6
+	}
 	for i := range s.hdrs {
-		s.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		s.hdrs[i].Hdr.Namelen = namelen
 		s.hdrs[i].Hdr.Flags = 0
 		s.hdrs[i].Len = 0
 	}
@@ -67,7 +78,9 @@ func recvBatch(fd uintptr, b *dgramBatch) error {
 	}
 	for i := range b.n {
 		b.size[i] = int(s.hdrs[i].Len)
-		b.from[i] = sockaddrAddrPort(&s.names[i], s.hdrs[i].Hdr.Namelen)
+		if s.peers {
+			b.from[i] = sockaddrAddrPort(&s.names[i], s.hdrs[i].Hdr.Namelen)
+		}
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 // sysBatch needs nothing where a read takes one datagram.
 type sysBatch struct{}
 
-func (*sysBatch) init(*dgramBatch) {}
+func (*sysBatch) init(*dgramBatch, bool) {}
 
 // sendDontWait is 0: a write waits for room, as a plain Write would.
 const sendDontWait = 0

@@ -87,6 +87,12 @@ func TestUDPBatchBurst(t *testing.T) {
 		*v.(*int) += len(got)
 		return nil
 	})
+	if n := s.Flows(); n != clients {
+		t.Errorf("Flows = %d, want %d", n, clients)
+	}
+	// Close logs every flow, and waits for the flows' goroutines: a reply
+	// is counted as sent after its write, which the client may see first.
+	s.Close()
 	labels := []string{"e", "r", "svc"}
 	const total = clients * rounds * window
 	if v := testutil.ToFloat64(m.dgramsIn.WithLabelValues(labels...)); v != total {
@@ -98,10 +104,6 @@ func TestUDPBatchBurst(t *testing.T) {
 	if s.Dropped() != 0 {
 		t.Errorf("Dropped = %d", s.Dropped())
 	}
-	if n := s.Flows(); n != clients {
-		t.Errorf("Flows = %d, want %d", n, clients)
-	}
-	s.Close() // logs every flow
 	if err := log.CloseWithin(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
