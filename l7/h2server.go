@@ -42,6 +42,10 @@ type h2Server struct {
 // a stream whose client gives no flow-control credit for timeouts.idle is
 // reset (h2stall.go).
 func (s *h2Server) handler(w http.ResponseWriter, r *http.Request) {
+	// x/net runs each stream's handler on a new goroutine: its stack is
+	// grown here, where the fewest frames are on it to copy (the
+	// Observer's growStack then finds it grown).
+	growStack()
 	if s.stalls.stall <= 0 {
 		s.base.Handler.ServeHTTP(w, r)
 		return
