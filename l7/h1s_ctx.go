@@ -29,6 +29,18 @@ type h1ctx struct {
 	// connection: the Entry reads it here instead of parsing RemoteAddr
 	// for every request. Invalid when RemoteAddr is not an address.
 	peer netip.Addr
+	// info is the reqInfo allocated with the request (h1req), until the
+	// Entry takes it (takeInfo).
+	info *reqInfo
+}
+
+// takeInfo returns the reqInfo allocated with the request, once; nil after
+// the first call. Only the request's handler goroutine calls it (the
+// Entry, which runs once per request).
+func (c *h1ctx) takeInfo() *reqInfo {
+	ri := c.info
+	c.info = nil
+	return ri
 }
 
 type h1after struct {

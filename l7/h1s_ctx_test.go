@@ -7,6 +7,7 @@ import (
 	"os"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestH1ctxCancel(t *testing.T) {
@@ -116,5 +117,35 @@ func TestH1ctxWaker(t *testing.T) {
 	}
 	if c.setWaker(a) {
 		t.Fatal("setWaker on a canceled context succeeded")
+	}
+}
+
+// TestH1reqSizeClass: h1req, with the 8-byte header the runtime adds to an
+// object over 512 bytes that holds pointers, stays within the 1024-byte
+// size class; one field more moves every request to 1152.
+func TestH1reqSizeClass(t *testing.T) {
+	if size := unsafe.Sizeof(h1req{}) + 8; size > 1024 {
+		t.Fatalf("h1req takes %d bytes with its malloc header: over its 1024-byte size class", size)
+	}
+}
+
+// TestNewInfoTakesRequestSlotOnce: the Entry's reqInfo over the HTTP/1
+// server is the one allocated with the request, once; a second newInfo on
+// the same context, or one over another context, gets its own.
+func TestNewInfoTakesRequestSlotOnce(t *testing.T) {
+	x := new(h1req)
+	x.ctx.Context = context.Background()
+	x.ctx.info = &x.info
+	ri := newInfo(nil, &x.ctx, "web")
+	if ri != &x.info || ri.Context != &x.ctx || ri.entrypoint != "web" {
+		t.Fatalf("first newInfo = %p (ctx %v, entrypoint %q), want the request's slot %p", ri, ri.Context, ri.entrypoint, &x.info)
+	}
+	again := newInfo(nil, &x.ctx, "web")
+	if again == ri || again.Context != &x.ctx {
+		t.Fatalf("second newInfo on the same context reused the slot or lost the context")
+	}
+	other := newInfo(nil, context.Background(), "web")
+	if other == ri || other == again {
+		t.Fatal("newInfo over another context shared a reqInfo")
 	}
 }

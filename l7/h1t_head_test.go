@@ -174,7 +174,7 @@ func TestReadResponseMatchesNetHTTP(t *testing.T) {
 	}
 }
 
-// The header values share the head's one string; common keys are interned.
+// The header values share the head's one string; so do canonical keys.
 func TestReadResponseAllocs(t *testing.T) {
 	data := []byte(typicalResponse)
 	src := bytes.NewReader(data)

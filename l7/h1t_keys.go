@@ -31,9 +31,6 @@ func canonicalKey(k string) (string, bool) {
 		upper = c == '-'
 	}
 	if canon {
-		if v, ok := commonKeys[k]; ok {
-			return v, true
-		}
 		return k, true
 	}
 	var a [64]byte
@@ -86,8 +83,9 @@ var validValueByte = func() (t [256]bool) {
 }()
 
 // commonKeys interns the field names clients and backends send most, so
-// that a header map holds no pointer into its head for them and a name in
-// another case costs no allocation. Requests (h1s_request.go) and
+// that such a name in another case costs no allocation. A name already
+// canonical is kept as the head's substring, like the values: interning
+// it would cost a map lookup for each field. Requests (h1s_request.go) and
 // responses (h1t_head.go) share it.
 var commonKeys = func() map[string]string {
 	m := make(map[string]string)

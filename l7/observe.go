@@ -147,8 +147,18 @@ func recorderOf(w http.ResponseWriter) *recorder {
 // and the access log. It is not part of the pooled recorder: the request's
 // context and its X-Request-Id value must outlive the handler (HTTP/2
 // writes headers on another goroutine; context.AfterFunc hooks).
+//
+// Over the HTTP/1 server it is the one allocated with the request (zero
+// until now), when the context is still the server's own.
 func newInfo(w http.ResponseWriter, ctx context.Context, entrypoint string) *reqInfo {
-	ri := &reqInfo{Context: ctx, entrypoint: entrypoint}
+	var ri *reqInfo
+	if hc, ok := ctx.(*h1ctx); ok {
+		ri = hc.takeInfo()
+	}
+	if ri == nil {
+		ri = new(reqInfo)
+	}
+	ri.Context, ri.entrypoint = ctx, entrypoint
 	if rec := recorderOf(w); rec != nil {
 		rec.ri = ri
 	}

@@ -146,13 +146,13 @@ func (p *Proxy) respond(w http.ResponseWriter, r, out *http.Request, res *http.R
 		p.tunnel(w, out, res, upType, ri)
 		return
 	}
-	removeHopByHop(res.Header)
+	h := w.Header()
+	copyEndToEnd(h, res.Header)
 	if upType != "" {
 		// The backend refused to switch: the client connection must not
 		// go on as HTTP/1 after its upgrade bytes.
-		res.Header["Connection"] = closeValue
+		h["Connection"] = append(h["Connection"], closeValue...)
 	}
-	copyHeader(w.Header(), res.Header)
 	announced := len(res.Trailer)
 	if announced > 0 {
 		// *http.Transport leaves "Trailer" out of the response header;
@@ -194,14 +194,8 @@ func (p *Proxy) respond(w http.ResponseWriter, r, out *http.Request, res *http.R
 
 var closeValue = []string{"close"}
 
-// hopHeaders are removed from responses, with the fields a response's
-// Connection header names (RFC 9110 §7.6.1).
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-func removeHopByHop(h http.Header) {
+// removeConnectionNamed removes the fields h's Connection header names.
+func removeConnectionNamed(h http.Header) {
 	for _, f := range h["Connection"] {
 		for sf := range strings.SplitSeq(f, ",") {
 			if sf = strings.TrimSpace(sf); sf != "" {
@@ -209,8 +203,38 @@ func removeHopByHop(h http.Header) {
 			}
 		}
 	}
-	for _, f := range hopHeaders {
-		delete(h, f)
+}
+
+// isHopHeader reports whether key is a hop-by-hop field, removed from
+// responses with the fields a response's Connection header names (RFC
+// 9110 §7.6.1).
+func isHopHeader(key string) bool {
+	switch key {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// copyEndToEnd copies src's end-to-end fields to dst as copyHeader does:
+// all but the hop-by-hop ones (isHopHeader) and those src's Connection
+// names, which it removes from src. One walk of src's few fields, each
+// looked up in a switch, instead of a delete hashing every hop-by-hop
+// name; src keeps its hop-by-hop fields.
+func copyEndToEnd(dst, src http.Header) {
+	if _, ok := src["Connection"]; ok {
+		removeConnectionNamed(src)
+	}
+	for k, vv := range src {
+		if isHopHeader(k) {
+			continue
+		}
+		if prior, ok := dst[k]; ok {
+			dst[k] = append(prior, vv...)
+		} else {
+			dst[k] = vv
+		}
 	}
 }
 
