@@ -30,7 +30,6 @@ type h2Server struct {
 	hooks *http.Server
 
 	stalls h2Stalls
-	handle http.Handler // handler
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{} // the connections served, as handed over
@@ -38,20 +37,26 @@ type h2Server struct {
 	done    sync.WaitGroup // one per connection served
 }
 
-// handler is the base server's handler, its ResponseWriter wrapped so that
-// a stream whose client gives no flow-control credit for timeouts.idle is
-// reset (h2stall.go).
-func (s *h2Server) handler(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP is the base server's handler, its ResponseWriter wrapped so
+// that a stream whose client gives no flow-control credit for
+// timeouts.idle is reset (h2stall.go). x/net calls it as the handler
+// itself, not through an http.HandlerFunc: a frame less for growStack to
+// copy.
+func (s *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// x/net runs each stream's handler on a new goroutine: its stack is
+	// grown here, where the fewest frames are on it to copy (the
+	// Observer's growStack then finds it grown).
+	growStack()
 	if s.stalls.stall <= 0 {
 		s.base.Handler.ServeHTTP(w, r)
 		return
 	}
-	sw := &h2StallWriter{ResponseWriter: w, s: &s.stalls}
+	sw := getStallWriter(w, &s.stalls)
 	if s.stalls.limit > 0 {
 		sw.start = time.Now().UnixNano()
 	}
 	s.stalls.add(sw)
-	defer s.stalls.remove(sw)
+	defer s.stalls.remove(sw) // and back to the pool
 	s.base.Handler.ServeHTTP(sw, r)
 }
 
@@ -75,7 +80,6 @@ func newH2Server(base *http.Server) *h2Server {
 		s.stalls.extend, s.stalls.limit = true, max(limit, 0)
 		base.WriteTimeout = stall
 	}
-	s.handle = http.HandlerFunc(s.handler)
 	return s
 }
 
@@ -104,7 +108,7 @@ func (s *h2Server) serve(c net.Conn) {
 	s.srv.ServeConn(newBatchConn(c, s.base.IdleTimeout), &http2.ServeConnOpts{
 		Context:    context.Background(),
 		BaseConfig: s.base,
-		Handler:    s.handle,
+		Handler:    s,
 	})
 }
 

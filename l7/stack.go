@@ -20,11 +20,23 @@ const requestStack = 12 << 10
 // growStack grows the calling goroutine's stack to hold requestStack more
 // bytes.
 //
+// The growth is the prologue's: it checks the stack against the whole
+// frame, the array's slot included, whether or not the array is used.
+// The array is declared where it never is, so nothing zeroes it (12 KiB
+// of memclr per request, half the cost of the growth itself). stackNever
+// is a variable so the compiler cannot drop the branch, and with it the
+// slot.
+//
 //go:noinline
 func growStack() {
-	var frame [requestStack]byte
-	stackTouch(frame[:])
+	if stackNever {
+		var frame [requestStack]byte
+		stackTouch(frame[:])
+	}
 }
+
+// stackNever is never set (see growStack).
+var stackNever bool
 
 // stackTouch keeps frame alive (and on the stack: it does not escape).
 //
