@@ -1,6 +1,8 @@
 package l7
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -96,5 +98,84 @@ func waitLockedIn(t *testing.T, fn string) {
 			t.Fatalf("no goroutine in %s waits for a mutex", fn)
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestH2StallWritersUnderSweeps: streams that end while sweeps run, their
+// pooled writers taken again by the next round's streams, through the
+// real HTTP/2 server (run with -race). Each handler flushes, sets a write
+// deadline of its own or hands it back, declares a trailer, and returns
+// only once a sweep has moved its stream's deadline: every round ends
+// streams with sweeps about, and the writers go back to the pool for the
+// next. Every response arrives whole, with its Date and trailer.
+func TestH2StallWritersUnderSweeps(t *testing.T) {
+	const (
+		rounds  = 3
+		streams = 24
+	)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw, ok := w.(*h2StallWriter)
+		if !ok {
+			http.Error(w, "not the stall writer", http.StatusInternalServerError)
+			return
+		}
+		rc := http.NewResponseController(w)
+		w.Header().Set("Trailer", "X-Id")
+		io.WriteString(w, r.URL.Path)
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		fixed := r.URL.Query().Get("fixed") == "1"
+		if fixed {
+			rc.SetWriteDeadline(time.Now().Add(time.Minute))
+		}
+		rc.SetWriteDeadline(time.Time{}) // back to the sweep: stall from now
+		// A sweep moves it on again once less than three quarters of the
+		// stall timeout are left: wait for that.
+		set := sw.dl.Load()
+		for deadline := time.Now().Add(30 * time.Second); sw.dl.Load() == set; {
+			if time.Now().After(deadline) {
+				return // the client sees no trailer
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		w.Header().Set("X-Id", r.URL.Path)
+	})
+	f := startH2Front(t, h, ServerOptions{IdleTimeout: 2 * time.Second})
+	tr := h2Client(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, Timeout: time.Minute}
+	for round := range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, streams)
+		for i := range streams {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				path := fmt.Sprintf("/r%d-s%d", round, i)
+				resp, err := c.Get(f.url(true, path) + "?fixed=" + fmt.Sprint(i%2))
+				if err != nil {
+					errs <- err
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case err != nil:
+					errs <- fmt.Errorf("%s: %w", path, err)
+				case resp.StatusCode != http.StatusOK || string(body) != path:
+					errs <- fmt.Errorf("%s: %d %q", path, resp.StatusCode, body)
+				case resp.Header.Get("Date") == "":
+					errs <- fmt.Errorf("%s: no Date", path)
+				case resp.Trailer.Get("X-Id") != path:
+					errs <- fmt.Errorf("%s: trailer %q", path, resp.Trailer.Get("X-Id"))
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
 	}
 }
