@@ -70,11 +70,13 @@ func (s *h2Stalls) remove(w *h2StallWriter) {
 }
 
 // end takes w out of the set: a sweep that took w from it before finds
-// its generation changed.
+// its generation changed. The generation changes after the delete, not
+// with done: a sweep that holds the set between the two still finds w in
+// it, and would take the new generation, which matches again once the
+// pool cleared done (TestH2StallSweepAcrossEnd).
 func (s *h2Stalls) end(w *h2StallWriter) {
 	w.mu.Lock()
 	w.done = true
-	w.gen.Add(1)
 	w.mu.Unlock()
 	s.mu.Lock()
 	delete(s.ws, w)
@@ -83,6 +85,9 @@ func (s *h2Stalls) end(w *h2StallWriter) {
 		s.timer = nil
 	}
 	s.mu.Unlock()
+	w.mu.Lock()
+	w.gen.Add(1)
+	w.mu.Unlock()
 }
 
 // stallWriters pools the h2StallWriters: one per HTTP/2 request.
