@@ -51,12 +51,12 @@ func (s *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.base.Handler.ServeHTTP(w, r)
 		return
 	}
-	sw := getStallWriter(w, &s.stalls)
+	sw := &h2StallWriter{ResponseWriter: w, s: &s.stalls}
 	if s.stalls.limit > 0 {
 		sw.start = time.Now().UnixNano()
 	}
 	s.stalls.add(sw)
-	defer s.stalls.remove(sw) // and back to the pool
+	defer s.stalls.remove(sw)
 	s.base.Handler.ServeHTTP(sw, r)
 }
 

@@ -63,18 +63,7 @@ func (s *h2Stalls) add(w *h2StallWriter) {
 	s.mu.Unlock()
 }
 
-// remove ends w's stream and puts w back in the pool.
 func (s *h2Stalls) remove(w *h2StallWriter) {
-	s.end(w)
-	putStallWriter(w)
-}
-
-// end takes w out of the set: a sweep that took w from it before finds
-// its generation changed. The generation changes after the delete, not
-// with done: a sweep that holds the set between the two still finds w in
-// it, and would take the new generation, which matches again once the
-// pool cleared done (TestH2StallSweepAcrossEnd).
-func (s *h2Stalls) end(w *h2StallWriter) {
 	w.mu.Lock()
 	w.done = true
 	w.mu.Unlock()
@@ -85,45 +74,16 @@ func (s *h2Stalls) end(w *h2StallWriter) {
 		s.timer = nil
 	}
 	s.mu.Unlock()
-	w.mu.Lock()
-	w.gen.Add(1)
-	w.mu.Unlock()
-}
-
-// stallWriters pools the h2StallWriters: one per HTTP/2 request.
-var stallWriters = sync.Pool{New: func() any { return new(h2StallWriter) }}
-
-// getStallWriter is a pooled writer over w for a stream of s.
-func getStallWriter(w http.ResponseWriter, s *h2Stalls) *h2StallWriter {
-	sw := stallWriters.Get().(*h2StallWriter)
-	sw.ResponseWriter, sw.s = w, s
-	return sw
-}
-
-// putStallWriter clears w, which its stream no longer uses, into the pool.
-// Under mu: a sweep that took w from the set before its remove may still
-// look at it (and finds the generation changed).
-func putStallWriter(w *h2StallWriter) {
-	w.mu.Lock()
-	w.ResponseWriter, w.s = nil, nil
-	w.since.Store(0)
-	w.dl.Store(0)
-	w.start = 0
-	w.done = false
-	w.fixed.Store(false)
-	w.dated = false
-	w.mu.Unlock()
-	stallWriters.Put(w)
 }
 
 func (s *h2Stalls) sweep() {
 	now := time.Now().UnixNano()
 	stall := int64(s.stall)
-	var late, due []stallRef
+	var late, due []*h2StallWriter
 	s.mu.Lock()
 	for w := range s.ws {
 		if since := w.since.Load(); since != 0 && now-since >= stall {
-			late = append(late, stallRef{w, w.gen.Load()})
+			late = append(late, w)
 		} else if s.extend && !w.fixed.Load() {
 			// 0: x/net's own, from when the stream opened, at most
 			// stall from now. Moved on once less than three quarters
@@ -132,7 +92,7 @@ func (s *h2Stalls) sweep() {
 			// under a handler that runs. One message to the serve loop
 			// per stream and sweep, for the streams that live that long.
 			if dl := w.dl.Load(); dl == 0 || dl-now < stall*3/4 {
-				due = append(due, stallRef{w, w.gen.Load()})
+				due = append(due, w)
 			}
 		}
 	}
@@ -140,24 +100,16 @@ func (s *h2Stalls) sweep() {
 		s.timer.Reset(s.stall / 4)
 	}
 	s.mu.Unlock()
-	for _, r := range late {
-		r.w.reset(r.gen)
+	for _, w := range late {
+		w.reset()
 	}
-	for _, r := range due {
-		w := r.w
+	for _, w := range due {
 		w.mu.Lock()
-		if !w.done && w.gen.Load() == r.gen && !w.fixed.Load() {
+		if !w.done && !w.fixed.Load() {
 			w.moveDeadline(now)
 		}
 		w.mu.Unlock()
 	}
-}
-
-// stallRef is a writer as a sweep found it in the set: gen tells whether
-// it still serves the same stream when the sweep acts on it.
-type stallRef struct {
-	w   *h2StallWriter
-	gen uint64
 }
 
 // h2StallWriter is a stream's ResponseWriter as the handler gets it.
@@ -171,29 +123,28 @@ type h2StallWriter struct {
 	dl    atomic.Int64
 	start int64
 
-	mu   sync.Mutex // done, and the deadline changes against the handler's return
-	done bool
-	// gen counts the streams w served (pooled): changed under mu as its
-	// stream ends.
-	gen   atomic.Uint64
+	mu    sync.Mutex // done, and the deadline changes against the handler's return
+	done  bool
 	fixed atomic.Bool // the handler set a write deadline of its own; written under mu
 
-	// dated: the final response's header is settled (setDate).
+	// dated: the final response's header is settled (setDate); date is
+	// the Date value it was given, if it had none.
 	dated bool
+	date  [1]string
 }
 
 // setDate gives the final response the Date field from the HTTP/1
 // server's once-a-second value (httpDate) unless it has one (the
 // backend's), as its header is settled: x/net would format the time for
 // every response without one (1.3 % of the CPU of a small proxied
-// request). The value's slice is the header's own, not w's: x/net may
-// read the header after the handler returned (trailers), when w serves
-// another stream.
+// request). x/net copies the header as it is settled, so date's array
+// need not outlive the handler.
 func (w *h2StallWriter) setDate() {
 	w.dated = true
 	h := w.ResponseWriter.Header()
 	if _, ok := h["Date"]; !ok {
-		h["Date"] = []string{httpDate()}
+		w.date[0] = httpDate()
+		h["Date"] = w.date[:]
 	}
 }
 
@@ -244,12 +195,12 @@ func (w *h2StallWriter) writeStep(p []byte) (int, error) {
 	return n, err
 }
 
-// reset ends the stream of generation gen: a write deadline in the past
-// resets it at once, and the waiting Write fails.
-func (w *h2StallWriter) reset(gen uint64) {
+// reset ends the stream: a write deadline in the past resets it at once,
+// and the waiting Write fails.
+func (w *h2StallWriter) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.done && w.gen.Load() == gen {
+	if !w.done {
 		http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Unix(0, 1))
 	}
 }

@@ -14,28 +14,23 @@ import (
 
 // TestH2StallSweepAcrossEnd: a sweep that goes through the set while a
 // stream ends acts on nothing of that stream once it ended. The stream's
-// end first marks its writer done, then takes it out of the set; a sweep
-// that holds the set in between (a stream ending while a sweep runs: a
-// long set takes a while) still finds the writer there, and must not
-// take the generation the writer already has for its next stream: by
-// the time the sweep acts on it (after other streams' resets or moves,
-// each a message to a serve loop), the writer may be back in the pool
-// (no stream, no set: moving its deadline dereferences nil, in the
-// timer's goroutine, which ends the process) or serve another stream,
-// whose deadline it would move or reset.
+// end marks its writer done, then takes it out of the set; a sweep that
+// holds the set in between still finds the writer there, and must find it
+// done when it acts on it (after other streams' resets or moves, each a
+// message to a serve loop): the stream's deadline is not moved.
 //
 // The interleaving is made, not hoped for: the test holds the set's lock
 // until both the sweep and the ending stream wait for it, the sweep
 // first (sync.Mutex wakes its waiters in order); a stalled stream whose
-// reset blocks holds the sweep until the ended writer is in the pool.
+// reset blocks holds the sweep until the stream has ended.
 func TestH2StallSweepAcrossEnd(t *testing.T) {
 	s := &h2Stalls{stall: time.Hour, extend: true}
 	held := &blockingDeadlineWriter{ResponseWriter: httptest.NewRecorder(), entered: make(chan struct{}), release: make(chan struct{})}
-	stalled := getStallWriter(held, s)
+	stalled := &h2StallWriter{ResponseWriter: held, s: s}
 	s.add(stalled)
 	stalled.since.Store(1) // a Write waiting since 1970: reset by the sweep
 	ending := &deadlineWriter{ResponseWriter: httptest.NewRecorder()}
-	w := getStallWriter(ending, s)
+	w := &h2StallWriter{ResponseWriter: ending, s: s}
 	s.add(w) // young (no deadline moved yet): the sweep moves it on
 
 	s.mu.Lock()
@@ -50,14 +45,14 @@ func TestH2StallSweepAcrossEnd(t *testing.T) {
 		defer close(removed)
 		s.remove(w)
 	}()
-	waitLockedIn(t, "(*h2Stalls).end")
+	waitLockedIn(t, "(*h2Stalls).remove")
 	s.mu.Unlock()
 	<-held.entered // the sweep went through the set and resets the stalled stream
-	<-removed      // the ending stream's writer is back in the pool
+	<-removed      // the ending stream has ended
 	close(held.release)
 	p := <-swept
 	if p != nil {
-		w.mu.Unlock() // the panicking sweep held it: the pooled writer stays usable
+		w.mu.Unlock() // the panicking sweep held it
 	}
 	s.remove(stalled)
 	if p != nil {
@@ -101,13 +96,12 @@ func waitLockedIn(t *testing.T, fn string) {
 	}
 }
 
-// TestH2StallWritersUnderSweeps: streams that end while sweeps run, their
-// pooled writers taken again by the next round's streams, through the
-// real HTTP/2 server (run with -race). Each handler flushes, sets a write
-// deadline of its own or hands it back, declares a trailer, and returns
-// only once a sweep has moved its stream's deadline: every round ends
-// streams with sweeps about, and the writers go back to the pool for the
-// next. Every response arrives whole, with its Date and trailer.
+// TestH2StallWritersUnderSweeps: streams that end while sweeps run,
+// round after round, through the real HTTP/2 server (run with -race).
+// Each handler flushes, sets a write deadline of its own or hands it back,
+// declares a trailer, and returns only once a sweep has moved its stream's
+// deadline: every round ends streams with sweeps about. Every response
+// arrives whole, with its Date and trailer.
 func TestH2StallWritersUnderSweeps(t *testing.T) {
 	const (
 		rounds  = 3
@@ -178,4 +172,24 @@ func TestH2StallWritersUnderSweeps(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// deadlineWriter records the write deadlines set on it.
+type deadlineWriter struct {
+	http.ResponseWriter
+	mu  sync.Mutex
+	dls []time.Time
+}
+
+func (d *deadlineWriter) SetWriteDeadline(t time.Time) error {
+	d.mu.Lock()
+	d.dls = append(d.dls, t)
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *deadlineWriter) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.dls)
 }
