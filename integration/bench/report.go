@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -80,7 +81,36 @@ type targetResult struct {
 	LossPct        float64 `json:"loss_pct,omitempty"`
 	Errors         int64   `json:"errors,omitempty"`
 	PeakRSS        int64   `json:"peak_rss_bytes,omitempty"`
-	OpenLoop       *sample `json:"open_loop,omitempty"`
+	// OpenLoops are the open-loop rounds; OpenLoop is the one with the
+	// median p99, and OpenP50/OpenP99 the spreads over them.
+	OpenLoops []sample `json:"open_loops,omitempty"`
+	OpenLoop  *sample  `json:"open_loop,omitempty"`
+	OpenP50   spread   `json:"open_loop_p50_ms,omitzero"`
+	OpenP99   spread   `json:"open_loop_p99_ms,omitzero"`
+}
+
+// fmtMs is a spread of milliseconds: "median (min–max)", or the one value.
+func fmtMs(s spread) string {
+	if s.Min == s.Max {
+		return fmt.Sprintf("%.3f", s.Median)
+	}
+	return fmt.Sprintf("%.3f (%.3f–%.3f)", s.Median, s.Min, s.Max)
+}
+
+// summarizeOpenLoop sets OpenLoop, OpenP50 and OpenP99 from OpenLoops.
+func (tr *targetResult) summarizeOpenLoop() {
+	if len(tr.OpenLoops) == 0 {
+		return
+	}
+	var p50, p99 []float64
+	for _, s := range tr.OpenLoops {
+		p50 = append(p50, s.P50ms)
+		p99 = append(p99, s.P99ms)
+	}
+	tr.OpenP50, tr.OpenP99 = spreadOf(p50), spreadOf(p99)
+	byP99 := slices.Clone(tr.OpenLoops)
+	slices.SortFunc(byP99, func(a, b sample) int { return cmp.Compare(a.P99ms, b.P99ms) })
+	tr.OpenLoop = &byP99[(len(byP99)-1)/2]
 }
 
 func (tr *targetResult) summarize(sc *scenario) {
@@ -339,11 +369,19 @@ func (sr *scenarioResult) markdown(w io.Writer) {
 		}
 	}
 	if len(open) > 0 {
-		fmt.Fprintf(w, "\nOpen loop at %.0f/s (half the slowest proxy's median unless -open-rate set it), latency from each request's scheduled start:\n\n", open[0].OpenLoop.Rate)
-		fmt.Fprintf(w, "| target | completed/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "\nOpen loop at %.0f/s (half the slowest proxy's median unless -open-rate set it), latency from each request's scheduled start; median (min–max) over %d rounds, the targets in alternation:\n\n", open[0].OpenLoop.Rate, len(open[0].OpenLoops))
+		fmt.Fprintf(w, "| target | completed/s | p50 ms | p99 ms | errors | %s's p99 ÷ this |\n|---|---|---|---|---|---|\n", open[0].Target)
 		for _, tr := range open {
 			s := tr.OpenLoop
-			fmt.Fprintf(w, "| %s | %.0f | %.3f | %.3f | %d |\n", tr.Target, s.Work/s.Seconds, s.P50ms, s.P99ms, s.Errors)
+			var errs int64
+			for _, r := range tr.OpenLoops {
+				errs += r.Errors
+			}
+			ratio := "—"
+			if p99 := tr.OpenP99.Median; tr != open[0] && p99 > 0 {
+				ratio = fmt.Sprintf("%.2f×", open[0].OpenP99.Median/p99)
+			}
+			fmt.Fprintf(w, "| %s | %.0f | %s | %s | %d | %s |\n", tr.Target, s.Work/s.Seconds, fmtMs(tr.OpenP50), fmtMs(tr.OpenP99), errs, ratio)
 		}
 	}
 	var other []float64
