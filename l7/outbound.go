@@ -58,13 +58,25 @@ func (o *outbound) release() {
 // trusted peer's values are read from the inbound request and appended
 // to), Via and X-Request-Id.
 func dropHeader(k string) bool {
+	if isHopHeader(k) {
+		return true
+	}
 	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive",
-		"Proxy-Authenticate", "Proxy-Authorization", "Te",
-		"Trailer", "Transfer-Encoding", "Upgrade",
-		"Http2-Settings",
+	case "Http2-Settings",
 		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
 		"Via", "X-Request-Id":
+		return true
+	}
+	return false
+}
+
+// isHopHeader reports whether key is a hop-by-hop field (RFC 9110 §7.6.1),
+// removed from requests (dropHeader) and responses (copyEndToEnd) with the
+// fields a Connection header names.
+func isHopHeader(key string) bool {
+	switch key {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
 		return true
 	}
 	return false

@@ -208,18 +208,6 @@ func removeConnectionNamed(h http.Header) {
 	}
 }
 
-// isHopHeader reports whether key is a hop-by-hop field, removed from
-// responses with the fields a response's Connection header names (RFC
-// 9110 §7.6.1).
-func isHopHeader(key string) bool {
-	switch key {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
-}
-
 // copyEndToEnd copies src's end-to-end fields to dst as copyHeader does:
 // all but the hop-by-hop ones (isHopHeader) and those src's Connection
 // names, which it removes from src. One walk of src's few fields, each
@@ -230,13 +218,8 @@ func copyEndToEnd(dst, src http.Header) {
 		removeConnectionNamed(src)
 	}
 	for k, vv := range src {
-		if isHopHeader(k) {
-			continue
-		}
-		if prior, ok := dst[k]; ok {
-			dst[k] = append(prior, vv...)
-		} else {
-			dst[k] = vv
+		if !isHopHeader(k) {
+			addValues(dst, k, vv)
 		}
 	}
 }
@@ -246,11 +229,17 @@ func copyEndToEnd(dst, src http.Header) {
 // src's slice as it is.
 func copyHeader(dst, src http.Header) {
 	for k, vv := range src {
-		if prior, ok := dst[k]; ok {
-			dst[k] = append(prior, vv...)
-		} else {
-			dst[k] = vv
-		}
+		addValues(dst, k, vv)
+	}
+}
+
+// addValues adds vv to dst's field k; a field dst does not have yet takes
+// vv as it is.
+func addValues(dst http.Header, k string, vv []string) {
+	if prior, ok := dst[k]; ok {
+		dst[k] = append(prior, vv...)
+	} else {
+		dst[k] = vv
 	}
 }
 
