@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -51,9 +50,7 @@ func TestIdleBackendConnKeepsNoRequest(t *testing.T) {
 	px, _ := newTestProxy(t, svc)
 	front := serveEntry(t, px, false)
 	filler := strings.Repeat("p", pad)
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
+	before := liveHeap()
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {
@@ -85,19 +82,7 @@ func TestIdleBackendConnKeepsNoRequest(t *testing.T) {
 		t.Fatalf("%d backend connections, want %d", got, n)
 	}
 	// The client connections are closed; their server side ends on its own.
-	var after runtime.MemStats
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-		if grown <= n*pad/2 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the heap grew by %d KiB after %d requests with %d KiB heads: idle backend connections keep their requests", grown>>10, n, pad>>10)
-		}
-		time.Sleep(50 * time.Millisecond) // waiting for the server's connections to end
+	if grown, ok := heapGrowthWithin(before, n*pad/2, 10*time.Second); !ok {
+		t.Fatalf("the heap grew by %d KiB after %d requests with %d KiB heads: idle backend connections keep their requests", grown>>10, n, pad>>10)
 	}
 }
