@@ -2,10 +2,8 @@ package l7
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -23,19 +21,7 @@ func TestH2ResponsesNotIndexed(t *testing.T) {
 		io.WriteString(w, "ok")
 	})
 	f := startH2Front(t, h, ServerOptions{})
-	c, err := net.Dial("tcp", f.plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Minute))
-	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(c, c)
-	if err := fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
+	fr := dialH2(t, f.plain)
 	var reqBuf []byte
 	henc := hpack.NewEncoder(&byteSink{&reqBuf})
 	var sizes []int

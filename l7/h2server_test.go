@@ -296,16 +296,16 @@ func runH2Bench(b *testing.B, f *h2Front) {
 	b.ReportMetric(float64(f.writes.Load()-start)/float64(b.N), "writes/op")
 }
 
-// TestH2ServerSettings: the HTTP/2 options reach x/net's server: the
-// SETTINGS frame advertises MaxConcurrentStreams and the 1 MiB frame size,
-// and a connection idle for IdleTimeout is closed.
-func TestH2ServerSettings(t *testing.T) {
-	f := startH2Front(t, http.NotFoundHandler(), ServerOptions{MaxConcurrentStreams: 3, IdleTimeout: 200 * time.Millisecond})
-	c, err := net.Dial("tcp", f.plain)
+// dialH2 opens a plaintext HTTP/2 connection to addr (the client preface
+// and an empty SETTINGS frame), closed with the test, a minute's deadline
+// on it.
+func dialH2(t *testing.T, addr string) *http2.Framer {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(time.Minute))
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 		t.Fatal(err)
@@ -314,6 +314,15 @@ func TestH2ServerSettings(t *testing.T) {
 	if err := fr.WriteSettings(); err != nil {
 		t.Fatal(err)
 	}
+	return fr
+}
+
+// TestH2ServerSettings: the HTTP/2 options reach x/net's server: the
+// SETTINGS frame advertises MaxConcurrentStreams and the 1 MiB frame size,
+// and a connection idle for IdleTimeout is closed.
+func TestH2ServerSettings(t *testing.T) {
+	f := startH2Front(t, http.NotFoundHandler(), ServerOptions{MaxConcurrentStreams: 3, IdleTimeout: 200 * time.Millisecond})
+	fr := dialH2(t, f.plain)
 	frame, err := fr.ReadFrame()
 	if err != nil {
 		t.Fatal(err)
