@@ -44,8 +44,8 @@ type h2Server struct {
 // copy.
 func (s *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// x/net runs each stream's handler on a new goroutine: its stack is
-	// grown here, where the fewest frames are on it to copy (the
-	// Observer's growStack then finds it grown).
+	// grown here, where the fewest frames are on it to copy (the Observer
+	// grows only HTTP/3's).
 	growStack()
 	if s.stalls.stall <= 0 {
 		s.base.Handler.ServeHTTP(w, r)

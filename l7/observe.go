@@ -210,8 +210,9 @@ func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 const statusClientClosed = 499
 
 func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.ProtoMajor != 1 {
-		// HTTP/2 and HTTP/3 run each request on a new goroutine.
+	if r.ProtoMajor == 3 {
+		// HTTP/3 runs each request on a new goroutine (HTTP/2's grows its
+		// stack in the h2 server's handler, with fewer frames on it).
 		growStack()
 	}
 	// Only the access log needs the wall clock; the duration is the
