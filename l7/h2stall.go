@@ -138,8 +138,11 @@ type h2StallWriter struct {
 // backend's), as its header is settled: x/net would format the time for
 // every response without one (1.3 % of the CPU of a small proxied
 // request). x/net copies the header as it is settled, so date's array
-// need not outlive the handler.
+// need not outlive the handler. Once: later calls do nothing.
 func (w *h2StallWriter) setDate() {
+	if w.dated {
+		return
+	}
 	w.dated = true
 	h := w.ResponseWriter.Header()
 	if _, ok := h["Date"]; !ok {
@@ -151,7 +154,7 @@ func (w *h2StallWriter) setDate() {
 // WriteHeader settles the header of a final response (not a 1xx's, which
 // goes out as it is, without a Date).
 func (w *h2StallWriter) WriteHeader(code int) {
-	if !w.dated && code >= 200 {
+	if code >= 200 {
 		w.setDate()
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -178,9 +181,7 @@ func (w *h2StallWriter) moveDeadline(now int64) error {
 const h2StallChunk = 16 << 10
 
 func (w *h2StallWriter) Write(p []byte) (int, error) {
-	if !w.dated {
-		w.setDate() // the implied WriteHeader(200)
-	}
+	w.setDate() // the implied WriteHeader(200)
 	if len(p) == 0 {
 		return w.ResponseWriter.Write(p) // the implied WriteHeader(200)
 	}
@@ -210,9 +211,7 @@ func (w *h2StallWriter) reset() {
 // not in Write), and hands on x/net's error, which http.ResponseController
 // would otherwise lose to Flush.
 func (w *h2StallWriter) FlushError() error {
-	if !w.dated {
-		w.setDate() // the implied WriteHeader(200)
-	}
+	w.setDate() // the implied WriteHeader(200)
 	w.since.Store(time.Now().UnixNano())
 	err := http.NewResponseController(w.ResponseWriter).Flush()
 	w.since.Store(0)
