@@ -93,17 +93,20 @@ tcp_route "plain" {
 tcp_route "sni" {
   entrypoints = ["e"]
   sni         = ["a.example"]
-  service     = "s"
+  service     = "p"
 }
 tcp_route "alpn" {
   entrypoints = ["e"]
   alpn        = ["h2"]
-  service     = "s"
+  service     = "p"
 }
 service "s" {
   backend "tls://Backend.Example.:1" {}
   backend "tls://192.0.2.1:1" {}
   backend "127.0.0.1:1" {}
+}
+service "p" {
+  backend "127.0.0.1:2" {}
 }
 `
 	cfg, err := Parse("d.hcl", []byte(src))
@@ -157,7 +160,6 @@ func TestTLSPathsPerFile(t *testing.T) {
 	b := Source{Filename: "testdata/b.hcl", Src: []byte(`entrypoint "e" { address = ":1" }
 tcp_route "r" {
   entrypoints = ["e"]
-  sni         = ["a.example"]
   service     = "s"
 }
 service "s" {

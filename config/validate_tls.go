@@ -70,6 +70,7 @@ func (v *validator) routeTLS(r *routeDecl) {
 	if r.w.ok("alpn") && len(r.ALPN) == 0 {
 		v.errf(r.w.pos["alpn"], "%s: alpn must not be empty; leave it out to match any protocol", ctx)
 	}
+	v.passthroughBackends(ctx, r)
 	if !r.w.ok("tls") {
 		return
 	}
@@ -88,6 +89,24 @@ func (v *validator) routeTLS(r *routeDecl) {
 			v.errf(r.w.pos["tls"], "%s: tls = %q needs a certificate: add a tls { certificate \"name\" { ... } } or tls { acme \"name\" { ... } } block", ctx, TLSTerminate)
 		}
 	}
+}
+
+// passthroughBackends reports a passthrough route whose service has a
+// tls:// backend: the client's TLS bytes would go inside a second TLS
+// connection that no TLS server expects (the backend answers the inner
+// ClientHello as application data and the client sees garbage). tls://
+// re-encrypts what proxynow decrypted, so it pairs with "terminate".
+func (v *validator) passthroughBackends(ctx string, r *routeDecl) {
+	s := v.svcs[r.Service]
+	if r.TLS != TLSPassthrough || s == nil {
+		return
+	}
+	i := slices.IndexFunc(s.backends, func(b *backendDecl) bool { return b.scheme == SchemeTLS })
+	if i < 0 {
+		return
+	}
+	v.errf(r.w.at("tls", r.w.pos["service"]), "%s: tls = %q sends the client's TLS bytes untouched, and service %q's backend %q would wrap them in a second TLS connection; write the backend as %q, or use tls = %q to decrypt and re-encrypt",
+		ctx, TLSPassthrough, r.Service, s.backends[i].label, s.backends[i].Address, TLSTerminate)
 }
 
 // sniALPN names the matching attributes r has: "sni", "alpn", "sni and

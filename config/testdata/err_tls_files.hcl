@@ -24,16 +24,19 @@ tls {
 tcp_route "t" {
   entrypoints = ["websecure"]
   sni         = ["db.example.com"]
+  tls         = "terminate"
   service     = "a"
 }
 tcp_route "u" {
   entrypoints = ["websecure"]
   sni         = ["db2.example.com"]
+  tls         = "terminate"
   service     = "b"
 }
 tcp_route "v" {
   entrypoints = ["websecure"]
   sni         = ["db3.example.com"]
+  tls         = "terminate"
   service     = "c"
 }
 service "a" {

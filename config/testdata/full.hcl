@@ -105,7 +105,7 @@ tcp_route "db" {
 tcp_route "legacy" {
   entrypoints = ["websecure"]
   sni         = ["legacy.example.com"]
-  tls         = "passthrough"
+  tls         = "terminate"  # tls:// re-encrypts; passthrough would nest TLS
   service     = "legacy"
 }
 

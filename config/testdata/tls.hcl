@@ -31,7 +31,7 @@ tcp_route "db_pg" {
   sni         = ["db.example.com"]
   alpn        = ["postgresql"]
   tls         = "terminate"
-  service     = "pg"
+  service     = "pg_tls"
 }
 
 # an exact name under a wildcard of another route: exact wins
@@ -58,6 +58,12 @@ tcp_route "plain" {
 }
 
 service "pg" {
+  backend "127.0.0.1:5432" {}
+}
+
+# tls:// re-encrypts what a terminate route decrypted (a passthrough route
+# refuses it: the client's TLS would go inside a second one)
+service "pg_tls" {
   backend "tls://DB1.internal.:5432" {}
   backend "tls://[2001:db8::1]:5432" {}
   backend "127.0.0.1:5432" {}

@@ -13,6 +13,7 @@ tcp_route "t" {
 tcp_route "p" {
   entrypoints = ["websecure"]
   sni         = ["db.example.com"]
+  tls         = "terminate"
   service     = "insecure"
 }
 service "plain" {
