@@ -235,8 +235,10 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 		}
 		b.pool.Done(be)
 		if done != nil {
-			// A client that went away is not the backend's failure.
-			done(req.Context().Err() != nil)
+			// A client that went away, or whose body could not be read
+			// (max_body crossed, a broken upload), is not the backend's
+			// failure: it must not open the breaker for everyone.
+			done(req.Context().Err() != nil || clientBodyError(req) != nil)
 		}
 		if isDialError(err) {
 			b.pool.MarkDown(be)

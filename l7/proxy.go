@@ -250,6 +250,18 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, ri *reqInfo, err er
 		p.log.Debug("client closed request", "service", p.service, "path", r.URL.Path)
 		return
 	}
+	if ce := clientBodyError(r); ce != nil {
+		// Reading the client's body failed (it broke off, sent bad
+		// chunking, or crossed max_body): the client's fault, not the
+		// backend's, as nginx's 400 for a client body read error.
+		code := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](ce); ok {
+			code = http.StatusRequestEntityTooLarge
+		}
+		p.log.Debug("client request body failed", "service", p.service, "status", code, "error", ce)
+		writeError(w, code)
+		return
+	}
 	code, retryAfter := statusFor(err)
 	if retryAfter > 0 {
 		secs := int((retryAfter + time.Second - 1) / time.Second) // round up
@@ -275,6 +287,10 @@ type proxyBody struct {
 	rc     io.ReadCloser
 	read   atomic.Int64
 	closed atomic.Bool
+	// failed is the first error other than io.EOF that reading the
+	// inbound body returned: a try that failed then failed because of the
+	// client (clientBodyError).
+	failed atomic.Pointer[error]
 }
 
 var errBodyAfterHandler = errors.New("l7: request body read after the handler returned")
@@ -287,7 +303,20 @@ func (b *proxyBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		b.read.Add(int64(n))
 	}
+	if err != nil && err != io.EOF {
+		b.failed.CompareAndSwap(nil, &err)
+	}
 	return n, err
+}
+
+// clientBodyError is the error reading req's inbound body returned, if any.
+func clientBodyError(req *http.Request) error {
+	if b, ok := req.Body.(*proxyBody); ok {
+		if e := b.failed.Load(); e != nil {
+			return *e
+		}
+	}
+	return nil
 }
 
 func (b *proxyBody) Close() error { return nil }
