@@ -243,14 +243,45 @@ func (s *scope) duration(name string, dst *time.Duration) bool {
 	if !s.str(name, &str) {
 		return false
 	}
-	dur, err := time.ParseDuration(str)
+	dur, err := parseDuration(str)
 	if err != nil {
-		s.errf(s.w.pos[s.key+name], "%s %q: invalid duration; write a number with a unit, e.g. \"30s\" or \"250ms\"", name, str)
+		s.errf(s.w.pos[s.key+name], "%s %q: invalid duration; write a number with a unit, e.g. \"30s\", \"250ms\" or \"30d\"", name, str)
 		s.fail(name)
 		return false
 	}
 	*dst = dur
 	return true
+}
+
+// parseDuration is time.ParseDuration plus the unit "d" (24h), which
+// nginx, HAProxy and Caddy accept and which long settings (hsts max_age,
+// renew_before, sticky max_age) are naturally written in: "30d", "1.5d",
+// "1d12h".
+func parseDuration(str string) (time.Duration, error) {
+	if !strings.Contains(str, "d") {
+		return time.ParseDuration(str)
+	}
+	var b strings.Builder
+	from := 0 // start of the text not yet copied
+	for i := 0; i < len(str); i++ {
+		if str[i] != 'd' {
+			continue
+		}
+		j := i
+		for j > from && ('0' <= str[j-1] && str[j-1] <= '9' || str[j-1] == '.') {
+			j--
+		}
+		days, err := strconv.ParseFloat(str[j:i], 64)
+		if j == i || err != nil {
+			return 0, fmt.Errorf("time: invalid duration %q", str)
+		}
+		b.WriteString(str[from:j])
+		b.WriteString(strconv.FormatFloat(days*24, 'f', -1, 64))
+		b.WriteByte('h')
+		from = i + 1
+	}
+	b.WriteString(str[from:])
+	return time.ParseDuration(b.String())
 }
 
 // strList decodes a list of strings. When the list is written literally,
