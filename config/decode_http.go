@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/textproto"
 	"strconv"
@@ -233,6 +234,15 @@ func hostName(s string) (string, error) {
 		if a, err := netip.ParseAddr(s); err != nil || !a.Is6() || a.Zone() != "" {
 			return "", errors.New("not an IPv6 address")
 		}
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		// A URL ("https://example.com/") would otherwise be read as the
+		// host "https" with a port.
+		host, _, _ := strings.Cut(rest, "/")
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		return "", fmt.Errorf("hosts are names, not %s URLs; write %q", scheme, strings.Trim(host, "[]"))
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		if a.Zone() != "" {

@@ -4,7 +4,7 @@ service "app" {
 }
 http_route "hosts" {
   entrypoints = ["web"]
-  hosts       = ["api.example.com:8080", "*", "a..b", "API.example.com", "api.example.com.", "[::1]:80", "fe80::1%eth0", "*.*.example.com"]
+  hosts       = ["api.example.com:8080", "*", "a..b", "API.example.com", "api.example.com.", "[::1]:80", "fe80::1%eth0", "*.*.example.com", "https://shop.example.com:8443/x", "http://[::1]/"]
   service     = "app"
 }
 http_route "empty" {
