@@ -29,10 +29,6 @@ func parseAddress(s string) (hostPort, error) {
 	if err != nil {
 		var ae *net.AddrError
 		if errors.As(err, &ae) {
-			if _, nerr := strconv.Atoi(s); nerr == nil {
-				// nginx's "listen 8080" habit: the number alone is a port.
-				return hostPort{}, fmt.Errorf("%s; write \":%s\" (every interface) or \"127.0.0.1:%s\"", ae.Err, s, s)
-			}
 			return hostPort{}, errors.New(ae.Err)
 		}
 		return hostPort{}, err

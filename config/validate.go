@@ -218,7 +218,12 @@ func (v *validator) entrypoints() {
 		case e.w.ok("address"):
 			hp, err := parseAddress(e.Address)
 			if err != nil {
-				v.errf(e.w.pos["address"], "%s: address %q: %v", ctx, e.Address, err)
+				hint := ""
+				if _, nerr := strconv.Atoi(e.Address); nerr == nil {
+					// nginx's "listen 8080" habit: the number alone is a port.
+					hint = fmt.Sprintf("; write \":%s\" (every interface) or \"127.0.0.1:%s\"", e.Address, e.Address)
+				}
+				v.errf(e.w.pos["address"], "%s: address %q: %v%s", ctx, e.Address, err, hint)
 				break
 			}
 			if hp.port == 0 || !slices.Contains(networks, e.Network) {
