@@ -174,6 +174,12 @@ func (v *validator) entrypointHTTP(ctx string, e *epDecl) {
 	v.between(ctx+": http2", e.w, "http2.max_concurrent_streams", e.HTTP.MaxConcurrentStreams, 1, maxMaxConcurrentStreams)
 	v.positive(ctx+": timeouts", e.w, "timeouts.write", e.HTTP.WriteTimeout, true)
 	v.middlewareRefs(ctx, e.w, e.HTTP.Middlewares)
+	if e.w.ok("middlewares") && len(e.HTTP.Middlewares) > 0 && !v.hasHTTPRoute(e.Name) {
+		// Traefik users put a redirect on an entrypoint with no routers;
+		// here an entrypoint without http_routes serves no HTTP at all.
+		v.errf(e.w.pos["middlewares"], "%s: middlewares run on requests of this entrypoint's http_routes and it has none, so they would never run; add an http_route with entrypoints = [%q] (path_prefix = \"/\" takes every request), or remove middlewares",
+			ctx, e.Name)
+	}
 }
 
 // between reports a written whole number outside lo..hi; hi 0 means no
