@@ -253,10 +253,13 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, ri *reqInfo, err er
 	if ce := clientBodyError(r); ce != nil {
 		// Reading the client's body failed (it broke off, sent bad
 		// chunking, or crossed max_body): the client's fault, not the
-		// backend's, as nginx's 400 for a client body read error.
+		// backend's, as nginx's 400 for a client body read error (408
+		// when it stalled: client_body_timeout).
 		code := http.StatusBadRequest
 		if _, ok := errors.AsType[*http.MaxBytesError](ce); ok {
 			code = http.StatusRequestEntityTooLarge
+		} else if isTimeout(ce) {
+			code = http.StatusRequestTimeout
 		}
 		p.log.Debug("client request body failed", "service", p.service, "status", code, "error", ce)
 		writeError(w, code)

@@ -2,9 +2,11 @@ package l7
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +32,7 @@ func (b *brokenBody) Read(p []byte) (int, error) {
 func (b *brokenBody) Close() error { return nil }
 
 // TestClientBodyErrorSparesBreaker: a request whose body cannot be read
-// is answered 400 (413 past max_body) and does not count as a backend
+// is answered 400 (413 past max_body, 408 when it stalled) and does not count as a backend
 // failure, so a client sending broken or oversized uploads cannot open the
 // service's circuit breaker for everyone else.
 func TestClientBodyErrorSparesBreaker(t *testing.T) {
@@ -48,6 +50,7 @@ func TestClientBodyErrorSparesBreaker(t *testing.T) {
 	}{
 		{"broken upload", errors.New("unexpected EOF in chunked body"), http.StatusBadRequest},
 		{"max_body crossed", &http.MaxBytesError{Limit: 10}, http.StatusRequestEntityTooLarge},
+		{"stalled upload", fmt.Errorf("read body: %w", os.ErrDeadlineExceeded), http.StatusRequestTimeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
