@@ -4,8 +4,9 @@
 #   curl http://127.0.0.1:8080/   # answered by proxynow itself
 #
 # HTTP (port 8080): "/" is answered by a built-in respond service; "/app/"
-# is proxied to your application on 127.0.0.1:9000 (a 502 until one runs:
-#   python3 -m http.server --bind 127.0.0.1 9000
+# is proxied to your application on 127.0.0.1:9000 (a 502 until one runs;
+# the path is passed as it is, so serve a directory holding app/:
+#   mkdir -p /tmp/site/app && python3 -m http.server --bind 127.0.0.1 9000 --directory /tmp/site
 # then  curl http://127.0.0.1:8080/app/ ). h2c works too:
 #   curl --http2-prior-knowledge http://127.0.0.1:8080/
 #
