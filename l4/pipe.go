@@ -3,6 +3,7 @@ package l4
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -75,8 +76,13 @@ func (p *Proxy) ServeTCP(ctx context.Context, c *Conn) {
 		"duration", time.Since(start), "error", err)
 }
 
-// errIdle ends a tunnel on which nothing moved for the idle timeout.
-var errIdle = errors.New("idle timeout")
+// errIdle ends a tunnel on which nothing moved for the idle timeout;
+// errStalled one whose write waited that long (a peer that stopped
+// reading), which is logged as idle too but reset, not closed.
+var (
+	errIdle    = errors.New("idle timeout")
+	errStalled = fmt.Errorf("write stalled: %w", errIdle)
+)
 
 // tunnel moves bytes between a client and a backend.
 type tunnel struct {
@@ -87,6 +93,9 @@ type tunnel struct {
 
 	last atomic.Int64  // unix nanoseconds of the last progress either way
 	m    *RouteMetrics // counts bytes as they move; nil: not counted
+	// idled: the idle timeout ended the pair, so the other direction's
+	// error (its socket closed under it) is no failure either.
+	idled atomic.Bool
 }
 
 // run pumps both directions and closes both sides. A clean EOF in one
@@ -122,7 +131,8 @@ func (t *tunnel) run() (up, down int64, err error) {
 type closeWriter interface{ CloseWrite() error }
 
 // finish ends one direction: a half-close after a clean EOF, a full
-// teardown after an error (which also unblocks the other direction).
+// teardown after an error or the idle timeout (which also unblocks the
+// other direction).
 func (t *tunnel) finish(dst, src net.Conn, err error) {
 	if err == nil {
 		if cw, ok := dst.(closeWriter); ok {
@@ -130,9 +140,16 @@ func (t *tunnel) finish(dst, src net.Conn, err error) {
 			return
 		}
 	}
-	// Reset rather than FIN so the peers see the failure, as HAProxy does.
-	resetOnClose(dst)
-	resetOnClose(src)
+	if err == errIdle { // not errStalled: its peer keeps the reset
+		t.idled.Store(true)
+	}
+	if !t.idled.Load() {
+		// Reset rather than FIN so the peers see the failure, as HAProxy
+		// does. An idle pair is not a failure: both peers get a FIN, as
+		// from nginx's proxy_timeout.
+		resetOnClose(dst)
+		resetOnClose(src)
+	}
 	dst.Close()
 	src.Close()
 }
@@ -230,7 +247,10 @@ func (t *tunnel) pump(dst, src net.Conn, up bool) (int64, error) {
 		// Only the write deadline is as far as the timeout: a write stalled
 		// that long may have left bytes in the splice pipe, so the pair
 		// cannot go on whatever the other direction did.
-		if now.Sub(began) >= t.idle || now.Sub(time.Unix(0, t.last.Load())) >= t.idle {
+		if now.Sub(began) >= t.idle {
+			return total, errStalled
+		}
+		if now.Sub(time.Unix(0, t.last.Load())) >= t.idle {
 			return total, errIdle
 		}
 	}

@@ -93,6 +93,38 @@ func TestProxyIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestProxyIdleTimeoutClosesCleanly: an idle pair is closed with a FIN
+// toward both peers, not reset: the timeout is no failure, and a client
+// reading to the end sees EOF, as after nginx's proxy_timeout.
+func TestProxyIdleTimeoutClosesCleanly(t *testing.T) {
+	beLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { beLn.Close() })
+	beErr := make(chan error, 1)
+	go func() {
+		c, err := beLn.Accept()
+		if err != nil {
+			beErr <- err
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		beErr <- err
+	}()
+	addr := startTCP(t, &TCPServer{Handler: &Proxy{Pool: pool(t, beLn.Addr().String()), Idle: 200 * time.Millisecond}})
+	c := dial(t, addr)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("client: read after the idle timeout: %v, want EOF", err)
+	}
+	if err := <-beErr; err != io.EOF {
+		t.Errorf("backend: read after the idle timeout: %v, want EOF", err)
+	}
+}
+
 func TestProxyNoBackendClosesAtOnce(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().String()
