@@ -302,8 +302,13 @@ func (v *validator) respond(ctx string, s *serviceDecl) {
 	for _, b := range s.backends {
 		v.errf(b.Pos, "%s: backend %q: a service with respond answers itself and has no backends; remove the backend or the respond block", ctx, b.label)
 	}
-	if s.w.ok("respond.status") && (s.Respond.Status < 100 || s.Respond.Status > 599) {
-		v.errf(s.w.pos["respond.status"], "%s: respond: status must be between 100 and 599, got %d", ctx, s.Respond.Status)
+	// A 1xx is an interim response: net/http sends it and then a 200 of
+	// its own (101 without an Upgrade leaves a dead connection).
+	if s.w.ok("respond.status") && (s.Respond.Status < 200 || s.Respond.Status > 599) {
+		v.errf(s.w.pos["respond.status"], "%s: respond: status must be a final status between 200 and 599, got %d", ctx, s.Respond.Status)
+	}
+	if st := s.Respond.Status; s.w.ok("respond.body") && s.Respond.Body != "" && (st == 204 || st == 304) {
+		v.warnf(s.w.pos["respond.body"], "%s: respond: a %d answer has no body, so body is never sent; remove it", ctx, st)
 	}
 }
 

@@ -47,3 +47,14 @@ http_route "u" {
   path        = "/u"
   service     = "big"
 }
+# 1xx are interim answers: a respond service needs a final status
+service "interim" {
+  respond {
+    status = 101
+  }
+}
+http_route "v" {
+  entrypoints = ["web"]
+  path        = "/v"
+  service     = "interim"
+}
