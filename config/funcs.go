@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
 // maxFileFuncSize bounds what file() reads: it is meant for secrets and
@@ -31,12 +32,16 @@ type sources struct {
 
 // evalContext returns the functions available in expressions of a config
 // file that lives in dir. Variables are not offered: a config names no
-// values other than through env() and file().
+// values other than through env() and file(). chomp() and trimspace()
+// (Terraform's) take off the newline that a secret file written with echo
+// ends with, which a header value or an address cannot hold.
 func (s sources) evalContext(dir string) *hcl.EvalContext {
 	return &hcl.EvalContext{
 		Functions: map[string]function.Function{
-			"env":  s.envFunc(),
-			"file": s.fileFunc(dir),
+			"env":       s.envFunc(),
+			"file":      s.fileFunc(dir),
+			"chomp":     stdlib.ChompFunc,
+			"trimspace": stdlib.TrimSpaceFunc,
 		},
 	}
 }

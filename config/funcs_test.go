@@ -37,6 +37,7 @@ func TestFunctions(t *testing.T) {
 	write("sub/addr", "127.0.0.1:1001")
 	write("abs", "127.0.0.1:1002")
 	write("bin", "\xff\xfe")
+	write("nl", "127.0.0.1:1006\n") // as echo writes it
 	write("big", strings.Repeat("x", maxFileFuncSize+1))
 	env := map[string]string{"ADDR": "127.0.0.1:1003", "PORT": "1004", "EMPTY": "", "BAD": "\xff"}
 	src := sources{
@@ -67,6 +68,9 @@ func TestFunctions(t *testing.T) {
 		{name: "file too big", expr: `file("big")`, wantErr: `is larger than`},
 		{name: "file is a directory", expr: `file("sub")`, wantErr: `is not a regular file`},
 		{name: "file is a device", expr: `file("/dev/zero")`, wantErr: `/dev/zero is not a regular file`},
+		{name: "file keeps the newline", expr: `file("nl")`, wantErr: `address "127.0.0.1:1006\n"`},
+		{name: "chomp a file", expr: `chomp(file("nl"))`, wantAddr: "127.0.0.1:1006"},
+		{name: "trimspace", expr: `trimspace(" 127.0.0.1:1007\n")`, wantAddr: "127.0.0.1:1007"},
 		{name: "unknown function", expr: `envv("ADDR")`, wantErr: `call to unknown function`},
 		{name: "variables refused", expr: `addr`, wantErr: `variables not allowed`},
 	}
