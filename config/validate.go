@@ -256,6 +256,22 @@ func (v *validator) entrypoints() {
 			}
 			v.positive(ctx+": proxy_protocol", e.w, "proxy_protocol.timeout", pp.Timeout, false)
 		}
+		if e.Network == NetworkUDP {
+			// Read on TCP only: on a udp entrypoint they were ignored, and
+			// a PROXY header arriving there went to the backend as payload.
+			if e.w.has("proxy_protocol") {
+				v.errf(e.w.pos["proxy_protocol"], "%s: proxy_protocol on a udp entrypoint is not supported yet (PROXY headers are read on tcp entrypoints); remove it", ctx)
+			}
+			for _, k := range []string{"timeouts.handshake", "timeouts.read_header", "timeouts.idle"} {
+				if e.w.has(k) {
+					hint := ""
+					if k == "timeouts.idle" {
+						hint = "; a UDP flow ends after its udp_route's idle_timeout"
+					}
+					v.errf(e.w.pos[k], "%s: %s applies to tcp entrypoints only%s", ctx, k, hint)
+				}
+			}
+		}
 		v.positive(ctx+": timeouts", e.w, "timeouts.handshake", e.Timeouts.Handshake, false)
 		v.positive(ctx+": timeouts", e.w, "timeouts.read_header", e.Timeouts.ReadHeader, false)
 		v.positive(ctx+": timeouts", e.w, "timeouts.idle", e.Timeouts.Idle, false)
