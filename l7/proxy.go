@@ -307,7 +307,8 @@ func (b *proxyBody) Read(p []byte) (int, error) {
 		b.read.Add(int64(n))
 	}
 	if err != nil && err != io.EOF {
-		b.failed.CompareAndSwap(nil, &err)
+		e := err // only a failing read puts an error on the heap
+		b.failed.CompareAndSwap(nil, &e)
 	}
 	return n, err
 }

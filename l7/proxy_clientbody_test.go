@@ -71,3 +71,22 @@ func TestClientBodyErrorSparesBreaker(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyBodyReadAllocs: recording a failed read must not cost the
+// successful ones an allocation (a body is read in many calls).
+func TestProxyBodyReadAllocs(t *testing.T) {
+	src := strings.NewReader("")
+	b := &proxyBody{rc: io.NopCloser(src)}
+	buf := make([]byte, 64)
+	allocs := testing.AllocsPerRun(100, func() {
+		src.Reset("some request body bytes")
+		for {
+			if _, err := b.Read(buf); err != nil {
+				break
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("proxyBody.Read allocates %v times per body, want 0", allocs)
+	}
+}
