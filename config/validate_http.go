@@ -174,6 +174,15 @@ func (v *validator) entrypointHTTP(ctx string, e *epDecl) {
 	v.between(ctx+": http2", e.w, "http2.max_concurrent_streams", e.HTTP.MaxConcurrentStreams, 1, maxMaxConcurrentStreams)
 	v.positive(ctx+": timeouts", e.w, "timeouts.write", e.HTTP.WriteTimeout, true)
 	v.middlewareRefs(ctx, e.w, e.HTTP.Middlewares)
+	if !v.hasHTTPRoute(e.Name) {
+		// Only http_routes make an entrypoint serve HTTP: on an L4-only
+		// one these settings do nothing (middlewares are refused below).
+		for _, k := range append([]string{"timeouts.read_header"}, httpEntrypointKeys...) {
+			if k != "middlewares" && e.w.has(k) {
+				v.warnf(e.w.pos[k], "%s: %s is an HTTP setting and no http_route uses this entrypoint, so it has no effect", ctx, k)
+			}
+		}
+	}
 	if e.w.ok("middlewares") && len(e.HTTP.Middlewares) > 0 && !v.hasHTTPRoute(e.Name) {
 		// Traefik users put a redirect on an entrypoint with no routers;
 		// here an entrypoint without http_routes serves no HTTP at all.

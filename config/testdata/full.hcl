@@ -32,9 +32,8 @@ entrypoint "web" {
     timeout = "3s"
   }
   timeouts {
-    handshake   = "7s"
-    read_header = "8s"
-    idle        = "2m"
+    handshake = "7s"
+    idle      = "2m"
   }
   max_connections = 123
   http3           = false
@@ -157,7 +156,8 @@ entrypoint "http" {
     max_concurrent_streams = 100
   }
   timeouts {
-    write = "1m"
+    read_header = "8s" # HTTP: on an entrypoint with http_routes
+    write       = "1m"
   }
   middlewares = ["blocklist", "hdrs"]
 }
