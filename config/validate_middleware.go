@@ -375,6 +375,11 @@ func (v *validator) compress(ctx string, m *mwDecl) {
 		eachAt(w, "types", x.Types, func(i int, t string, at Pos) {
 			typ, sub, ok := strings.Cut(t, "/")
 			switch {
+			case ok && typ != "*" && sub == "*":
+				// Caddy's "text/*": a prefix match never sees a '*'.
+				v.errf(at, "%s: types[%d] %q: types match as prefixes, not wildcards; write %q", ctx, i, t, typ+"/")
+			case strings.Contains(t, "*"):
+				v.errf(at, "%s: types[%d] %q: types match as prefixes, not wildcards; list the types to compress, such as \"text/\" or \"application/json\"", ctx, i, t)
 			case !ok || !isToken(typ) || sub != "" && !isToken(sub):
 				v.errf(at, "%s: types[%d] %q is not a media type or a prefix of one, such as \"text/\" or \"application/json\"", ctx, i, t)
 			case slices.Index(x.Types, t) < i:

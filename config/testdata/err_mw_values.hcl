@@ -52,7 +52,7 @@ middleware "c1" {
   compress {
     encodings  = ["gzip", "deflate", "gzip", "brr"]
     min_length = -1
-    types      = ["text", "application/json", "Application/JSON", "a/b/c"]
+    types      = ["text", "application/json", "Application/JSON", "a/b/c", "text/*", "*/*"]
   }
 }
 
