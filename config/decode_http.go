@@ -262,6 +262,9 @@ func hostName(s string) (string, error) {
 // methodList decodes HTTP methods: tokens, upper-cased.
 func (s *scope) methodList(name string) []string {
 	out, _ := s.normList(name, "methods are upper-cased", func(str string) (string, string) {
+		if str == "*" {
+			return "", ` is not a method; leave methods out to match any`
+		}
 		if !isToken(str) {
 			return "", ` is not a method name; a method is a token such as "GET"`
 		}

@@ -356,6 +356,10 @@ func (v *validator) httpRoute(r *httpRouteDecl) {
 			v.errf(w.pos[k], "%s: %s %q must start with \"/\"", ctx, k, p)
 		case strings.ContainsAny(p, "?#"):
 			v.errf(w.pos[k], "%s: %s %q: paths are matched without the query; match it with query = { ... }", ctx, k, p)
+		case strings.HasSuffix(p, "*"):
+			// Caddy's "/api/*" and nginx's habit: here the '*' would be
+			// matched literally, and no request path ends with it.
+			v.errf(w.pos[k], "%s: %s %q: paths match literally, '*' is no wildcard; write path_prefix = %q", ctx, k, p, strings.TrimRight(p, "*"))
 		}
 	}
 	if w.ok("path_regex") {

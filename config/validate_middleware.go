@@ -175,6 +175,8 @@ func (v *validator) middlewares() {
 						v.errf(at, "%s: prefix %q is listed twice", ctx, p)
 					case !strings.HasPrefix(p, "/"):
 						v.errf(at, "%s: prefixes[%d] %q must start with \"/\"", ctx, i, p)
+					case strings.HasSuffix(p, "*"):
+						v.errf(at, "%s: prefixes[%d] %q: prefixes match literally, '*' is no wildcard; write %q", ctx, i, p, strings.TrimRight(p, "*/"))
 					}
 				})
 			}

@@ -58,3 +58,15 @@ http_route "typo" {
   host        = ["a.example.com"]
   service     = "app"
 }
+# Caddy's wildcards: '*' is literal here, so such routes never matched
+http_route "caddy_prefix" {
+  entrypoints = ["web"]
+  path_prefix = "/api/*"
+  methods     = ["*"]
+  service     = "app"
+}
+http_route "caddy_path" {
+  entrypoints = ["web"]
+  path        = "/static/*"
+  service     = "app"
+}

@@ -91,7 +91,7 @@ middleware "sp1" {
 
 middleware "sp2" {
   strip_prefix {
-    prefixes = ["api", "/v1", "/v1"]
+    prefixes = ["api", "/v1", "/v1", "/v2/*"]
   }
 }
 
