@@ -29,11 +29,16 @@ type reqInfo struct {
 	// tripOpen as it takes a request): its outbound is not reused.
 	// Next to trusted, so that reqInfo stays in its size class.
 	slowTrip, tripOpen bool
-	requestID          string
-	entrypoint         string
-	route              string
-	backend            string // set by the proxy: the backend that answered
-	user               string // set by basic_auth: reqInfo is its middleware.UserSlot
+	// routeIndex is the matched route's place in the routes the Router was
+	// built from, which the Observer was built from too: it finds the
+	// route's metrics by it, without hashing the name (route).
+	// In the padding after the bools: reqInfo keeps its size class.
+	routeIndex int32
+	requestID  string
+	entrypoint string
+	route      string
+	backend    string // set by the proxy: the backend that answered
+	user       string // set by basic_auth: reqInfo is its middleware.UserSlot
 	// checked is the outbound request whose header fields the proxy found
 	// valid as it built them (outbound.valid); its header is not changed
 	// after. Set by the proxy for the length of its round trip only: nil
@@ -129,7 +134,11 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ri.idHdr[0] = ri.requestID
 	w.Header()["X-Request-Id"] = ri.idHdr[:]
 
-	route := e.router.Match(r, hostOnly(r.Host), ri.client)
+	m := e.router.match(r, hostOnly(r.Host), ri.client)
+	var route *Route
+	if m != nil {
+		route = m.route
+	}
 	if isUpgrade(r) && (route == nil || !route.Upgrades) {
 		// Nothing here will switch protocols: the connection must not go
 		// on as HTTP/1 after the client's upgrade bytes.
@@ -146,7 +155,7 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound)
 		return
 	}
-	ri.route = route.Config.Name
+	ri.route, ri.routeIndex = m.name, int32(m.rank.index) // m.name: route.Config is one more cache miss
 	if r.Context().Value(ownRequestKey{}) != nil {
 		setRequestContext(&r, ri) // the h1 server's own request: no copy
 	} else {

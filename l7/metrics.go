@@ -2,11 +2,11 @@ package l7
 
 import (
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/proxynow/proxynow/config"
 )
 
 // Metrics are the HTTP families. One value serves the whole process: it is
@@ -130,48 +130,108 @@ func protoIndex(r *http.Request) int {
 	return 4
 }
 
-// routeObs holds one route's children, resolved when the observer is
-// built; the request counter's children (method × class × protocol) are
-// made on first use and kept, so steady-state requests look nothing up.
+// routeObs is one route's metrics. Its series are made on the route's
+// first request, not when the configuration is compiled: a route never
+// asked for costs no children (10,000 routes made 20,000 histogram
+// children, 26 MB, up front). Steady-state requests look nothing up, and
+// touch one routeObs (the Observer holds them in one array) and the
+// children.
 type routeObs struct {
-	route, service string
-	duration       prometheus.Observer
-	size           prometheus.Observer
-	slots          atomic.Pointer[[nSlots]atomic.Pointer[prometheus.Counter]]
-	vec            *prometheus.CounterVec
-	entrypoint     string
+	route, service, entrypoint string
+	m                          *Metrics    // nil: no metrics
+	ready                      atomic.Bool // duration and size are set
+	mu                         sync.Mutex  // makes series and counters
+	duration                   prometheus.Observer
+	size                       prometheus.Observer
+	// keys[i] is the slot (plus one; 0: free) of counters[i]. Slots are
+	// taken in order under mu and counters[i] is written before keys[i],
+	// so a reader that sees a key sees its counter, and the first free key
+	// ends a search.
+	keys     [hotSlots]atomic.Uint32
+	counters [hotSlots]prometheus.Counter
+	more     atomic.Pointer[[nSlots]atomic.Pointer[prometheus.Counter]]
+}
+
+// hotSlots is how many request counters (method × class × protocol) a
+// route keeps inline. A route sees few combinations (GET, 2xx, one
+// protocol); the table of every combination (nSlots pointers, 2.4 KB) is
+// made only for a route that sees more.
+const hotSlots = 4
+
+// observe counts a request of the route and its duration and size,
+// making the route's series on its first request.
+func (o *routeObs) observe(method, class, proto int, seconds float64, bytes int64) {
+	if !o.ready.Load() {
+		o.init()
+	}
+	o.counter(method, class, proto).Inc()
+	o.duration.Observe(seconds)
+	o.size.Observe(float64(bytes))
+}
+
+func (o *routeObs) init() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ready.Load() {
+		return
+	}
+	o.duration = o.m.duration.WithLabelValues(o.entrypoint, o.route, o.service)
+	o.size = o.m.size.WithLabelValues(o.entrypoint, o.route, o.service)
+	o.ready.Store(true)
 }
 
 func (o *routeObs) counter(method, class, proto int) prometheus.Counter {
-	s := o.slots.Load()
-	if s == nil {
-		s = new([nSlots]atomic.Pointer[prometheus.Counter])
-		if !o.slots.CompareAndSwap(nil, s) {
-			s = o.slots.Load()
+	slot := (method*len(classNames)+class)*len(protoNames) + proto
+	key := uint32(slot + 1)
+	for i := range o.keys {
+		switch o.keys[i].Load() {
+		case key:
+			return o.counters[i]
+		case 0:
+			return o.addCounter(slot)
 		}
 	}
-	slot := &s[(method*len(classNames)+class)*len(protoNames)+proto]
-	if c := slot.Load(); c != nil {
-		return *c
+	if more := o.more.Load(); more != nil {
+		if c := more[slot].Load(); c != nil {
+			return *c
+		}
 	}
-	c := o.vec.WithLabelValues(o.entrypoint, o.route, o.service, methodNames[method], classNames[class], protoNames[proto])
-	slot.Store(&c)
+	return o.addCounter(slot)
+}
+
+// addCounter makes the counter of slot and files it.
+func (o *routeObs) addCounter(slot int) prometheus.Counter {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	key := uint32(slot + 1)
+	free := -1
+	for i := range o.keys {
+		switch o.keys[i].Load() {
+		case key:
+			return o.counters[i]
+		case 0:
+			if free < 0 {
+				free = i
+			}
+		}
+	}
+	more := o.more.Load()
+	if more != nil {
+		if c := more[slot].Load(); c != nil {
+			return *c
+		}
+	}
+	c := o.m.requests.WithLabelValues(o.entrypoint, o.route, o.service, methodNames[slot/(len(classNames)*len(protoNames))],
+		classNames[slot/len(protoNames)%len(classNames)], protoNames[slot%len(protoNames)])
+	if free >= 0 {
+		o.counters[free] = c
+		o.keys[free].Store(key)
+		return c
+	}
+	if more == nil {
+		more = new([nSlots]atomic.Pointer[prometheus.Counter])
+		o.more.Store(more)
+	}
+	more[slot].Store(&c)
 	return c
-}
-
-func (m *Metrics) routeObs(entrypoint, route, service string) *routeObs {
-	return &routeObs{
-		route: route, service: service, entrypoint: entrypoint, vec: m.requests,
-		duration: m.duration.WithLabelValues(entrypoint, route, service),
-		size:     m.size.WithLabelValues(entrypoint, route, service),
-	}
-}
-
-// routesOf lists the configured routes an observer resolves children for.
-func routesOf(routes []*config.HTTPRoute) map[string]string {
-	out := make(map[string]string, len(routes))
-	for _, r := range routes {
-		out[r.Name] = r.Service
-	}
-	return out
 }

@@ -24,30 +24,52 @@ type Observer struct {
 	entrypoint string
 	log        *accesslog.Writer
 	inFlight   prometheus.Gauge
-	routes     map[string]*routeObs
-	unmatched  *routeObs
-	metrics    bool
+	routes     map[string]*routeObs // into byIndex
+	// byIndex are the metrics of the routes the Observer was built from,
+	// in their order, the order the Router numbers them in (reqInfo's
+	// routeIndex); one array, so finding a route's costs no pointer hop.
+	byIndex   []routeObs
+	unmatched *routeObs
+	metrics   bool
 }
 
 // NewObserver wraps next, the handler of entrypoint whose http_routes are
-// routes. m nil: no metrics; log nil: no access log.
+// routes, in the order they were given to the entrypoint's Router.
+// m nil: no metrics; log nil: no access log.
 func NewObserver(next http.Handler, entrypoint string, routes []*config.HTTPRoute, m *Metrics, log *accesslog.Writer) *Observer {
-	o := &Observer{next: next, entrypoint: entrypoint, log: log, routes: map[string]*routeObs{}, metrics: m != nil}
-	mk := func(route, service string) *routeObs {
-		if m == nil {
-			return &routeObs{route: route, service: service}
+	o := &Observer{next: next, entrypoint: entrypoint, log: log, routes: make(map[string]*routeObs, len(routes)),
+		byIndex: make([]routeObs, len(routes)), metrics: m != nil}
+	for i, r := range routes {
+		ro := &o.byIndex[i]
+		ro.route, ro.service, ro.entrypoint, ro.m = r.Name, r.Service, entrypoint, m
+		if o.routes[r.Name] == nil {
+			o.routes[r.Name] = ro
 		}
-		return m.routeObs(entrypoint, route, service)
-	}
-	for route, service := range routesOf(routes) {
-		o.routes[route] = mk(route, service)
 	}
 	// Requests no route took (404, CONNECT): route and service "".
-	o.unmatched = mk("", "")
+	o.unmatched = &routeObs{entrypoint: entrypoint, m: m}
 	if m != nil {
 		o.inFlight = m.inFlight.WithLabelValues(entrypoint)
 	}
 	return o
+}
+
+// routeObs is the metrics of the route the request went to (ri.route,
+// the route at ri.routeIndex), or those of unmatched requests.
+func (o *Observer) routeObs(ri *reqInfo) *routeObs {
+	if ri.route == "" {
+		return o.unmatched
+	}
+	if i := int(ri.routeIndex); i >= 0 && i < len(o.byIndex) {
+		if ro := &o.byIndex[i]; ro.route == ri.route {
+			return ro
+		}
+	}
+	// A Router built from other routes than the Observer's.
+	if ro := o.routes[ri.route]; ro != nil {
+		return ro
+	}
+	return o.unmatched
 }
 
 // recorder is the ResponseWriter handed down: it notes the status and the
@@ -249,16 +271,9 @@ func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rec.ri == nil {
 		rec.ri = &noInfo // next was not an Entry
 	}
-	ro := o.unmatched
-	if rec.ri.route != "" {
-		if x := o.routes[rec.ri.route]; x != nil {
-			ro = x
-		}
-	}
+	ro := o.routeObs(rec.ri)
 	if o.metrics {
-		ro.counter(methodIndex(r.Method), classIndex(status), protoIndex(r)).Inc()
-		ro.duration.Observe(elapsed.Seconds())
-		ro.size.Observe(float64(rec.bytes))
+		ro.observe(methodIndex(r.Method), classIndex(status), protoIndex(r), elapsed.Seconds(), rec.bytes)
 	}
 	if o.log != nil {
 		o.logRequest(r, rec, ro, start, elapsed, status)

@@ -326,6 +326,14 @@ func (s *matchState) lookup(t *tier, path string) {
 // only GET (list both), and "get" is not "GET" (RFC 9110 section 9.1).
 // Match allocates nothing.
 func (rt *Router) Match(r *http.Request, host string, client netip.Addr) *Route {
+	if m := rt.match(r, host, client); m != nil {
+		return m.route
+	}
+	return nil
+}
+
+// match is Match's matcher: the route and its place in declaration order.
+func (rt *Router) match(r *http.Request, host string, client netip.Addr) *matcher {
 	s := matchState{r: r, client: client.Unmap()}
 	path := ""
 	if r.URL != nil {
@@ -342,7 +350,7 @@ func (rt *Router) Match(r *http.Request, host string, client netip.Addr) *Route 
 	if s.best == nil {
 		return nil
 	}
-	return s.best.m.route
+	return s.best.m
 }
 
 // lowerHost writes host into buf lower-cased, without a port, brackets or
