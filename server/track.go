@@ -91,7 +91,11 @@ type reqTracker struct {
 
 	n        atomic.Int64
 	draining atomic.Bool
-	zero     chan struct{} // signalled (capacity 1) when n reaches 0 while draining
+	// zero is signalled (capacity 1) when n reaches 0 while draining. It
+	// is made by drain, before draining is set, as upgrades is by the first
+	// upgrade: a configuration has thousands of trackers, few ever drained
+	// or upgraded.
+	zero chan struct{}
 
 	mu       sync.Mutex
 	upgrades map[*context.CancelFunc]struct{}
@@ -99,7 +103,7 @@ type reqTracker struct {
 }
 
 func newReqTracker(h http.Handler, fp string) *reqTracker {
-	return &reqTracker{h: h, fp: fp, zero: make(chan struct{}, 1), upgrades: map[*context.CancelFunc]struct{}{}}
+	return &reqTracker{h: h, fp: fp}
 }
 
 func (t *reqTracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -116,6 +120,9 @@ func (t *reqTracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.mu.Unlock()
 		writeUnavailable(w)
 		return
+	}
+	if t.upgrades == nil {
+		t.upgrades = map[*context.CancelFunc]struct{}{}
 	}
 	t.upgrades[&cancel] = struct{}{}
 	t.mu.Unlock()
@@ -145,7 +152,12 @@ func (t *reqTracker) done() {
 // cancels the upgraded connections left and reports how many requests were
 // still running.
 func (t *reqTracker) drain(ctx context.Context) int64 {
-	t.draining.Store(true)
+	t.mu.Lock()
+	if t.zero == nil {
+		t.zero = make(chan struct{}, 1)
+	}
+	t.mu.Unlock()
+	t.draining.Store(true) // after zero is set: done reads it once it sees draining
 	for t.n.Load() > 0 {
 		select {
 		case <-t.zero:
