@@ -83,3 +83,58 @@ func (n *pathNode) each(f func(*pathNode)) {
 		c.each(f)
 	}
 }
+
+// compact moves the tree below n into memory of its own once it is built:
+// its nodes into one array in breadth-first order (a node's children side
+// by side), their child pointers into another, labels and indices into
+// one string and candidate lists into one array. Among 10,000 routes most
+// of a lookup's time is cache misses; a walk then touches a few nearby
+// lines instead of a dozen allocations made as the configuration was
+// read. n itself (a tier's root) stays in place.
+func (n *pathNode) compact() {
+	order := []*pathNode{n}
+	var text, ents, kids int
+	for i := 0; i < len(order); i++ {
+		o := order[i]
+		order = append(order, o.children...)
+		text += len(o.label) + len(o.indices)
+		ents += len(o.exact) + len(o.prefix)
+		kids += len(o.children)
+	}
+	buf := make([]byte, 0, text)
+	for _, o := range order {
+		buf = append(append(buf, o.label...), o.indices...)
+	}
+	str := string(buf)
+	es := make([]entry, 0, ents)
+	ptrs := make([]*pathNode, kids)
+	slab := make([]pathNode, len(order)-1)
+	at := func(i int) *pathNode {
+		if i == 0 {
+			return n
+		}
+		return &slab[i-1]
+	}
+	list := func(src []entry) []entry {
+		if len(src) == 0 {
+			return nil
+		}
+		start := len(es)
+		es = append(es, src...) // within capacity: never moves
+		return es[start:len(es):len(es)]
+	}
+	next, off := 1, 0
+	for i, o := range order {
+		c := pathNode{exact: list(o.exact), prefix: list(o.prefix)}
+		c.label, off = str[off:off+len(o.label)], off+len(o.label)
+		c.indices, off = str[off:off+len(o.indices)], off+len(o.indices)
+		if len(o.children) > 0 {
+			c.children, ptrs = ptrs[:len(o.children):len(o.children)], ptrs[len(o.children):]
+			for j := range c.children {
+				c.children[j] = at(next)
+				next++
+			}
+		}
+		*at(i) = c // o's fields were all read: n may be overwritten
+	}
+}

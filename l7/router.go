@@ -269,6 +269,7 @@ func (t *tier) finish() {
 		sort(n.exact)
 		sort(n.prefix)
 	})
+	t.paths.compact()
 }
 
 func sortEntries(es []entry) {
