@@ -141,8 +141,19 @@ func (d *decoder) first(kind, name string, p Pos, what string) bool {
 
 // file decodes one parsed file into d.out.
 func (d *decoder) file(name string, body *hclsyntax.Body) {
+	d.beginFile(name)
+	d.body(body)
+}
+
+// beginFile starts decoding the file name: body, once or piece by piece,
+// decodes its contents.
+func (d *decoder) beginFile(name string) {
 	d.out.files = append(d.out.files, name)
 	d.ectx = scopeCtx{eval: d.src.evalContext(filepath.Dir(name)), dir: filepath.Dir(name)}
+}
+
+// body decodes the top level of the file begun, or of a piece of it.
+func (d *decoder) body(body *hclsyntax.Body) {
 	for _, a := range attrsInOrder(body) {
 		d.errf(posOf(a.NameRange), "unsupported attribute %q at top level; settings go inside a block such as global { ... }", a.Name)
 	}

@@ -113,26 +113,32 @@ func fileError(p string, err error) Diagnostic {
 }
 
 // parse runs the pipeline: syntax -> decode -> defaults -> validate ->
-// check files -> build.
+// check files -> build. A large file is parsed and decoded piece by piece
+// (syntaxDecode).
 func parse(srcs []Source, env sources) (*Config, error) {
+	whole := make([]bool, len(srcs)) // files parsed in one go
 	var (
-		diags  Diagnostics
-		bodies []*hclsyntax.Body
+		d     *decoder
+		diags Diagnostics
 	)
-	for _, s := range srcs {
-		b, hd := parseSyntax(s.Src, s.Filename)
-		diags = append(diags, fromHCL("", hd)...)
-		if b != nil {
-			bodies = append(bodies, b)
+	for again := true; again; {
+		again = false
+		d, diags = newDecoder(env), nil
+		for i, s := range srcs {
+			hd, ok := d.syntaxDecode(s, whole[i])
+			if !ok {
+				// Its pieces do not parse as the file does: decode
+				// everything again with the file parsed in one go.
+				whole[i], again = true, true
+				break
+			}
+			diags = append(diags, fromHCL("", hd)...)
 		}
 	}
 	if diags.HasErrors() {
-		// Decoding a body with syntax errors would only add noise.
+		// Decoding a body with syntax errors would only add noise: only
+		// the syntax errors are reported.
 		return nil, sortDiags(diags)
-	}
-	d := newDecoder(env)
-	for i, b := range bodies {
-		d.file(srcs[i].Filename, b)
 	}
 	applyDefaults(&d.out)
 	diags = append(diags, d.diags...)

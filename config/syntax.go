@@ -25,6 +25,10 @@ const syntaxChunk = 1 << 10
 // unclosed, which is a syntax error. A top-level argument repeated across
 // pieces also falls back. On any doubt the whole file is parsed in one go,
 // so diagnostics are exactly hclsyntax's own.
+//
+// Load does not merge the pieces: it decodes each as it is parsed
+// (syntaxDecode). parseSyntax's merged tree is what the syntax tests hold
+// against hclsyntax's one-shot parse, which proves the pieces' trees.
 func parseSyntax(src []byte, filename string) (*hclsyntax.Body, hcl.Diagnostics) {
 	if len(src) >= 2*syntaxChunk {
 		if b, ok := parsePieces(src, filename, syntaxChunk); ok {
@@ -40,41 +44,51 @@ func parseSyntax(src []byte, filename string) (*hclsyntax.Body, hcl.Diagnostics)
 }
 
 func parsePieces(src []byte, filename string, chunk int) (*hclsyntax.Body, bool) {
-	var (
-		out   *hclsyntax.Body
-		start = hcl.InitialPos
-	)
+	var out *hclsyntax.Body
+	ok := eachPiece(src, filename, chunk, func(b *hclsyntax.Body) {
+		if out == nil {
+			out = b
+			return
+		}
+		for name, a := range b.Attributes {
+			out.Attributes[name] = a
+		}
+		out.Blocks = append(out.Blocks, b.Blocks...)
+		// ParseBody's top-level ranges run from the first token to EOF.
+		out.SrcRange = hcl.RangeBetween(out.SrcRange, b.SrcRange)
+		out.EndRange = b.EndRange
+	})
+	return out, ok && out != nil
+}
+
+// eachPiece parses src in pieces of at least chunk bytes and hands each
+// piece's top-level body to f, in order. It returns false, having stopped,
+// at the first piece that gives any doubt that the pieces parse as the
+// whole file would (see parseSyntax); f may have had earlier pieces.
+func eachPiece(src []byte, filename string, chunk int, f func(*hclsyntax.Body)) bool {
+	attrs := map[string]bool{}
+	start := hcl.InitialPos
 	for start.Byte < len(src) {
 		end := pieceEnd(src, start.Byte, chunk)
-		f, diags := hclsyntax.ParseConfig(src[start.Byte:end], filename, start)
-		if len(diags) > 0 || f == nil {
-			return nil, false
-		}
-		b, ok := f.Body.(*hclsyntax.Body)
-		if !ok {
-			return nil, false
+		file, diags := hclsyntax.ParseConfig(src[start.Byte:end], filename, start)
+		b, ok := bodyOf(file)
+		if len(diags) > 0 || !ok {
+			return false
 		}
 		next := hcl.Pos{Line: start.Line + bytes.Count(src[start.Byte:end], []byte{'\n'}), Column: 1, Byte: end}
 		if end < len(src) && b.EndRange.End != next {
-			return nil, false
+			return false
 		}
-		if out == nil {
-			out = b
-		} else {
-			for name, a := range b.Attributes {
-				if _, dup := out.Attributes[name]; dup {
-					return nil, false // let hclsyntax report "Attribute redefined"
-				}
-				out.Attributes[name] = a
+		for name := range b.Attributes {
+			if attrs[name] {
+				return false // let hclsyntax report "Attribute redefined"
 			}
-			out.Blocks = append(out.Blocks, b.Blocks...)
-			// ParseBody's top-level ranges run from the first token to EOF.
-			out.SrcRange = hcl.RangeBetween(out.SrcRange, b.SrcRange)
-			out.EndRange = b.EndRange
+			attrs[name] = true
 		}
+		f(b)
 		start = next
 	}
-	return out, out != nil
+	return true
 }
 
 // pieceEnd is the first offset at least chunk bytes after from that starts
@@ -96,4 +110,32 @@ func pieceEnd(src []byte, from, chunk int) int {
 
 func identStart(c byte) bool {
 	return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// syntaxDecode parses s and decodes it into d (unless it has syntax
+// errors), returning the syntax diagnostics. A file large enough is
+// parsed in parsePieces' pieces, each decoded as soon as it is parsed and
+// its syntax tree then dropped: the trees of a whole 10,000-route file
+// (38 MB live, most of the startup's peak memory) never exist together.
+// ok is false when a piece does not parse as it would within the whole
+// file (parsePieces' checks) after earlier pieces were decoded: the caller
+// decodes again from a new decoder, with whole set for s.
+func (d *decoder) syntaxDecode(s Source, whole bool) (_ hcl.Diagnostics, ok bool) {
+	if whole || len(s.Src) < 2*syntaxChunk {
+		f, diags := hclsyntax.ParseConfig(s.Src, s.Filename, hcl.InitialPos)
+		if b, isBody := bodyOf(f); isBody && !diags.HasErrors() {
+			d.file(s.Filename, b)
+		}
+		return diags, true
+	}
+	d.beginFile(s.Filename)
+	return nil, eachPiece(s.Src, s.Filename, syntaxChunk, d.body)
+}
+
+func bodyOf(f *hcl.File) (*hclsyntax.Body, bool) {
+	if f == nil {
+		return nil, false
+	}
+	b, ok := f.Body.(*hclsyntax.Body)
+	return b, ok
 }
