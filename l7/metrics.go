@@ -182,52 +182,49 @@ func (o *routeObs) init() {
 
 func (o *routeObs) counter(method, class, proto int) prometheus.Counter {
 	slot := (method*len(classNames)+class)*len(protoNames) + proto
+	if c, _ := o.find(slot); c != nil {
+		return c
+	}
+	return o.addCounter(slot)
+}
+
+// find is the counter of slot, if made; else the first free inline place
+// (-1: none).
+func (o *routeObs) find(slot int) (c prometheus.Counter, free int) {
 	key := uint32(slot + 1)
 	for i := range o.keys {
 		switch o.keys[i].Load() {
 		case key:
-			return o.counters[i]
+			return o.counters[i], -1
 		case 0:
-			return o.addCounter(slot)
+			return nil, i
 		}
 	}
 	if more := o.more.Load(); more != nil {
 		if c := more[slot].Load(); c != nil {
-			return *c
+			return *c, -1
 		}
 	}
-	return o.addCounter(slot)
+	return nil, -1
 }
 
 // addCounter makes the counter of slot and files it.
 func (o *routeObs) addCounter(slot int) prometheus.Counter {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	c, free := o.find(slot) // another request may have made it meanwhile
+	if c != nil {
+		return c
+	}
 	key := uint32(slot + 1)
-	free := -1
-	for i := range o.keys {
-		switch o.keys[i].Load() {
-		case key:
-			return o.counters[i]
-		case 0:
-			if free < 0 {
-				free = i
-			}
-		}
-	}
-	more := o.more.Load()
-	if more != nil {
-		if c := more[slot].Load(); c != nil {
-			return *c
-		}
-	}
-	c := o.m.requests.WithLabelValues(o.entrypoint, o.route, o.service, methodNames[slot/(len(classNames)*len(protoNames))],
+	c = o.m.requests.WithLabelValues(o.entrypoint, o.route, o.service, methodNames[slot/(len(classNames)*len(protoNames))],
 		classNames[slot/len(protoNames)%len(classNames)], protoNames[slot%len(protoNames)])
 	if free >= 0 {
 		o.counters[free] = c
 		o.keys[free].Store(key)
 		return c
 	}
+	more := o.more.Load()
 	if more == nil {
 		more = new([nSlots]atomic.Pointer[prometheus.Counter])
 		o.more.Store(more)
