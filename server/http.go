@@ -100,8 +100,41 @@ func (g *generation) buildHTTP(ep *config.Entrypoint, k listenerKey, routes []*c
 			g.s.log.Warn("http routes", "entrypoint", ep.Name, "warning", w)
 		}
 	}
-	entry := g.acmeHandler(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log))
+	e := l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log)
+	if len(ep.HTTP.Middlewares) > 0 {
+		t, err := g.noRouteTracker(ep, k)
+		if err != nil {
+			return nil, err
+		}
+		e.SetNoRoute(t)
+	}
+	entry := g.acmeHandler(e)
 	return l7.NewObserver(entry, ep.Name, routes, g.s.metrics.HTTP, g.s.accessLog), nil
+}
+
+// noRouteTracker is l7.NoRoute (404, 405 for CONNECT) wrapped in the
+// entrypoint's middlewares, so that they see the requests no route takes
+// too; tracked under the route name "", which no http_route has, and
+// reused like a route's tracker when the middlewares are unchanged.
+func (g *generation) noRouteTracker(ep *config.Entrypoint, k listenerKey) (*reqTracker, error) {
+	mws := make([]middleware.Middleware, len(ep.HTTP.Middlewares))
+	fp := "no route"
+	for i, name := range ep.HTTP.Middlewares {
+		m, err := g.middleware(name)
+		if err != nil {
+			return nil, fmt.Errorf("entrypoint %q: %w", ep.Name, err)
+		}
+		mws[i] = m.mw
+		fp += fmt.Sprintf("|%p", m)
+	}
+	key := trackKey{k, ""}
+	if t := g.prev.httpTrack[key]; t != nil && t.fp == fp {
+		g.httpTrack[key] = t
+		return t, nil
+	}
+	t := newReqTracker(middleware.Chain(mws...)(l7.NoRoute), fp)
+	g.httpTrack[key] = t
+	return t, nil
 }
 
 // httpTracker is the route's service wrapped in the entrypoint's
