@@ -97,7 +97,7 @@ func (g *generation) buildHTTP(ep *config.Entrypoint, k listenerKey, routes []*c
 	g.warned[k] = sum
 	if g.prev.warned[k] != sum {
 		for _, w := range router.Warnings() {
-			g.s.log.Warn("http routes", "entrypoint", ep.Name, "warning", w)
+			g.s.log.Warn("http routes", "entrypoint", ep.Name, "warning", w.Error())
 		}
 	}
 	e := l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log)
