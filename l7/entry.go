@@ -176,7 +176,11 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ri.route, ri.routeIndex = m.name, int32(m.rank.index) // m.name: route.Config is one more cache miss
-	withInfo(&r, ri)
+	if r.Context().Value(ownRequestKey{}) != nil {
+		setRequestContext(&r, ri) // the h1 server's own request: no copy
+	} else {
+		r = r.WithContext(ri)
+	}
 	route.Handler.ServeHTTP(w, r)
 }
 
@@ -187,17 +191,14 @@ func (e *Entry) serveNoRoute(w http.ResponseWriter, r *http.Request, ri *reqInfo
 		noRoute(w, r)
 		return
 	}
-	withInfo(&r, ri)
-	e.noRoute.ServeHTTP(w, r)
-}
-
-// withInfo makes ri the context of *r.
-func withInfo(r **http.Request, ri *reqInfo) {
-	if (*r).Context().Value(ownRequestKey{}) != nil {
-		setRequestContext(r, ri) // the h1 server's own request: no copy
+	// As ServeHTTP does for a route (not shared: the matched path keeps
+	// it inline).
+	if r.Context().Value(ownRequestKey{}) != nil {
+		setRequestContext(&r, ri)
 	} else {
-		*r = (*r).WithContext(ri)
+		r = r.WithContext(ri)
 	}
+	e.noRoute.ServeHTTP(w, r)
 }
 
 // ClientIP is the request's client address as the entry handler resolved
