@@ -105,7 +105,16 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 func (c *Conn) Read(b []byte) (int, error) {
 	if c.refuseProxyHeader {
 		if err := c.checkNoProxyHeader(); err != nil {
-			return 0, err
+			if !c.refuseProxyHeader || len(c.Prefix) == 0 {
+				return 0, err // refused, or nothing read
+			}
+			// Undecided when the read failed (tlsmux's peek deadline): the
+			// bytes, a strict prefix of a signature, go with the error; a
+			// reader that replays them as Prefix has them checked again
+			// with what follows.
+			n := copy(b, c.Prefix)
+			c.Prefix = c.Prefix[n:]
+			return n, err
 		}
 	}
 	if len(c.Prefix) > 0 && len(b) > 0 {

@@ -142,15 +142,22 @@ func startsWithProxySig(b []byte) (sig, more bool) {
 // the tunnel calls it before its first copy, and Conn.Read before the first
 // read of any other handler (the HTTP server, a TLS handshake), under the
 // read deadline that reader set.
+//
+// A read error (a deadline) before the bytes decide leaves them in
+// c.Prefix and the check pending: tlsmux's peek, whose deadline that is,
+// replays what it read as Prefix, and the tunnel's check then goes on
+// from there.
 func (c *Conn) checkNoProxyHeader() error {
 	if !c.refuseProxyHeader {
 		return nil
 	}
-	c.refuseProxyHeader = false
 	buf := c.Prefix // often decides alone: tlsmux peeked the first bytes
 	copied := false
 	for {
 		sig, more := startsWithProxySig(buf)
+		if sig || !more {
+			c.refuseProxyHeader = false
+		}
 		if sig {
 			c.metrics.proxyHeader(false)
 			if c.srv != nil {

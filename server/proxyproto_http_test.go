@@ -186,3 +186,82 @@ service "hello" {
 		t.Errorf("net/http through a trusted v1 header: %d", resp.StatusCode)
 	}
 }
+
+// TestProxyHeaderCheckAcrossPeekTimeout: on an entrypoint that peeks for a
+// ClientHello (tlsmux), a client not trusted for the PROXY protocol that
+// pauses past the peek's deadline, with nothing or only the start of a
+// PROXY signature sent, still has its header refused and counted once the
+// rest comes (the check goes on in the tunnel); and bytes that only looked
+// like a signature's start reach the backend whole.
+func TestProxyHeaderCheckAcrossPeekTimeout(t *testing.T) {
+	be := echoBackend(t)
+	certFile, keyFile, _ := writeCert(t)
+	s := started(t, fmt.Sprintf(`
+tls {
+  certificate "t" {
+    cert_file = %q
+    key_file  = %q
+  }
+}
+entrypoint "pp" {
+  address = "127.0.0.1:0"
+  proxy_protocol {
+    trusted = ["10.0.0.0/8"]
+  }
+  timeouts {
+    handshake = "100ms"
+  }
+}
+tcp_route "tls" {
+  entrypoints = ["pp"]
+  sni         = ["a.test"]
+  tls         = "passthrough"
+  service     = "echo"
+}
+tcp_route "plain" {
+  entrypoints = ["pp"]
+  tls         = "none"
+  service     = "echo"
+}
+service "echo" {
+  backend %q {}
+}
+`, certFile, keyFile, be))
+	const pause = 400 * time.Millisecond // past the 100ms peek deadline
+	v1 := ppHeader(t, 1)
+	for _, tc := range []struct {
+		name          string
+		first, second []byte
+		refused       bool
+	}{
+		{name: "nothing, then a header", second: v1, refused: true},
+		{name: "half a v1 signature, then the rest", first: v1[:3], second: v1[3:], refused: true},
+		{name: "half a v2 signature, then the rest", first: ppHeader(t, 2)[:5], second: ppHeader(t, 2)[5:], refused: true},
+		{name: "CRLF, then data", first: []byte("\r\n"), second: []byte("hello")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := proxyHeadersCount(t, s, "pp", "refused")
+			c, err := net.Dial("tcp", s.Addr("pp").String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			c.Write(tc.first)
+			time.Sleep(pause)
+			c.Write(tc.second)
+			c.(*net.TCPConn).CloseWrite()
+			got, err := io.ReadAll(c)
+			after := proxyHeadersCount(t, s, "pp", "refused")
+			if tc.refused {
+				if len(got) > 0 || after != before+1 {
+					t.Errorf("echoed %q (%v); refused %v -> %v; want nothing echoed and one refused", got, err, before, after)
+				}
+				return
+			}
+			if want := string(tc.first) + string(tc.second); string(got) != want || after != before {
+				t.Errorf("echoed %q (%v), want %q; refused %v -> %v", got, err, want, before, after)
+			}
+		})
+	}
+}
