@@ -55,9 +55,16 @@ type Options struct {
 // nothing, so callers need no check.
 type Writer struct {
 	out    io.Writer
-	closer io.Closer // the file Open opened, nil for stdout or a caller's writer
+	path   string // the file Open opened, "" for stdout or a caller's writer
 	format Format
 	queue  chan *[]byte
+	// reopen carries Reopen's requests to the writer goroutine, which
+	// answers on the channel sent.
+	reopen chan chan error
+	// mu guards file, which the writer goroutine swaps on Reopen and Close
+	// closes to unblock a stuck write. nil when path is "".
+	mu     sync.Mutex
+	file   *os.File
 	stop   chan struct{}
 	done   chan struct{}
 	closed atomic.Bool
@@ -76,26 +83,33 @@ func Open(path string, o Options) (*Writer, error) {
 	if path == "-" || path == "stdout" {
 		return New(os.Stdout, o), nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := openFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}
-	w := New(f, o)
-	w.closer = f
+	w := newWriter(f, o)
+	w.path, w.file = path, f
+	go w.run()
 	return w, nil
 }
 
 // New starts a Writer on out. Close stops it.
 func New(out io.Writer, o Options) *Writer {
+	w := newWriter(out, o)
+	go w.run()
+	return w
+}
+
+func newWriter(out io.Writer, o Options) *Writer {
 	if o.Queue <= 0 {
 		o.Queue = DefaultQueue
 	}
 	w := &Writer{
 		out: out, format: o.Format,
 		queue: make(chan *[]byte, o.Queue), stop: make(chan struct{}), done: make(chan struct{}),
+		reopen:  make(chan chan error),
 		onWrite: o.OnWrite, onDrop: o.OnDrop,
 	}
-	go w.run()
 	return w
 }
 
@@ -174,6 +188,15 @@ func (w *Writer) run() {
 			failed = bw.Flush() != nil
 		}
 	}
+	// A reopen is served between two lines: every line before it is
+	// flushed to the old file, every line after it goes to the new one.
+	reopen := func(reply chan error) {
+		err := w.swapFile(bw)
+		if err == nil {
+			failed = false // a fresh file: a full disk may have been rotated away
+		}
+		reply <- err
+	}
 	drain := func() {
 		for {
 			select {
@@ -194,6 +217,9 @@ func (w *Writer) run() {
 		select {
 		case b := <-w.queue:
 			write(b)
+		case r := <-w.reopen:
+			reopen(r)
+			continue
 		case <-w.stop:
 			drain()
 			return
@@ -203,6 +229,11 @@ func (w *Writer) run() {
 			batch.Reset(batchInterval)
 			select {
 			case <-batch.C:
+			case r := <-w.reopen:
+				// The lines queued meanwhile are drained into the new file at
+				// the top of the loop; Reset there drops a stale tick (Go 1.23
+				// timers).
+				reopen(r)
 			case <-w.stop:
 				drain()
 				return
@@ -234,15 +265,16 @@ func (w *Writer) Close(ctx context.Context) error {
 	case <-w.done:
 	case <-ctx.Done():
 		err = ctx.Err()
-		if w.closer == nil {
+		if w.path == "" {
 			return err // the caller owns the writer: it must unblock it
 		}
-		_ = w.closer.Close()
+		_ = w.closeFile()
 		<-w.done
+		_ = w.closeFile() // a Reopen may have swapped in another file meanwhile
 		return err
 	}
-	if w.closer != nil {
-		err = w.closer.Close()
+	if w.path != "" {
+		err = w.closeFile()
 	}
 	return err
 }
