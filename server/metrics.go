@@ -32,7 +32,10 @@ type Metrics struct {
 	QUIC     *quic.DemuxMetrics
 	// AccessLogLines counts access log lines by result (written, dropped).
 	AccessLogLines *prometheus.CounterVec
-	entries        *entryCollector
+	// AccessLogReopens counts reopens of the access log file (SIGUSR1, a
+	// reload) by result (ok, error).
+	AccessLogReopens *prometheus.CounterVec
+	entries          *entryCollector
 }
 
 // NewMetrics makes the registry with the process and Go runtime
@@ -59,16 +62,23 @@ func NewMetrics(version string) *Metrics {
 	// Both children exist from the start: a drop rate needs its zero.
 	lines.WithLabelValues("written")
 	lines.WithLabelValues("dropped")
-	reg.MustRegister(info, lines)
+	reopens := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "proxynow_accesslog_reopens_total",
+		Help: "Reopens of the access log file (SIGUSR1 or a reload, for log rotation); on error the old file is kept.",
+	}, []string{"result"})
+	reopens.WithLabelValues(reopenOK)
+	reopens.WithLabelValues(reopenError)
+	reg.MustRegister(info, lines, reopens)
 	return &Metrics{
-		Registry:       reg,
-		L4:             l4.NewMetrics(reg),
-		TLS:            tlsmux.NewMetrics(reg),
-		HTTP:           l7.NewMetrics(reg),
-		Upstream:       upstream.NewCollector(reg),
-		AccessLogLines: lines,
-		QUIC:           quic.NewDemuxMetrics(reg),
-		entries:        newEntryCollector(reg),
+		Registry:         reg,
+		L4:               l4.NewMetrics(reg),
+		TLS:              tlsmux.NewMetrics(reg),
+		HTTP:             l7.NewMetrics(reg),
+		Upstream:         upstream.NewCollector(reg),
+		AccessLogLines:   lines,
+		AccessLogReopens: reopens,
+		QUIC:             quic.NewDemuxMetrics(reg),
+		entries:          newEntryCollector(reg),
 	}
 }
 

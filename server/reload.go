@@ -60,8 +60,18 @@ func (c *Changes) LogAttrs() []any {
 // Requests in flight finish on the configuration they started with; TCP
 // connections and UDP flows of routes cfg removed or changed, and the
 // entrypoints it removed, are drained in the background for cfg's grace
-// period and then closed. Reloads are serialised.
+// period and then closed. Reloads are serialised. A successful reload
+// then reopens the access log file (see ReopenAccessLog), outside the
+// lock.
 func (s *Server) Reload(cfg *config.Config) (*Changes, error) {
+	ch, err := s.reload(cfg)
+	if err == nil {
+		s.reopenAfterReload()
+	}
+	return ch, err
+}
+
+func (s *Server) reload(cfg *config.Config) (*Changes, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started || s.closed {
@@ -79,7 +89,8 @@ func (s *Server) Reload(cfg *config.Config) (*Changes, error) {
 	}
 	ch := diff(old, g, s.listeners)
 	// The admin endpoint and the access log outlive configurations: their
-	// blocks are read at start only.
+	// blocks are read at start only (the access log file is reopened at its
+	// first path after the reload).
 	if !sameJSON(old.cfg.Admin, cfg.Admin) {
 		s.log.Warn("reload: admin block changes take effect on restart")
 	}
