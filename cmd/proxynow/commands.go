@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l7"
@@ -147,7 +148,7 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 	var files stringList
 	fs.Var(&files, "config", "configuration file or directory of *.hcl files; repeatable (default proxynow.hcl)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: proxynow run [-config FILE]...\n\nServes until SIGINT or SIGTERM, then drains open connections within global.grace_period.\nSIGHUP reloads the configuration files (an invalid configuration changes nothing).")
+		fmt.Fprintln(stderr, "Usage: proxynow run [-config FILE]...\n\nServes until SIGINT or SIGTERM, then drains open connections within global.grace_period.\nSIGHUP reloads the configuration files (an invalid configuration changes nothing)\nand reopens the access log file; SIGUSR1 only reopens it (log rotation).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -174,7 +175,7 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 
 	if stop == nil {
 		ch := make(chan os.Signal, 2)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		signal.Notify(ch, runSignals()...)
 		defer signal.Stop(ch)
 		stop = ch
 	}
@@ -210,6 +211,10 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 			_, _ = rl.Reload(context.Background(), "SIGHUP") // logged by the reloader
 			continue
 		}
+		if reopenSignal != nil && sig == reopenSignal {
+			reopenAccessLog(srv)
+			continue
+		}
 		break
 	}
 	rl.Close()
@@ -231,6 +236,29 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+// runSignals are the signals run handles: stop, reload and, where it
+// exists, reopen.
+func runSignals() []os.Signal {
+	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+	if reopenSignal != nil {
+		sigs = append(sigs, reopenSignal)
+	}
+	return sigs
+}
+
+// reopenTimeout bounds how long the signal loop waits for the access log's
+// writer: only a sink stuck in a write makes it wait, and a stop signal
+// waits behind it.
+const reopenTimeout = 5 * time.Second
+
+// reopenAccessLog is reopenSignal's handler. Its error is logged and
+// counted by the server, and the log keeps its old file.
+func reopenAccessLog(srv *server.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), reopenTimeout)
+	defer cancel()
+	_ = srv.ReopenAccessLog(ctx, "SIGUSR1") // the only reopenSignal
 }
 
 // loadConfig is config.Load plus the checks only the middleware
