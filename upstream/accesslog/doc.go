@@ -6,7 +6,8 @@
 // channel; one goroutine writes them through a buffered writer and flushes
 // whenever the queue runs empty. When the queue is full (a slow disk, a pipe
 // nobody reads) the line is dropped and counted: traffic never waits for the
-// log. Close flushes what is queued.
+// log. Close flushes what is queued. Reopen, for log rotation, has the same
+// goroutine open the file's path again between two lines.
 //
 // It is a leaf package: l4, l7, quic and tlsmux call a *Writer (nil means
 // off) and import nothing else from each other. It lives under upstream, the
