@@ -30,9 +30,10 @@ func (w *Writer) Path() string {
 // Reopen opens the Writer's path again and moves the lines that follow to
 // the new file, for log rotation: logrotate renames the file, then asks the
 // process to reopen (nginx's and Traefik's SIGUSR1). The writer goroutine
-// does it between two lines, so no line is split across files or lost;
-// lines logged meanwhile wait in the queue as usual, so traffic does not
-// wait. When the open fails (the directory is gone, permissions), the
+// does it between two lines, so no line is split across files or lost:
+// lines logged before the call go to the old file, lines logged after it
+// returns to the new one, and lines logged meanwhile wait in the queue as
+// usual, so traffic does not wait. When the open fails (the directory is gone, permissions), the
 // Writer keeps writing to the file it has and Reopen says why. For
 // standard output or a writer given to New it does nothing and returns
 // nil. It returns ErrClosed after Close, and ctx's cause if the writer
@@ -68,8 +69,8 @@ func (w *Writer) swapFile(bw *bufio.Writer) error {
 	if err != nil {
 		return fmt.Errorf("access log: reopen: %w", err)
 	}
-	// run serves a reopen only after a drain, which flushes, so bw is
-	// empty here; the flush guards that invariant. A failed flush loses
+	// run flushes before it calls swapFile, so bw is empty here; the
+	// flush guards that invariant. A failed flush loses
 	// what the old file could not take, as it would have without the
 	// reopen; Reset clears bw's sticky error.
 	_ = bw.Flush()

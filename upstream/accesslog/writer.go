@@ -188,9 +188,14 @@ func (w *Writer) run() {
 			failed = bw.Flush() != nil
 		}
 	}
-	// A reopen is served between two lines: every line before it is
-	// flushed to the old file, every line after it goes to the new one.
+	// A reopen is served between two lines. The lines already queued when
+	// it came (logged before Reopen was called) go to the old file first;
+	// counting them bounds the work under steady traffic.
 	reopen := func(reply chan error) {
+		for n := len(w.queue); n > 0; n-- {
+			write(<-w.queue) // only this goroutine receives: n are there
+		}
+		flush()
 		err := w.swapFile(bw)
 		if err == nil {
 			failed = false // a fresh file: a full disk may have been rotated away
