@@ -37,16 +37,11 @@ type h2Server struct {
 	done    sync.WaitGroup // one per connection served
 }
 
-// ServeHTTP is the base server's handler, its ResponseWriter wrapped so
+// serveStream is the base server's handler, its ResponseWriter wrapped so
 // that a stream whose client gives no flow-control credit for
-// timeouts.idle is reset (h2stall.go). x/net calls it as the handler
-// itself, not through an http.HandlerFunc: a frame less for growStack to
-// copy.
-func (s *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// x/net runs each stream's handler on a new goroutine: its stack is
-	// grown here, where the fewest frames are on it to copy (the Observer
-	// grows only HTTP/3's).
-	growStack()
+// timeouts.idle is reset (h2stall.go). Each connection's h2ConnHandler
+// calls it (h2reset.go).
+func (s *h2Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if s.stalls.stall <= 0 {
 		s.base.Handler.ServeHTTP(w, r)
 		return
@@ -111,10 +106,11 @@ func (s *h2Server) serve(c net.Conn) {
 	// server clears them too).
 	c.SetReadDeadline(time.Time{})
 	c.SetWriteDeadline(time.Time{})
-	s.srv.ServeConn(newBatchConn(c, s.base.IdleTimeout), &http2.ServeConnOpts{
+	bc := newBatchConn(c, s.base.IdleTimeout)
+	s.srv.ServeConn(bc, &http2.ServeConnOpts{
 		Context:    context.Background(),
 		BaseConfig: s.base,
-		Handler:    s,
+		Handler:    newH2ConnHandler(s, bc),
 	})
 }
 

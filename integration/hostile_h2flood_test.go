@@ -1,0 +1,181 @@
+//go:build linux
+
+package integration
+
+// HTTP/2 floods that cost the attacker little and could cost the proxy
+// memory: CONTINUATION frames without end (CVE-2024-27316's family),
+// SETTINGS and PING frames whose acknowledgements are never read.
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// h2FloodLimit is how much the proxy's RSS may grow under one flooding
+// connection: x/net's frame buffers, a few queued frames and garbage not
+// yet collected, not the flood.
+const h2FloodLimit = 48 << 20
+
+// floodResult is what became of one flooding connection.
+type floodResult struct {
+	sent int           // frames written
+	code int64         // GOAWAY error code read, -1 for none
+	took time.Duration // until the proxy let go of the connection
+}
+
+// flood dials the proxy and writes frames with write until that fails, n
+// were written or the proxy let go of the connection, which it must
+// within releaseWithin, with the proxy's RSS sampled all along. With read the client reads (and the end is its
+// read failing); without, it reads nothing, and the end is the proxy's
+// socket gone from its descriptor table: a peer that neither reads nor
+// gets its data read may never see the close itself (zero windows both
+// ways leave the proxy's FIN queued in the kernel, which owns it now).
+func flood(t *testing.T, pp *protoProxy, n int, read bool, releaseWithin time.Duration, write func(a *h2Attacker, i int) error) floodResult {
+	t.Helper()
+	pid := pp.proc.cmd.Process.Pid
+	before, err := rssBytes(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds := procFDCount(t, pid)
+	rss := startRSSSampler(pid)
+	a := dialH2Attacker(t, pp.addr)
+	res := floodResult{code: -1}
+	start := time.Now()
+	end := start.Add(10 * time.Second)
+	var gone <-chan int64
+	if read {
+		gone = a.readUntilGone()
+	} else {
+		if tc, ok := a.c.(*net.TCPConn); ok {
+			// A small window: the proxy's acknowledgements back up
+			// sooner, however slowly a loaded machine runs the loop.
+			_ = tc.SetReadBuffer(16 << 10)
+		}
+		released := make(chan int64, 1)
+		gone = released
+		go func() {
+			// Until the proxy's descriptor count, one more once it has
+			// accepted the connection, is back where it was, or the time
+			// is up.
+			for accepted := false; time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+				n := procFDCount(t, pid)
+				if accepted && n <= fds {
+					break
+				}
+				accepted = accepted || n > fds
+			}
+			released <- -1
+			a.c.Close() // ends the writer below
+		}()
+	}
+	_ = a.c.SetWriteDeadline(end)
+	for res.sent < n && write(a, res.sent) == nil {
+		res.sent++
+		// 64 frames a write: the flood runs at the same pace on a slow
+		// machine, under the race detector too.
+		if res.sent%64 == 0 && a.bw.Flush() != nil {
+			break
+		}
+	}
+	select {
+	case res.code = <-gone:
+	case <-time.After(time.Until(end)):
+	}
+	res.took = time.Since(start)
+	if !read && procFDCount(t, pid) > fds || res.took >= 10*time.Second {
+		t.Fatalf("sent %d frames of %d; the proxy still held the connection %v later", res.sent, n, res.took.Round(time.Millisecond))
+	}
+	if res.took > releaseWithin {
+		t.Errorf("sent %d frames of %d; the proxy let go of the connection only %v later, want within %v",
+			res.sent, n, res.took.Round(time.Millisecond), releaseWithin)
+	}
+	if peak := rss.finish(); peak-before > h2FloodLimit {
+		t.Errorf("proxy RSS grew from %d MiB to %d MiB under one flooding connection", before>>20, peak>>20)
+	} else {
+		t.Logf("sent %d frames of %d, GOAWAY code %d, released after %v, RSS %d -> %d MiB",
+			res.sent, n, res.code, res.took.Round(time.Millisecond), before>>20, peak>>20)
+	}
+	return res
+}
+
+func TestHostileH2Floods(t *testing.T) {
+	pp := &protoProxy{proc: startProxy(t, `
+entrypoint "web" {
+  address = "127.0.0.1:0"
+  timeouts {
+    idle = "1s"
+  }
+}
+
+http_route "all" {
+  entrypoints = ["web"]
+  path_prefix = "/"
+  service     = "svc"
+}
+
+service "svc" {
+  respond {
+    status = 200
+    body   = "ok"
+  }
+}
+`)}
+	pp.addr = pp.proc.addr("web")
+
+	// A header block that never ends: each CONTINUATION carries 15 KB of
+	// well-formed fields, so a server that decodes and keeps them grows
+	// without bound. x/net stops at its header list limit (the server's
+	// MaxHeaderBytes) and closes the connection with PROTOCOL_ERROR.
+	t.Run("continuation", func(t *testing.T) {
+		var fields bytes.Buffer
+		enc := hpack.NewEncoder(&fields)
+		for fields.Len() < 15<<10 {
+			_ = enc.WriteField(hpack.HeaderField{Name: "x-flood", Value: strings.Repeat("a", 1000), Sensitive: true})
+		}
+		frag := fields.Bytes()
+		const frames = 8192 // 120 MB if all were taken
+		res := flood(t, pp, frames, true, 10*time.Second, func(a *h2Attacker, i int) error {
+			if i == 0 {
+				return a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: a.headerBlock("flood.test", "/"), EndStream: true})
+			}
+			return a.fr.WriteContinuation(1, false, frag)
+		})
+		if res.sent == frames {
+			t.Errorf("all %d CONTINUATION frames were taken", frames)
+		}
+		if res.code != -1 && res.code != int64(http2.ErrCodeProtocol) && res.code != int64(http2.ErrCodeEnhanceYourCalm) {
+			t.Errorf("GOAWAY code %d, want PROTOCOL_ERROR, ENHANCE_YOUR_CALM or a close", res.code)
+		}
+	})
+
+	// SETTINGS and PINGs each make the server owe an acknowledgement; a
+	// client that never reads them fills the send queue. x/net closes the
+	// connection past 10,000 queued control frames (PINGs) and owes one
+	// ACK for any number of SETTINGS; the write that makes no progress
+	// for timeouts.idle (1s here) ends the connection either way, and so
+	// does the flush at close (l7/h2batch.go; it waited 5s before).
+	for _, tc := range []struct {
+		name  string
+		write func(a *h2Attacker) error
+	}{
+		{"settings", func(a *h2Attacker) error {
+			return a.fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0})
+		}},
+		{"ping", func(a *h2Attacker) error { return a.fr.WritePing(false, [8]byte{'f', 'l', 'o', 'o', 'd'}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const frames = 2_000_000 // 30 MB of frames at most
+			res := flood(t, pp, frames, false, 5*time.Second, func(a *h2Attacker, _ int) error { return tc.write(a) })
+			if res.sent == frames {
+				t.Errorf("all %d %s frames were taken from a client that reads nothing", frames, tc.name)
+			}
+		})
+	}
+}
