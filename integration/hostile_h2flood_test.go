@@ -61,16 +61,7 @@ func flood(t *testing.T, pp *protoProxy, n int, read bool, releaseWithin time.Du
 		released := make(chan int64, 1)
 		gone = released
 		go func() {
-			// Until the proxy's descriptor count, one more once it has
-			// accepted the connection, is back where it was, or the time
-			// is up.
-			for accepted := false; time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-				n := procFDCount(t, pid)
-				if accepted && n <= fds {
-					break
-				}
-				accepted = accepted || n > fds
-			}
+			waitFDsBack(t, pid, fds, end)
 			released <- -1
 			a.c.Close() // ends the writer below
 		}()
@@ -106,27 +97,10 @@ func flood(t *testing.T, pp *protoProxy, n int, read bool, releaseWithin time.Du
 }
 
 func TestHostileH2Floods(t *testing.T) {
-	pp := &protoProxy{proc: startProxy(t, `
-entrypoint "web" {
-  address = "127.0.0.1:0"
-  timeouts {
-    idle = "1s"
-  }
-}
-
-http_route "all" {
-  entrypoints = ["web"]
-  path_prefix = "/"
-  service     = "svc"
-}
-
-service "svc" {
-  respond {
+	pp := &protoProxy{proc: hostileProxy(t, `respond {
     status = 200
     body   = "ok"
-  }
-}
-`)}
+  }`)}
 	pp.addr = pp.proc.addr("web")
 
 	// A header block that never ends: each CONTINUATION carries 15 KB of
