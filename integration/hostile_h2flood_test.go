@@ -8,8 +8,11 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,4 +155,96 @@ func TestHostileH2Floods(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHostileH2WindowZero: a client opens 100 streams for large responses
+// with an initial window of 0 and never grants credit, while it keeps the
+// connection busy answering nothing but PINGs of its own. Each stream
+// must be reset at timeouts.idle (1s here; l7/h2stall.go), its backend
+// request ended, and the proxy's memory meanwhile stay bounded: no
+// response is buffered whole.
+func TestHostileH2WindowZero(t *testing.T) {
+	var started, ended atomic.Int64
+	be := startProtoHTTPBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started.Add(1)
+		defer ended.Add(1)
+		chunk := make([]byte, 64<<10)
+		for range 1 << 10 { // 64 MiB
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	pp := &protoProxy{proc: hostileProxy(t, fmt.Sprintf(`backend "http://%s" {}`, be))}
+	pp.addr = pp.proc.addr("web")
+	pid := pp.proc.cmd.Process.Pid
+	before, err := rssBytes(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss := startRSSSampler(pid)
+
+	a := dialH2Attacker(t, pp.addr)
+	if a.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}) != nil {
+		t.Fatal("writing SETTINGS failed")
+	}
+	const streams = 100
+	block := a.headerBlock("zero.test", "/big")
+	for id := uint32(1); id < 2*streams; id += 2 {
+		if a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true}) != nil {
+			t.Fatal("writing HEADERS failed")
+		}
+	}
+	if a.bw.Flush() != nil {
+		t.Fatal("flush failed")
+	}
+	// Read everything; a PING every 100ms keeps bytes moving both ways
+	// so that only the streams' own stall can end them.
+	resets := make(chan uint32, streams)
+	go func() {
+		for {
+			f, err := a.fr.ReadFrame()
+			if err != nil {
+				close(resets)
+				return
+			}
+			if r, ok := f.(*http2.RSTStreamFrame); ok {
+				resets <- r.StreamID
+			}
+		}
+	}()
+	start := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	got := 0
+	for got < streams && time.Since(start) < 10*time.Second {
+		select {
+		case _, ok := <-resets:
+			if !ok {
+				t.Fatalf("connection ended after %d stream resets", got)
+			}
+			got++
+		case <-tick.C:
+			_ = a.fr.WritePing(false, [8]byte{'b', 'u', 's', 'y'})
+			_ = a.bw.Flush()
+		}
+	}
+	took := time.Since(start)
+	peak := rss.finish()
+	if got < streams {
+		t.Fatalf("%d of %d streams without credit reset after %v", got, streams, took)
+	}
+	if took > 6*time.Second {
+		t.Errorf("streams without credit reset after %v, want about 1s", took)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ended.Load() < started.Load() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s, e := started.Load(), ended.Load(); e < s {
+		t.Errorf("%d of %d backend responses still being written after their streams were reset", s-e, s)
+	}
+	if peak-before > h2FloodLimit {
+		t.Errorf("proxy RSS grew from %d MiB to %d MiB for %d streams without credit", before>>20, peak>>20, streams)
+	}
+	t.Logf("%d streams reset after %v; backend saw %d requests; RSS %d -> %d MiB", got, took.Round(time.Millisecond), started.Load(), before>>20, peak>>20)
 }
