@@ -2,7 +2,8 @@
 
 package integration
 
-// Connection floods past an HTTP entrypoint's max_connections.
+// Connection floods past an HTTP entrypoint's max_connections and a UDP
+// entrypoint's max_flows.
 
 import (
 	"bufio"
@@ -81,5 +82,54 @@ service "svc" {
 		if err := get(k, 200+i); err != nil {
 			t.Errorf("admitted connection %d after the flood: %v", i, err)
 		}
+	}
+}
+
+// TestHostileUDPFlowFlood: datagrams from 300 source ports past
+// max_flows = 20 make no flows beyond the 20 (no backend socket, no
+// descriptor each), and a flow made before the flood still gets its
+// answers during and after it.
+func TestHostileUDPFlowFlood(t *testing.T) {
+	p, paddr, sources := udpFlowsProxy(t, 20)
+	pid := p.cmd.Process.Pid
+	fds := procFDCount(t, pid)
+	echoes := func(c *net.UDPConn, msg string) bool {
+		buf := make([]byte, 256)
+		for range 10 {
+			_, _ = c.Write([]byte(msg))
+			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if n, err := c.Read(buf); err == nil && string(buf[:n]) == msg {
+				return true
+			}
+		}
+		return false
+	}
+	old, err := net.DialUDP("udp", nil, paddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if !echoes(old, "old flow") {
+		t.Fatal("first flow got no echo")
+	}
+	for i := range 300 {
+		c, err := net.DialUDP("udp", nil, paddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = fmt.Fprintf(c, "flood %d", i)
+		c.Close()
+		if i%100 == 99 && !echoes(old, fmt.Sprintf("old flow during %d", i)) {
+			t.Fatalf("the first flow starved after %d flooding ports", i+1)
+		}
+	}
+	if !echoes(old, "old flow after") {
+		t.Fatal("the first flow starved after the flood")
+	}
+	if n := sources(); n > 20 {
+		t.Errorf("backend saw %d flows, want at most max_flows = 20", n)
+	}
+	if d := procFDCount(t, pid) - fds; d > 20 {
+		t.Errorf("proxy holds %d descriptors more after the flood, want at most 20 (one per flow)", d)
 	}
 }
