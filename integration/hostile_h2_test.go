@@ -87,15 +87,7 @@ func (a *h2Attacker) readUntilGone() <-chan int64 {
 // from 20,000 streams.
 func TestHostileH2RapidReset(t *testing.T) {
 	var started, conns atomic.Int64
-	be := startProtoHTTPBackendConns(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		started.Add(1)
-		// Slow enough that the client's reset lands while the proxy waits.
-		select {
-		case <-r.Context().Done():
-		case <-time.After(50 * time.Millisecond):
-		}
-		_, _ = io.WriteString(w, "ok")
-	}), &conns)
+	be := startProtoHTTPBackendConns(t, slowCounting(&started), &conns)
 	pp := startProtoProxy(t, false, `backend "http://`+be+`" {}`)
 
 	t.Run("a few cancelled streams keep the connection", func(t *testing.T) {
@@ -180,4 +172,18 @@ func startProtoHTTPBackendConns(t testing.TB, h http.Handler, conns *atomic.Int6
 			conns.Add(1)
 		}
 	}})
+}
+
+// slowCounting counts its requests in started and answers each 50ms
+// later, or when it is cancelled: slow enough that a client's reset lands
+// while the proxy waits.
+func slowCounting(started *atomic.Int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
 }
