@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,5 +78,82 @@ func TestHostileH3RapidReset(t *testing.T) {
 	}
 	if n := conns.Load(); n > 1000 {
 		t.Errorf("backend accepted %d connections for one rapid-reset client, want at most 1000", n)
+	}
+}
+
+// quicInitial is the first datagram of a quic-go client's handshake: an
+// Initial with a fresh connection ID, made by dialing a socket that only
+// listens.
+func quicInitial(t testing.TB, sink *net.UDPConn) []byte {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = quic.DialAddr(ctx, sink.LocalAddr().String(), &tls.Config{ServerName: "t.test", NextProtos: []string{http3.NextProtoH3}}, nil)
+	}()
+	buf := make([]byte, 2048)
+	_ = sink.SetReadDeadline(time.Now().Add(ioTimeout))
+	n, _, err := sink.ReadFromUDP(buf)
+	cancel()
+	<-done
+	if err != nil {
+		t.Fatalf("capturing an Initial: %v", err)
+	}
+	return bytes.Clone(buf[:n])
+}
+
+// TestHostileQUICInitialFlood: 400 client Initials, each with its own
+// connection ID and source port, whose senders never answer. The proxy
+// must stay within bounded memory (past retry_threshold handshakes in
+// progress new clients are asked for a Retry first) and go on serving a
+// real client during the flood.
+func TestHostileQUICInitialFlood(t *testing.T) {
+	ca := newTestCA(t, "h3flood")
+	be := startHTTPBackend(t, "app")
+	p := startH3Proxy(t, ca, be.addr)
+	paddr, err := net.ResolveUDPAddr("udp", p.addr("web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	const floods = 400
+	initials := make([][]byte, floods)
+	for i := range initials {
+		initials[i] = quicInitial(t, sink)
+	}
+	pid := p.cmd.Process.Pid
+	before, err := rssBytes(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss := startRSSSampler(pid)
+	for i, b := range initials {
+		c, err := net.DialUDP("udp", nil, paddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write(b)
+		c.Close() // the answers go nowhere
+		if i == floods/2 {
+			r := mustDo(t, newH3Client(t, ca, "t.test"), "https://"+p.addr("web"), reqSpec{path: "/during"})
+			if r.status != 200 || r.proto != 3 {
+				t.Fatalf("a real client during the flood: %d HTTP/%d", r.status, r.proto)
+			}
+		}
+	}
+	r := mustDo(t, newH3Client(t, ca, "t.test"), "https://"+p.addr("web"), reqSpec{path: "/after"})
+	if r.status != 200 || r.proto != 3 {
+		t.Fatalf("a real client after the flood: %d HTTP/%d", r.status, r.proto)
+	}
+	if peak := rss.finish(); peak-before > 64<<20 {
+		t.Errorf("proxy RSS grew from %d MiB to %d MiB under %d abandoned handshakes", before>>20, peak>>20, floods)
+	} else {
+		t.Logf("RSS %d -> %d MiB under %d abandoned handshakes", before>>20, peak>>20, floods)
 	}
 }
