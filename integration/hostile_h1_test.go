@@ -185,6 +185,33 @@ func TestHostileH1Slow(t *testing.T) {
 		}
 	})
 
+	// 100,000 pipelined requests, no response read: the proxy answers
+	// them in order until its writes stall, reads no further meanwhile,
+	// and lets go at the idle timeout.
+	t.Run("pipeline never read", func(t *testing.T) {
+		// One request first, so that the backend connection the flood
+		// uses is already in the pool (and counted) when it ends.
+		if got, _ := readAllTimed(dialAndWrite(t, addr, "GET /warm HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"), time.Now()); !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+			t.Fatalf("warm-up request: %q", firstLine(got))
+		}
+		// 64 KiB answers: the socket buffers fill after some hundred
+		// requests, not tens of thousands, however slow the machine.
+		be.setHandler(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write(make([]byte, 64<<10))
+		})
+		defer be.setHandler(nil)
+		n0 := be.count.Load()
+		w := watchRelease(t, p)
+		c := dialTCP(t, addr)
+		_ = c.SetReadBuffer(16 << 10)
+		go func() {
+			_ = c.SetWriteDeadline(time.Now().Add(3 * within))
+			_, _ = io.WriteString(c, strings.Repeat("GET /p HTTP/1.1\r\nHost: h\r\n\r\n", 100_000))
+		}()
+		w.wait(within, "a pipelining client that reads nothing")
+		t.Logf("it had served %d requests", be.count.Load()-n0)
+	})
+
 	// A client that asks for a large response and reads none of it: the
 	// proxy lets go of the connection at the idle timeout, its memory no
 	// more than socket and copy buffers.
@@ -198,29 +225,54 @@ func TestHostileH1Slow(t *testing.T) {
 			}
 		})
 		defer be.setHandler(nil)
-		pid := p.cmd.Process.Pid
-		fds := procFDCount(t, pid)
-		before, err := rssBytes(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rss := startRSSSampler(pid)
+		w := watchRelease(t, p)
 		c := dialTCP(t, addr)
 		_ = c.SetReadBuffer(16 << 10)
-		start := time.Now()
 		_, _ = io.WriteString(c, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
 		// The proxy holds a client and a backend connection meanwhile.
-		waitFDsBack(t, pid, fds, start.Add(3*within))
-		took := time.Since(start)
-		peak := rss.finish()
-		if took > within {
-			t.Errorf("proxy held the connections of a client that reads nothing for %v, want about 1s", took)
-		}
-		if peak-before > 32<<20 {
-			t.Errorf("proxy RSS grew from %d MiB to %d MiB for one client that reads nothing", before>>20, peak>>20)
-		}
-		t.Logf("released after %v, RSS %d -> %d MiB", took.Round(time.Millisecond), before>>20, peak>>20)
+		w.wait(within, "a client that reads nothing of a large response")
 	})
+}
+
+// releaseWatch follows a proxy process while one hostile connection is
+// served: its descriptors and its RSS.
+type releaseWatch struct {
+	t      testing.TB
+	pid    int
+	fds    int
+	before int64
+	rss    *rssSampler
+	start  time.Time
+}
+
+// watchRelease starts watching p; the connection to watch is made next.
+func watchRelease(t testing.TB, p *proc) *releaseWatch {
+	t.Helper()
+	w := &releaseWatch{t: t, pid: p.cmd.Process.Pid}
+	w.fds = procFDCount(t, w.pid)
+	var err error
+	if w.before, err = rssBytes(w.pid); err != nil {
+		t.Fatal(err)
+	}
+	w.rss = startRSSSampler(w.pid)
+	w.start = time.Now()
+	return w
+}
+
+// wait waits for the proxy to let go of the connection (3×within at
+// most) and checks it did within, its RSS growing by 32 MiB at most.
+func (w *releaseWatch) wait(within time.Duration, what string) {
+	w.t.Helper()
+	waitFDsBack(w.t, w.pid, w.fds, w.start.Add(3*within))
+	took := time.Since(w.start)
+	peak := w.rss.finish()
+	if took > within {
+		w.t.Errorf("proxy held %s for %v, want about 1s", what, took)
+	}
+	if peak-w.before > 32<<20 {
+		w.t.Errorf("proxy RSS grew from %d MiB to %d MiB for %s", w.before>>20, peak>>20, what)
+	}
+	w.t.Logf("released after %v, RSS %d -> %d MiB", took.Round(time.Millisecond), w.before>>20, peak>>20)
 }
 
 // waitFDsBack waits until pid has more than fds descriptors open (it has
@@ -235,4 +287,14 @@ func waitFDsBack(t testing.TB, pid, fds int, until time.Time) {
 		}
 		accepted = accepted || n > fds
 	}
+}
+
+// dialAndWrite dials addr and writes raw.
+func dialAndWrite(t testing.TB, addr, raw string) *net.TCPConn {
+	t.Helper()
+	c := dialTCP(t, addr)
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -132,6 +132,48 @@ func TestHostileH2Floods(t *testing.T) {
 		}
 	})
 
+	// An HPACK bomb: one 4 KB field put in the dynamic table, then a
+	// header block naming it a thousand times, a byte each: 4 MB decoded
+	// from 1 KB on the wire. x/net counts the decoded size against
+	// max_header_bytes, keeps no more, and answers that stream 431.
+	t.Run("hpack bomb", func(t *testing.T) {
+		a := dialH2Attacker(t, pp.addr)
+		fields := func(extra ...hpack.HeaderField) []byte {
+			a.hb.Reset()
+			for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "bomb.test"}, {":path", "/"}} {
+				_ = a.he.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+			}
+			for _, f := range extra {
+				_ = a.he.WriteField(f)
+			}
+			return bytes.Clone(a.hb.Bytes())
+		}
+		// Stream 1 carries the entry once; it is indexed.
+		first := fields(hpack.HeaderField{Name: "x-bomb", Value: strings.Repeat("b", 4000)})
+		bomb := fields()
+		for range 1000 {
+			bomb = append(bomb, 0x80|62) // indexed: the newest dynamic entry
+		}
+		if a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndStream: true, EndHeaders: true}) != nil ||
+			a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: bomb, EndStream: true, EndHeaders: true}) != nil ||
+			a.bw.Flush() != nil {
+			t.Fatal("write failed")
+		}
+		status := map[uint32]string{}
+		for len(status) < 2 {
+			f, err := a.fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("reading the answers: %v (got %v)", err, status)
+			}
+			if h, ok := f.(*http2.MetaHeadersFrame); ok {
+				status[h.StreamID] = h.PseudoValue("status")
+			}
+		}
+		if status[1] != "200" || status[3] != "431" {
+			t.Errorf("statuses %v, want 200 for the entry's stream and 431 for the bomb", status)
+		}
+	})
+
 	// SETTINGS and PINGs each make the server owe an acknowledgement; a
 	// client that never reads them fills the send queue. x/net closes the
 	// connection past 10,000 queued control frames (PINGs) and owes one
