@@ -120,47 +120,60 @@ func TestHostileH2RapidReset(t *testing.T) {
 		}
 	})
 
-	t.Run("a flood of them closes it", func(t *testing.T) {
-		started.Store(0)
-		conns.Store(0)
-		const streams = 20000
-		a := dialH2Attacker(t, pp.addr)
-		gone := a.readUntilGone()
-		block := a.headerBlock("rr.test", "/")
-		sent := 0
-		var werr error
-		for id := uint32(1); sent < streams; id += 2 {
-			werr = a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true})
-			if werr == nil {
-				werr = a.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+	// The client resets each stream itself, or makes the server reset it
+	// (MadeYouReset, CVE-2025-8671: a WINDOW_UPDATE of 0 on the stream is
+	// a stream error); either cancels the handler and costs the same.
+	for _, tc := range []struct {
+		name  string
+		reset func(fr *http2.Framer, id uint32) error
+	}{
+		{"a flood of them closes it", func(fr *http2.Framer, id uint32) error { return fr.WriteRSTStream(id, http2.ErrCodeCancel) }},
+		{"a flood of server resets closes it", func(fr *http2.Framer, id uint32) error {
+			return fr.WriteRawFrame(http2.FrameWindowUpdate, 0, id, []byte{0, 0, 0, 0}) // the Framer refuses 0
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			started.Store(0)
+			conns.Store(0)
+			const streams = 20000
+			a := dialH2Attacker(t, pp.addr)
+			gone := a.readUntilGone()
+			block := a.headerBlock("rr.test", "/")
+			sent := 0
+			var werr error
+			for id := uint32(1); sent < streams; id += 2 {
+				werr = a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true})
+				if werr == nil {
+					werr = tc.reset(a.fr, id)
+				}
+				if werr == nil {
+					werr = a.bw.Flush()
+				}
+				if werr != nil {
+					break
+				}
+				sent++
 			}
-			if werr == nil {
-				werr = a.bw.Flush()
+			var code int64
+			select {
+			case code = <-gone:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("sent %d streams reset at once (write error %v); connection still open 10s later; backend saw %d requests on %d connections",
+					sent, werr, started.Load(), conns.Load())
 			}
-			if werr != nil {
-				break
+			t.Logf("sent %d streams (write error %v), GOAWAY code %d, backend saw %d requests on %d connections", sent, werr, code, started.Load(), conns.Load())
+			// A TCP close (-1) or x/net's own GOAWAY when its queue overflows.
+			if code != -1 && code != int64(http2.ErrCodeEnhanceYourCalm) {
+				t.Errorf("connection ended with GOAWAY code %d, want a close or ENHANCE_YOUR_CALM", code)
 			}
-			sent++
-		}
-		var code int64
-		select {
-		case code = <-gone:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("sent %d HEADERS+RST_STREAM pairs (write error %v); connection still open 10s later; backend saw %d requests on %d connections",
-				sent, werr, started.Load(), conns.Load())
-		}
-		t.Logf("sent %d pairs (write error %v), GOAWAY code %d, backend saw %d requests on %d connections", sent, werr, code, started.Load(), conns.Load())
-		// A TCP close (-1) or x/net's own GOAWAY when its queue overflows.
-		if code != -1 && code != int64(http2.ErrCodeEnhanceYourCalm) {
-			t.Errorf("connection ended with GOAWAY code %d, want a close or ENHANCE_YOUR_CALM", code)
-		}
-		if n := conns.Load(); n > 1000 {
-			t.Errorf("backend accepted %d connections for one rapid-reset client, want at most 1000", n)
-		}
-		if n := started.Load(); n > 1000 {
-			t.Errorf("backend saw %d requests from one rapid-reset client, want at most 1000", n)
-		}
-	})
+			if n := conns.Load(); n > 1000 {
+				t.Errorf("backend accepted %d connections for one rapid-reset client, want at most 1000", n)
+			}
+			if n := started.Load(); n > 1000 {
+				t.Errorf("backend saw %d requests from one rapid-reset client, want at most 1000", n)
+			}
+		})
+	}
 }
 
 // startProtoHTTPBackendConns is startProtoHTTPBackend that also counts

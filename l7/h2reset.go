@@ -16,8 +16,12 @@ import (
 // wire cannot be finished, so its connection is closed). One connection
 // could make the backend accept thousands of connections a second.
 //
+// A client can also make the server reset its streams (MadeYouReset,
+// CVE-2025-8671: a WINDOW_UPDATE of 0, DATA past the declared length),
+// which x/net does not count either.
+//
 // So each connection has a budget of streams that end cancelled while
-// their handler ran (the client reset them, or the connection went):
+// their handler ran (either side reset them, or the connection went):
 // h2ResetBurst at once, refilled at h2ResetRate a second, as a token
 // bucket. A connection that overdraws it is closed, as nginx closes one
 // past its per-iteration stream limit and HAProxy one past its glitch
