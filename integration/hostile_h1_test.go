@@ -105,8 +105,9 @@ func TestHostileH1BadRequests(t *testing.T) {
 }
 
 // hostileProxy is a proxy whose entrypoint "web" has one-second header
-// and idle timeouts and sends everything to a service of serviceBody.
-func hostileProxy(t *testing.T, serviceBody string) *proc {
+// and idle timeouts and sends everything to a service of serviceBody;
+// extra blocks follow.
+func hostileProxy(t *testing.T, serviceBody string, extra ...string) *proc {
 	t.Helper()
 	return startProxy(t, hcl(`
 entrypoint "web" {
@@ -124,7 +125,7 @@ http_route "all" {
 service "svc" {
   %s
 }
-`, serviceBody))
+%s`, serviceBody, strings.Join(extra, "\n")))
 }
 
 // readAllTimed reads c until it ends and says when, from start.

@@ -8,6 +8,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -199,4 +200,40 @@ func slowCounting(started *atomic.Int64) http.Handler {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
+}
+
+// TestHostileH2SilentAfterALPN: a client that negotiates h2 over TLS and
+// then sends nothing, not even the preface, is closed at
+// timeouts.read_header (1s here), not after x/net's own 10s.
+func TestHostileH2SilentAfterALPN(t *testing.T) {
+	ca := newTestCA(t, "silent")
+	leaf := ca.issue(t, t.TempDir(), "proxy", protoServerName)
+	p := hostileProxy(t, `respond {
+    status = 200
+    body   = "ok"
+  }`, hcl(`
+tls {
+  certificate "proxy" {
+    cert_file = %q
+    key_file  = %q
+    default   = true
+  }
+}`, leaf.certFile, leaf.keyFile))
+	for _, preface := range []string{"", http2.ClientPreface[:10]} {
+		c, err := tlsDial(p.addr("web"), &tls.Config{RootCAs: ca.pool(), ServerName: protoServerName, NextProtos: []string{"h2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got := c.ConnectionState().NegotiatedProtocol; got != "h2" {
+			t.Fatalf("ALPN %q, want h2", got)
+		}
+		if _, err := io.WriteString(c, preface); err != nil {
+			t.Fatal(err)
+		}
+		el, _ := expectClosed(t, c, 15*time.Second)
+		if el > 5*time.Second {
+			t.Errorf("TLS h2 client that sent %q of the preface closed after %v, want about 1s", preface, el)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package l7
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -101,6 +102,19 @@ func (s *h2Server) serve(c net.Conn) {
 		s.mu.Unlock()
 		s.done.Done()
 	}()
+	// The client preface is read here, within timeouts.read_header: x/net
+	// waits 10s for it whatever the server's timeouts, so a client that
+	// negotiated h2 and sent nothing held its connection that long.
+	saw := false
+	if rht := s.base.ReadHeaderTimeout; rht > 0 {
+		var pre [len(http2.ClientPreface)]byte
+		c.SetReadDeadline(time.Now().Add(rht))
+		if _, err := io.ReadFull(c, pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
+			c.Close()
+			return
+		}
+		saw = true
+	}
 	// A handshake or request-head deadline set before the hand-over must
 	// not end the connection: HTTP/2 keeps its own timers (net/http's
 	// server clears them too).
@@ -108,9 +122,10 @@ func (s *h2Server) serve(c net.Conn) {
 	c.SetWriteDeadline(time.Time{})
 	bc := newBatchConn(c, s.base.IdleTimeout)
 	s.srv.ServeConn(bc, &http2.ServeConnOpts{
-		Context:    context.Background(),
-		BaseConfig: s.base,
-		Handler:    newH2ConnHandler(s, bc),
+		Context:          context.Background(),
+		BaseConfig:       s.base,
+		Handler:          newH2ConnHandler(s, bc),
+		SawClientPreface: saw,
 	})
 }
 
