@@ -93,6 +93,51 @@ service "dns" {
 	}
 }
 
+// TestHealthCheckTimeoutFollowsShortInterval checks that a health_check
+// with only a short interval is valid: the unwritten timeout becomes half
+// the interval instead of a 2s default that the interval check refuses.
+// A written timeout is kept, and refused when not shorter than the interval.
+func TestHealthCheckTimeoutFollowsShortInterval(t *testing.T) {
+	parse := func(body string) (*Config, error) {
+		return Parse("h.hcl", []byte(`
+entrypoint "web" { address = ":1" }
+http_route "r" {
+  entrypoints = ["web"]
+  service     = "s"
+}
+service "s" {
+  backend "http://127.0.0.1:1" {}
+  health_check {
+`+body+`
+  }
+}
+`))
+	}
+	for _, c := range []struct {
+		body string
+		want time.Duration
+	}{
+		{`interval = "1s"`, 500 * time.Millisecond},
+		{`interval = "4s"`, 2 * time.Second},
+		{`interval = "3s"`, 1500 * time.Millisecond},
+		{`interval = "1m"`, 2 * time.Second},
+		{"interval = \"1s\"\n timeout = \"900ms\"", 900 * time.Millisecond},
+	} {
+		cfg, err := parse(c.body)
+		if err != nil {
+			t.Errorf("%s: %v", c.body, err)
+			continue
+		}
+		if got := cfg.Service("s").HTTP.HealthCheck.Timeout; got != c.want {
+			t.Errorf("%s: timeout %v, want %v", c.body, got, c.want)
+		}
+	}
+	_, err := parse("interval = \"1s\"\n timeout = \"1s\"")
+	if err == nil || !strings.Contains(err.Error(), "timeout 1s must be shorter than interval 1s") {
+		t.Errorf("timeout = interval: got %v", err)
+	}
+}
+
 func TestHostName(t *testing.T) {
 	tests := []struct {
 		in, want, wantErr string

@@ -35,6 +35,19 @@ const (
 	DefaultRespondStatus          = 200
 )
 
+// defaultHealthCheckTimeout is a health check's timeout when none is
+// written: DefaultHealthCheckTimeout, or half the interval when that is
+// shorter, so that `interval = "1s"` alone is a valid block (a timeout
+// must be shorter than the interval, and the user wrote no timeout to
+// fix). HAProxy's `inter` alone and Caddy's health_interval alone are
+// likewise valid.
+func defaultHealthCheckTimeout(interval time.Duration) time.Duration {
+	if interval > 0 && interval/2 < DefaultHealthCheckTimeout {
+		return interval / 2
+	}
+	return DefaultHealthCheckTimeout
+}
+
 // Limits of the HTTP settings of an entrypoint.
 const (
 	minMaxHeaderBytes       = 1024
@@ -136,7 +149,7 @@ func applyHTTPDefaults(c *decls) {
 				hc.Method = DefaultHealthCheckMethod
 			}
 			setDur(w, "health_check.interval", &hc.Interval, DefaultHealthCheckInterval)
-			setDur(w, "health_check.timeout", &hc.Timeout, DefaultHealthCheckTimeout)
+			setDur(w, "health_check.timeout", &hc.Timeout, defaultHealthCheckTimeout(hc.Interval))
 			if !w.has("health_check.expect_status") {
 				hc.ExpectStatusLo, hc.ExpectStatusHi = DefaultExpectStatusLo, DefaultExpectStatusHi
 			}

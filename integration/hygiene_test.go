@@ -206,9 +206,9 @@ service "raw" {
 		{name: "NUL in header value", req: "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n"},
 		{name: "NUL in header name", req: "GET / HTTP/1.1\r\nHost: x\r\nX\x00A: b\r\n\r\n"},
 		{name: "CR in header value", req: "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n"},
-		{name: "bare LF request line", req: "GET / HTTP/1.1\nHost: x\r\n\r\n"},
-		{name: "bare LF header", req: "GET / HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n"},
-		{name: "bare LF end of head", req: "GET / HTTP/1.1\r\nHost: x\r\n\n"},
+		{name: "bare CR request line", req: "GET / HTTP/1.1\rHost: x\r\n\r\n"},
+		{name: "bare CR end of head", req: "GET / HTTP/1.1\r\nHost: x\r\n\rX"},
+		{name: "bare LF in trailer", req: "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n\r\n", body: true},
 		{name: "obs-fold space", req: "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n"},
 		{name: "obs-fold tab", req: "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n"},
 		{name: "space before colon", req: "GET / HTTP/1.1\r\nHost : x\r\n\r\n"},
@@ -255,6 +255,11 @@ service "raw" {
 		{"client Upgrade h2c", "GET /a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", 2},
 		{"chunked with extension and trailer", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n", 2},
 		{"CL with OWS", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length:  5 \r\n\r\nhello", 2},
+		// RFC 9112 §2.2: a bare LF ends a head's line; the backend gets CRLF.
+		{"bare LF request line", "GET /a HTTP/1.1\nHost: x\r\n\r\n", 2},
+		{"bare LF header", "GET /a HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n", 2},
+		{"bare LF end of head", "GET /a HTTP/1.1\r\nHost: x\r\n\n", 2},
+		{"bare LF everywhere with a body", "POST /a HTTP/1.1\nHost: x\nContent-Length: 4\n\n\r\n\r\n", 2},
 	}
 	for i, tt := range valid {
 		t.Run("valid/"+tt.name, func(t *testing.T) {

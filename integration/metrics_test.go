@@ -107,9 +107,9 @@ func TestMetricsAfterMixedTraffic(t *testing.T) {
 	if len(ended) < m.tcpConns+m.ptConns+1 {
 		t.Fatalf("only %d connection/flow lines in the access log, want %d", len(ended), m.tcpConns+m.ptConns+1)
 	}
-	// A bare LF: the request guard answers 400 before any route.
+	// A bare CR: the request guard answers 400 before any route.
 	bad := dialTCP(t, m.p.addr("web"))
-	bad.Write([]byte("GET / HTTP/1.1\nHost: x\n\n"))
+	bad.Write([]byte("GET / HTTP/1.1\rHost: x\r\n\r\n"))
 	if resp, _ := readGreeting(bad, len("HTTP/1.1 400")); resp != "HTTP/1.1 400" {
 		t.Fatalf("malformed request answered %q, want a 400", resp)
 	}

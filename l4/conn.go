@@ -97,8 +97,26 @@ func (c *Conn) release() {
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Read reads Prefix first, then from the socket. A zero-length Read
-// answers as the socket's (an error once it is closed).
+// answers as the socket's (an error once it is closed). On a
+// PROXY-protocol entrypoint, the first Read from a peer that is not
+// trusted fails with ErrProxyHeaderUntrusted if the stream starts with a
+// PROXY header, counted as on a tunnel: so a handler that is not a tunnel
+// (the HTTP server, a TLS handshake) refuses it too.
 func (c *Conn) Read(b []byte) (int, error) {
+	if c.refuseProxyHeader {
+		if err := c.checkNoProxyHeader(); err != nil {
+			if !c.refuseProxyHeader || len(c.Prefix) == 0 {
+				return 0, err // refused, or nothing read
+			}
+			// Undecided when the read failed (tlsmux's peek deadline): the
+			// bytes, a strict prefix of a signature, go with the error; a
+			// reader that replays them as Prefix has them checked again
+			// with what follows.
+			n := copy(b, c.Prefix)
+			c.Prefix = c.Prefix[n:]
+			return n, err
+		}
+	}
 	if len(c.Prefix) > 0 && len(b) > 0 {
 		n := copy(b, c.Prefix)
 		c.Prefix = c.Prefix[n:]
@@ -116,6 +134,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 // ReadFrom on Linux). The tunnel (pipe.go) copies the raw sockets itself
 // and does not come here.
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	if err := c.checkNoProxyHeader(); err != nil { // as Read
+		return 0, err
+	}
 	var n int64
 	if len(c.Prefix) > 0 {
 		m, err := w.Write(c.Prefix)

@@ -2,6 +2,8 @@ package l4
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -11,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/proxynow/proxynow/accesslog"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // eventually polls cond until it holds or 5s pass: counters move when
@@ -197,4 +199,77 @@ func TestTCPBytesCountedWhileOpen(t *testing.T) {
 		t.Fatalf("route connections %v, want 1", n)
 	}
 	c.Close()
+}
+
+// TestUntrustedProxyHeaderRefusedOnRead: a handler that is not a tunnel
+// (the HTTP server, a TLS handshake) reads the connection with Conn.Read
+// or io.Copy (Conn.WriteTo): a PROXY header from a peer that is not
+// trusted fails that read and is counted as refused, as on a tunnel, even
+// when its signature arrives in pieces; other bytes, even a partial
+// signature, are read unchanged.
+func TestUntrustedProxyHeaderRefusedOnRead(t *testing.T) {
+	type result struct {
+		got []byte
+		err error
+	}
+	for _, tc := range []struct {
+		name    string
+		pieces  [][]byte
+		copyTo  bool // io.Copy instead of io.ReadAll
+		refused bool
+	}{
+		{name: "v1", pieces: [][]byte{header(t, 1, "203.0.113.7:1", "198.51.100.1:2")}, refused: true},
+		{name: "v2 split", pieces: [][]byte{[]byte("\r\n\r\n\x00"), header(t, 2, "203.0.113.7:1", "198.51.100.1:2")[5:]}, refused: true},
+		{name: "v1 by WriteTo", pieces: [][]byte{header(t, 1, "203.0.113.7:1", "198.51.100.1:2")}, copyTo: true, refused: true},
+		{name: "HTTP", pieces: [][]byte{[]byte("GET / HTTP/1.1\r\n\r\n")}},
+		{name: "partial signature", pieces: [][]byte{[]byte("PROX"), []byte("IMA hello")}},
+		{name: "partial signature by WriteTo", pieces: [][]byte{[]byte("\r\n"), []byte("x")}, copyTo: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMetrics(prometheus.NewRegistry())
+			results := make(chan result, 1)
+			s := &TCPServer{Entrypoint: "ep", Metrics: m.Entrypoint("ep"),
+				ProxyProtocol: &ProxyProtocolIn{Trusted: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}},
+				Handler: HandlerFunc(func(_ context.Context, c *Conn) {
+					defer c.Close()
+					_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					var r result
+					if tc.copyTo {
+						var b bytes.Buffer
+						_, r.err = io.Copy(&b, c)
+						r.got = b.Bytes()
+					} else {
+						r.got, r.err = io.ReadAll(c)
+					}
+					results <- r
+				})}
+			addr := startTCP(t, s)
+			c := dial(t, addr)
+			var sent []byte
+			for i, p := range tc.pieces {
+				if i > 0 {
+					time.Sleep(20 * time.Millisecond) // a second segment, most likely
+				}
+				c.Write(p)
+				sent = append(sent, p...)
+			}
+			c.CloseWrite()
+			var r result
+			select {
+			case r = <-results:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the handler's read did not return")
+			}
+			refused := testutil.ToFloat64(m.proxyHeaders.WithLabelValues("ep", "refused"))
+			if tc.refused {
+				if !errors.Is(r.err, ErrProxyHeaderUntrusted) || len(r.got) > 0 || refused != 1 {
+					t.Errorf("read %q, %v; refused %v; want ErrProxyHeaderUntrusted, nothing read, 1 refused", r.got, r.err, refused)
+				}
+				return
+			}
+			if r.err != nil || !bytes.Equal(r.got, sent) || refused != 0 {
+				t.Errorf("read %q, %v; refused %v; want %q, no error, none refused", r.got, r.err, refused, sent)
+			}
+		})
+	}
 }

@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/upstream"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // Proxy is the Handler that pipes a connection to a backend of Pool.

@@ -138,23 +138,42 @@ func startsWithProxySig(b []byte) (sig, more bool) {
 // and refuses the connection if they are a PROXY header: the client would
 // otherwise choose the address the backend sees. Whatever is read is kept in
 // c.Prefix. It blocks until the client sends, so it runs on the
-// client-to-backend path only, never before a server-first protocol starts.
+// client-to-backend path only, never before a server-first protocol starts:
+// the tunnel calls it before its first copy, and Conn.Read before the first
+// read of any other handler (the HTTP server, a TLS handshake), under the
+// read deadline that reader set.
+//
+// A read error (a deadline) before the bytes decide leaves them in
+// c.Prefix and the check pending: tlsmux's peek, whose deadline that is,
+// replays what it read as Prefix, and the tunnel's check then goes on
+// from there.
 func (c *Conn) checkNoProxyHeader() error {
 	if !c.refuseProxyHeader {
 		return nil
 	}
-	c.refuseProxyHeader = false
-	buf := make([]byte, 0, len(sigV2))
-	buf = append(buf, c.Prefix...)
+	buf := c.Prefix // often decides alone: tlsmux peeked the first bytes
+	copied := false
 	for {
 		sig, more := startsWithProxySig(buf)
+		if sig || !more {
+			c.refuseProxyHeader = false
+		}
 		if sig {
 			c.metrics.proxyHeader(false)
+			if c.srv != nil {
+				c.srv.Logger.Warn("connection refused: PROXY header from a peer not in proxy_protocol.trusted",
+					"entrypoint", c.Entrypoint, "peer", c.TCPConn.RemoteAddr())
+			}
 			return ErrProxyHeaderUntrusted
 		}
 		if !more {
 			c.Prefix = buf
 			return nil
+		}
+		if !copied {
+			// Prefix may be a buffer someone else reuses: read into ours.
+			buf = append(make([]byte, 0, len(sigV2)), buf...)
+			copied = true
 		}
 		n, err := c.TCPConn.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]

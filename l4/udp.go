@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/upstream"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // UDPServer relays datagrams between clients and the backends of Pool. Each

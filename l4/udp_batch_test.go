@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/net/ipv4"
 
-	"github.com/proxynow/proxynow/accesslog"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // burst has each client send rounds windows of window datagrams

@@ -22,6 +22,10 @@ type scanner struct {
 
 	http10, trailer, hasCL, hasTE bool
 	connUpgrade, upgradeOther     bool // Connection has "upgrade"; Upgrade names other than h2c
+	// bareLF: a line of a request head on this connection has ended in a
+	// bare LF (lineFeed). Never cleared: the HTTP/1 server
+	// reads it to know that its CRLF-only fast path no longer applies.
+	bareLF bool
 }
 
 const (
@@ -165,7 +169,7 @@ func (s *scanner) step(c byte) scanStep {
 		return s.fail("NUL in request head")
 	}
 	if c == '\n' && s.state != stReqLF && s.state != stFieldLF && s.state != stEndLF {
-		return s.fail("bare LF line ending")
+		return s.lineFeed()
 	}
 	switch s.state {
 	case stReqStart:
@@ -265,6 +269,43 @@ func (s *scanner) step(c byte) scanStep {
 			}
 		}
 	}
+	return stepMore
+}
+
+// lineFeed scans an LF without a CR before it in a head or trailer
+// section. RFC 9112 §2.2 lets a recipient take it for the end of the
+// request line, of a field line or of the head, as net/http and nginx do;
+// anywhere else it is refused, and so is a CR without an LF after it.
+// The chunked body's framing keeps its CRLFs, as in net/http: chunk-size
+// lines and the CRLF after chunk data (stepChunk; RFC errata 7633), and
+// the trailer section (net/http waits for its CRLFCRLF).
+func (s *scanner) lineFeed() scanStep {
+	if s.trailer {
+		return s.fail("bare LF line ending in the trailer section")
+	}
+	switch s.state {
+	case stReqStart:
+		return s.fail("empty line before the request line")
+	case stMethod:
+		return s.fail("request line: method is not a token followed by one SP")
+	case stTarget:
+		return s.fail("request line: missing HTTP version")
+	case stVersion:
+		if s.sub != 8 {
+			return s.fail("request line: version is not HTTP/1.0 or HTTP/1.1")
+		}
+	case stName:
+		return s.fail("field line without a colon")
+	case stValue:
+		if r := s.endValue(); r != "" {
+			return s.fail(r)
+		}
+	case stFieldStart:
+		s.bareLF = true
+		return s.endHead()
+	}
+	s.bareLF = true
+	s.state = stFieldStart
 	return stepMore
 }
 

@@ -93,6 +93,33 @@ type Entry struct {
 	router     *Router
 	trusted    []netip.Prefix
 	log        *slog.Logger
+	// noRoute answers the requests no route takes (NoRoute), through the
+	// entrypoint's middlewares when it has some (SetNoRoute); nil: NoRoute
+	// itself, called directly.
+	noRoute http.Handler
+}
+
+// SetNoRoute makes h the handler of the requests no route takes and of
+// CONNECT: NoRoute wrapped in the entrypoint's middlewares, so that an
+// entrypoint's ip_deny or rate_limit refuses or counts them too, as
+// nginx's server-level directives and Traefik's entrypoint middlewares
+// do. It sees the request as a route's handler would (ClientIP and the
+// request id resolved). Call it before the Entry serves.
+func (e *Entry) SetNoRoute(h http.Handler) { e.noRoute = h }
+
+// NoRoute is the answer to a request no route takes: 404, or 405 with
+// Allow for CONNECT, which a reverse proxy does not tunnel (a CONNECT
+// forwarded to a backend would leave its pooled connection in an unknown
+// state).
+var NoRoute http.Handler = http.HandlerFunc(noRoute)
+
+func noRoute(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		writeError(w, http.StatusMethodNotAllowed)
+		return
+	}
+	writeError(w, http.StatusNotFound)
 }
 
 // NewEntry builds an entrypoint's handler. Trusted are the peers whose
@@ -154,15 +181,8 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// on as HTTP/1 after the client's upgrade bytes.
 		w.Header().Set("Connection", "close")
 	}
-	if r.Method == http.MethodConnect {
-		// A reverse proxy does not open tunnels: a CONNECT forwarded to a
-		// backend would leave its pooled connection in an unknown state.
-		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
-		writeError(w, http.StatusMethodNotAllowed)
-		return
-	}
-	if route == nil {
-		writeError(w, http.StatusNotFound)
+	if route == nil || r.Method == http.MethodConnect {
+		e.serveNoRoute(w, r, ri)
 		return
 	}
 	ri.route, ri.routeIndex = m.name, int32(m.rank.index) // m.name: route.Config is one more cache miss
@@ -172,6 +192,23 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(ri)
 	}
 	route.Handler.ServeHTTP(w, r)
+}
+
+// serveNoRoute answers a request no route takes, through the entrypoint's
+// middlewares if it has some; the route stays "" for the metrics and log.
+func (e *Entry) serveNoRoute(w http.ResponseWriter, r *http.Request, ri *reqInfo) {
+	if e.noRoute == nil {
+		noRoute(w, r)
+		return
+	}
+	// As ServeHTTP does for a route (not shared: the matched path keeps
+	// it inline).
+	if r.Context().Value(ownRequestKey{}) != nil {
+		setRequestContext(&r, ri)
+	} else {
+		r = r.WithContext(ri)
+	}
+	e.noRoute.ServeHTTP(w, r)
 }
 
 // ClientIP is the request's client address as the entry handler resolved

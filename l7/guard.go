@@ -16,8 +16,7 @@ import (
 //
 // net/http's server is lenient where a proxy must not be: given both
 // Content-Length and Transfer-Encoding it drops Content-Length and keeps the
-// connection (the bytes left over prefix the next request), it accepts bare-LF
-// line endings, and so on. The guard sits between the listener and net/http
+// connection (the bytes left over prefix the next request), and so on. The guard sits between the listener and net/http
 // and checks every HTTP/1 request's framing as net/http reads it: a malformed
 // request (listed below) is answered 400 by the guard and the connection
 // closed; net/http never sees its head, so no handler acts on it or on
@@ -40,9 +39,12 @@ import (
 // What is malformed. Where RFC 9112 lets a recipient choose, the guard
 // rejects, because a proxy that accepts what the next hop may read
 // differently is how requests are smuggled:
-//   - every line ends in CRLF; a bare LF or a bare CR anywhere is rejected,
-//     and so is a NUL, obs-fold, whitespace before the colon, a field name
-//     that is not a token, a control character (HTAB aside) in a value;
+//   - the request line, field lines and the empty line end in CRLF or in
+//     a bare LF (RFC 9112 §2.2 allows it; net/http and nginx accept it,
+//     and the server rebuilds the head, so the next hop sees CRLF); a bare
+//     CR anywhere is rejected, and so is a NUL, obs-fold, whitespace
+//     before the colon, a field name that is not a token, a control
+//     character (HTAB aside) in a value;
 //   - one Content-Length field of 1*DIGIT (at most 2^63-1) with optional
 //     whitespace around it: a repeated field or a list is rejected even with
 //     equal values (RFC 9110 §8.6 allows merging them; HAProxy and nginx
@@ -56,9 +58,11 @@ import (
 //     obs-text; an empty line before it is rejected rather than skipped
 //     (net/http does not skip it either);
 //   - a chunk-size line is 1 to 16 hex digits, then optionally ";" and an
-//     extension without control characters, then CRLF, at most 4096 bytes;
-//     chunk data is followed by CRLF; trailer fields follow the header field
-//     rules and must not be Content-Length or Transfer-Encoding.
+//     extension without control characters, then CRLF (not a bare LF: as
+//     net/http, after RFC errata 7633), at most 4096 bytes; chunk data is
+//     followed by CRLF; trailer fields follow the header field rules, but
+//     end in CRLF (net/http waits for a trailer section's CRLFCRLF), and
+//     must not be Content-Length or Transfer-Encoding.
 //
 // Host, methods and targets beyond syntax are net/http's business (it
 // answers 400 itself for a missing or repeated Host).
@@ -494,7 +498,7 @@ func (s *scanner) endMessage() {
 		s.state = stPass
 		return
 	}
-	*s = scanner{maxHead: s.maxHead, state: stReqStart, pos: s.pos}
+	*s = scanner{maxHead: s.maxHead, state: stReqStart, pos: s.pos, bareLF: s.bareLF}
 }
 
 // fast passes, in one go, a whole request line or field line at the start

@@ -86,10 +86,17 @@ var guardVectors = []guardVector{
 	{name: "cr-in-value", raw: gGet + "X-A: a\rb\r\n\r\n", bad: "bare CR"},
 	{name: "control-in-value", raw: gGet + "X-A: a\x01b\r\n\r\n", bad: "control character in field value"},
 	{name: "del-in-value", raw: gGet + "X-A: a\x7fb\r\n\r\n", bad: "control character in field value"},
-	{name: "bare-lf-request-line", raw: "GET / HTTP/1.1\nHost: x\r\n\r\n", bad: "bare LF"},
-	{name: "bare-lf-field-line", raw: gGet + "X-A: 1\nX-B: 2\r\n\r\n", bad: "bare LF"},
-	{name: "bare-lf-end-of-head", raw: gGet + "\n", bad: "bare LF"},
 	{name: "bare-cr-end-of-head", raw: gGet + "\r", bad: "bare CR"},
+	// A bare LF ends a line (RFC 9112 §2.2) only where a line may end.
+	{name: "bare-lf-first", raw: "\n" + gGet + "\r\n", bad: "empty line before the request line"},
+	{name: "bare-lf-in-method", raw: "GET\n/ HTTP/1.1\r\nHost: x\r\n\r\n", bad: "method is not a token followed by one SP"},
+	{name: "bare-lf-missing-version", raw: "GET /\nHost: x\n\n", bad: "missing HTTP version"},
+	{name: "bare-lf-short-version", raw: "GET / HTTP/1.\nHost: x\n\n", bad: "not HTTP/1.0 or HTTP/1.1"},
+	{name: "bare-lf-field-without-colon", raw: gGet + "X-A\n\r\n", bad: "field line without a colon"},
+	{name: "bare-lf-bad-cl", raw: gPost + "Content-Length: \n\nhello", bad: "empty Content-Length"},
+	{name: "bare-lf-cr-inside", raw: "GET / HTTP/1.1\nHost: x\rX\n\n", bad: "bare CR"},
+	{name: "bare-lf-trailer-field", raw: gTE + "0\r\nX-T: v\n\r\n", bad: "bare LF line ending in the trailer section"},
+	{name: "bare-lf-trailer-end", raw: gTE + "0\r\n\n", bad: "bare LF line ending in the trailer section"},
 	{name: "obs-fold-space", raw: gGet + "X-A: a\r\n b\r\n\r\n", bad: "obs-fold"},
 	{name: "obs-fold-tab", raw: gGet + "X-A: a\r\n\tb\r\n\r\n", bad: "obs-fold"},
 	{name: "space-before-colon", raw: "GET / HTTP/1.1\r\nHost : x\r\n\r\n", bad: "whitespace between field name and colon"},
@@ -133,6 +140,16 @@ var guardVectors = []guardVector{
 	{name: "ok-http10-keep-alive", raw: "POST /old HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi",
 		want: []string{`POST /old "hi" Connection=keep-alive`}},
 	{name: "ok-obs-text-value", raw: gGet + "X-A: caf\xc3\xa9\r\n\r\n", want: []string{`GET / ""`}},
+	// Bare LF line ends in heads and trailers (not in chunk lines, above).
+	{name: "ok-bare-lf-request-line", raw: "GET / HTTP/1.1\nHost: x\r\n\r\n", want: []string{`GET / ""`}},
+	{name: "ok-bare-lf-field-line", raw: gGet + "X-A: 1\nX-B: 2\r\n\r\n", want: []string{`GET / ""`}},
+	{name: "ok-bare-lf-end-of-head", raw: gGet + "\n", want: []string{`GET / ""`}},
+	{name: "ok-bare-lf-then-crlf-end", raw: "GET / HTTP/1.1\nHost: x\n\r\n", want: []string{`GET / ""`}},
+	{name: "ok-bare-lf-pipelined", raw: "GET /a HTTP/1.1\nHost: x\nConnection: keep-alive\n\n" +
+		"POST /p HTTP/1.1\nHost: x\nContent-Length: 8\n\nab\r\n\r\ncd",
+		want: []string{`GET /a "" Connection=keep-alive`, `POST /p "ab\r\n\r\ncd"`}},
+	{name: "ok-bare-lf-head-chunked", raw: gPost + "Transfer-Encoding: chunked\nTrailer: X-T\n\n5\r\nhello\r\n0\r\nX-T: done\r\n\r\n",
+		want: []string{`POST /s "hello" Trailer:X-T=done`}},
 	// The guard stops checking after a request to switch protocols; the
 	// handler refuses it here, so the connection stays HTTP/1 unchecked (the
 	// l7 handler closes such connections).

@@ -92,6 +92,13 @@ type h1conn struct {
 	// rdUser: the handler set a read deadline (http.ResponseController);
 	// body reads keep it instead of setting their own, as in net/http.
 	rdUser bool
+
+	// bareLF points at the guard's scanner.bareLF: true once a head or
+	// trailer line on the connection ended in a bare LF, which the
+	// CRLF-only fast path of readHead cannot find the end of; at noLF
+	// (false) when nc is not guarded.
+	bareLF *bool
+	noLF   bool
 }
 
 // srcReader is the connection as br reads it: first the byte the watcher

@@ -351,8 +351,19 @@ func diffCases() []diffCase {
 		rone("expect-case", rreq("POST", "/expect", "HTTP/1.1", "Host: h", "Content-Length: 1", "Expect: 100-Continue")+"x"),
 		{name: "expect-flushread", parts: []string{rreq("POST", "/flushread", "HTTP/1.1", "Host: h", "Content-Length: 5", "Expect: 100-continue") + "hello"}, n: 1},
 
+		// Bare LF line ends (RFC 9112 §2.2), as net/http takes them: the
+		// new server must find the same heads, fields and trailers.
+		withCheck(rone("bare-lf", "GET / HTTP/1.1\nHost: h\n\n"), rstatus(200)),
+		withCheck(rone("bare-lf-mixed", "GET /x HTTP/1.1\r\nHost: h\nX-A: b\r\nX-C: d\n\r\n"), rstatus(200)),
+		{name: "bare-lf-pipelined", parts: []string{"GET /a HTTP/1.1\nHost: h\n\n" +
+			"POST /b HTTP/1.1\nHost: h\nContent-Length: 8\n\nab\r\n\r\ncd" + rget("/c")}, n: 3},
+		rone("bare-lf-head-chunked", "POST /t HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\nTrailer: X-T\n\n3\r\nabc\r\n0\r\nX-T: v\r\n\r\n"),
+		rone("bare-lf-http10", "GET /old HTTP/1.0\nHost: h\n\n"),
+
 		// Malformed: the guard answers before either server sees the head.
-		withCheck(rone("bare-lf", "GET / HTTP/1.1\nHost: h\n\n"), rstatus(400)),
+		withCheck(rone("bare-lf-chunk-line", rreq("POST", "/x", "HTTP/1.1", "Host: h", "Transfer-Encoding: chunked")+"3\nabc\r\n0\r\n\r\n"), rstatus(400)),
+		withCheck(rone("bare-cr", "GET / HTTP/1.1\rHost: h\r\n\r\n"), rstatus(400)),
+		withCheck(rone("bare-lf-trailer", rreq("POST", "/x", "HTTP/1.1", "Host: h", "Transfer-Encoding: chunked")+"3\r\nabc\r\n0\r\nX-T: v\n\n"), rstatus(400)),
 		withCheck(rone("cl-and-te", rreq("POST", "/x", "HTTP/1.1", "Host: h", "Content-Length: 3", "Transfer-Encoding: chunked")+"0\r\n\r\n"), rstatus(400)),
 		rone("te-gzip", rreq("POST", "/x", "HTTP/1.1", "Host: h", "Transfer-Encoding: gzip, chunked")+"0\r\n\r\n"),
 		rone("cl-bad", rreq("POST", "/x", "HTTP/1.1", "Host: h", "Content-Length: abc")),

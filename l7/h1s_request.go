@@ -73,8 +73,14 @@ func (c *h1conn) readHead(first bool) ([]byte, error) {
 	timed := first || c.s.readHeaderTimeout <= 0
 	for {
 		b, _ := br.Peek(br.Buffered())
-		if i := bytes.Index(b, crlfcrlf); i >= 0 {
-			return b[:i+4], nil
+		if !*c.bareLF {
+			// Every line so far ended in CRLF (the guard says): the
+			// first empty line is the first CRLFCRLF.
+			if i := bytes.Index(b, crlfcrlf); i >= 0 {
+				return b[:i+4], nil
+			}
+		} else if i := headEndLF(b); i >= 0 {
+			return b[:i], nil
 		}
 		if !timed {
 			c.nc.SetReadDeadline(time.Now().Add(c.s.readHeaderTimeout))
@@ -101,6 +107,47 @@ func headTooLarge(head []byte) error {
 	return &requestError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
 }
 
+// headEndLF is the length of the head at the start of b, through its empty
+// line, when lines may end in CRLF or a bare LF (the guard let no bare CR
+// through); -1 when b holds no empty line yet.
+func headEndLF(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		switch {
+		case i < len(b) && b[i] == '\n':
+			return i + 1
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			return i + 2
+		}
+	}
+}
+
+// endsHead reports whether head, gathered line by line, ends with its
+// empty line (after CRLF or a bare LF).
+func endsHead(head []byte) bool {
+	return bytes.HasSuffix(head, []byte("\n\n")) || bytes.HasSuffix(head, []byte("\n\r\n"))
+}
+
+// crlfHead is head with every line ending in CRLF: the parser's form.
+// Only a head with a bare LF is copied.
+func crlfHead(head string) string {
+	if strings.Count(head, "\n") == strings.Count(head, "\r\n") {
+		return head
+	}
+	var b strings.Builder
+	b.Grow(len(head) + strings.Count(head, "\n"))
+	for line := range strings.SplitAfterSeq(head, "\n") {
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		b.WriteString(line)
+		b.WriteString("\r\n")
+	}
+	return strings.TrimSuffix(b.String(), "\r\n") // SplitAfter's empty last piece
+}
+
 // readLongHead gathers a head larger than br's buffer, line by line, up to
 // the server's limit (431 beyond, 414 if the request line alone is).
 func (c *h1conn) readLongHead() ([]byte, error) {
@@ -121,7 +168,7 @@ func (c *h1conn) readLongHead() ([]byte, error) {
 		// of exactly the buffer's size comes as the line, then its CRLF
 		// alone — taking that for the end would start a second request in
 		// the middle of this one's fields.
-		if bytes.HasSuffix(head, crlfcrlf) {
+		if endsHead(head) {
 			return head, nil
 		}
 	}
@@ -143,6 +190,9 @@ func (c *h1conn) readRequest(first bool) (*http.Request, *h1body, error) {
 	head := string(b)
 	if !long {
 		c.br.Discard(len(b))
+	}
+	if *c.bareLF {
+		head = crlfHead(head)
 	}
 	return c.parseRequest(head)
 }

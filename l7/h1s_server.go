@@ -53,6 +53,13 @@ func (s *h1Server) shuttingDown() bool { return s.shutdown.Load() }
 // for a terminated TLS connection.
 func (s *h1Server) serveConn(nc net.Conn, tlsState *tls.ConnectionState) {
 	c := &h1conn{s: s, nc: nc, tls: tlsState}
+	c.bareLF = &c.noLF
+	switch g := nc.(type) {
+	case *guardConn:
+		c.bareLF = &g.s.bareLF
+	case *guardTLSConn:
+		c.bareLF = &g.s.bareLF
+	}
 	if a := nc.RemoteAddr(); a != nil {
 		c.remote = a.String()
 		if ap, err := netip.ParseAddrPort(c.remote); err == nil {

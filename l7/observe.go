@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l7/middleware"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // Observer wraps an entrypoint's handler (the Entry) to count, time and

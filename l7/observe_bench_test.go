@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/config"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // nopWriter is a ResponseWriter that costs nothing, so the handler

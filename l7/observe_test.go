@@ -16,9 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l7/middleware"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // bcrypt("secret") at cost 4.

@@ -503,7 +503,7 @@ func TestRouterWarnings(t *testing.T) {
 				t.Fatalf("warnings %q, want %d for %q", ws, len(c.want), c.want)
 			}
 			for i, w := range ws {
-				if !strings.HasPrefix(w, `http_route "`+c.want[i]+`" `) || !strings.Contains(w, "can never match") {
+				if !strings.HasPrefix(w.Message, `http_route "`+c.want[i]+`" `) || !strings.Contains(w.Message, "can never match") {
 					t.Errorf("warning %d = %q, want it about %q", i, w, c.want[i])
 				}
 			}

@@ -15,14 +15,19 @@ import (
 // route shadowing another (a duplicate of lower rank, a catch-all of
 // higher priority); a route covered only by several others together is
 // not reported, and a path_regex is only known to cover the same regex or
-// the exact paths it matches.
-func (rt *Router) Warnings() []string {
-	var out []string
+// the exact paths it matches. Each warning is at the shadowed route's
+// block, as config's own warnings are at theirs.
+func (rt *Router) Warnings() config.Diagnostics {
+	var out config.Diagnostics
 	for _, b := range rt.routes {
 		for _, a := range rt.candidates(b) {
 			if a != b && a.shadows(b) {
-				out = append(out, fmt.Sprintf("http_route %q (%s) can never match: http_route %q (%s) takes every request it would",
-					b.name, b.route.Config.Pos, a.name, a.route.Config.Pos))
+				out = append(out, config.Diagnostic{
+					Severity: config.SeverityWarning,
+					Pos:      b.route.Config.Pos,
+					Message: fmt.Sprintf("http_route %q can never match: http_route %q (%s) takes every request it would",
+						b.name, a.name, a.route.Config.Pos),
+				})
 				break
 			}
 		}
@@ -160,7 +165,7 @@ func subset[T comparable](small, big []T) bool {
 
 // RouteWarnings compiles the http_routes of one entrypoint without their
 // services and returns Router.Warnings: `proxynow validate` reports them.
-func RouteWarnings(routes []*config.HTTPRoute) ([]string, error) {
+func RouteWarnings(routes []*config.HTTPRoute) (config.Diagnostics, error) {
 	rs := make([]*Route, len(routes))
 	for i, r := range routes {
 		rs[i] = &Route{Config: r, Handler: http.NotFoundHandler()}

@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/upstream"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // PassRoute is one quic_route: QUIC connections whose ClientHello names one

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/proxynow/proxynow/accesslog"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // flowLog is what a passthrough flow's access log line reports.

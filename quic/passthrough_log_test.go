@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/proxynow/proxynow/accesslog"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // TestDemuxAccessLog: a passthrough flow ends (idle) with one line naming

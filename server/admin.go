@@ -206,7 +206,7 @@ func (s *Server) serveUpstreams(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) serveConfig(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, redactConfig(s.cur.Load().cfg))
+	writeJSON(w, http.StatusOK, durationsAsText(redactConfig(s.cur.Load().cfg)))
 }
 
 func (a *admin) serveReload(w http.ResponseWriter, r *http.Request) {

@@ -97,11 +97,31 @@ func (g *generation) buildHTTP(ep *config.Entrypoint, k listenerKey, routes []*c
 	g.warned[k] = sum
 	if g.prev.warned[k] != sum {
 		for _, w := range router.Warnings() {
-			g.s.log.Warn("http routes", "entrypoint", ep.Name, "warning", w)
+			g.s.log.Warn("http routes", "entrypoint", ep.Name, "warning", w.Error())
 		}
 	}
-	entry := g.acmeHandler(l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log))
+	e := l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log)
+	if len(ep.HTTP.Middlewares) > 0 {
+		t, err := g.noRouteTracker(ep, k)
+		if err != nil {
+			return nil, err
+		}
+		e.SetNoRoute(t)
+	}
+	entry := g.acmeHandler(e)
 	return l7.NewObserver(entry, ep.Name, routes, g.s.metrics.HTTP, g.s.accessLog), nil
+}
+
+// noRouteTracker is l7.NoRoute (404, 405 for CONNECT) wrapped in the
+// entrypoint's middlewares, so that they see the requests no route takes
+// too; tracked under the route name "", which no http_route has, and
+// reused like a route's tracker when the middlewares are unchanged.
+func (g *generation) noRouteTracker(ep *config.Entrypoint, k listenerKey) (*reqTracker, error) {
+	mws, fp, err := g.chain("no route", ep.HTTP.Middlewares)
+	if err != nil {
+		return nil, fmt.Errorf("entrypoint %q: %w", ep.Name, err)
+	}
+	return g.tracker(trackKey{k, ""}, fp, func() http.Handler { return middleware.Chain(mws...)(l7.NoRoute) }), nil
 }
 
 // httpTracker is the route's service wrapped in the entrypoint's
@@ -110,26 +130,41 @@ func (g *generation) buildHTTP(ep *config.Entrypoint, k listenerKey, routes []*c
 func (g *generation) httpTracker(ep *config.Entrypoint, k listenerKey, r *config.HTTPRoute) (*reqTracker, error) {
 	names := append(append([]string(nil), ep.HTTP.Middlewares...), r.Middlewares...)
 	svc := g.services[r.Service]
+	mws, fp, err := g.chain(fmt.Sprintf("%s|%p", g.routeFPs["http_route "+r.Name], svc), names)
+	if err != nil {
+		return nil, fmt.Errorf("http_route %q: %w", r.Name, err)
+	}
+	return g.tracker(trackKey{k, r.Name}, fp, func() http.Handler {
+		if len(mws) == 0 {
+			return svc.handler
+		}
+		return middleware.Chain(mws...)(svc.handler)
+	}), nil
+}
+
+// chain resolves middleware names, and extends the fingerprint fp with
+// each one's identity.
+func (g *generation) chain(fp string, names []string) ([]middleware.Middleware, string, error) {
 	mws := make([]middleware.Middleware, len(names))
-	fp := fmt.Sprintf("%s|%p", g.routeFPs["http_route "+r.Name], svc)
 	for i, name := range names {
 		m, err := g.middleware(name)
 		if err != nil {
-			return nil, fmt.Errorf("http_route %q: %w", r.Name, err)
+			return nil, "", err
 		}
 		mws[i] = m.mw
 		fp += fmt.Sprintf("|%p", m)
 	}
-	key := trackKey{k, r.Name}
+	return mws, fp, nil
+}
+
+// tracker is the previous generation's tracker at key when its
+// fingerprint is fp, else a new one over the handler build makes.
+func (g *generation) tracker(key trackKey, fp string, build func() http.Handler) *reqTracker {
 	if t := g.prev.httpTrack[key]; t != nil && t.fp == fp {
 		g.httpTrack[key] = t
-		return t, nil
+		return t
 	}
-	h := svc.handler
-	if len(mws) > 0 {
-		h = middleware.Chain(mws...)(h)
-	}
-	t := newReqTracker(h, fp)
+	t := newReqTracker(build(), fp)
 	g.httpTrack[key] = t
-	return t, nil
+	return t
 }

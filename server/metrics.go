@@ -10,13 +10,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/proxynow/proxynow/accesslog"
 	"github.com/proxynow/proxynow/config"
 	"github.com/proxynow/proxynow/l4"
 	"github.com/proxynow/proxynow/l7"
 	"github.com/proxynow/proxynow/quic"
 	"github.com/proxynow/proxynow/tlsmux"
 	"github.com/proxynow/proxynow/upstream"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // Metrics is the process's registry and every layer's families on it. It

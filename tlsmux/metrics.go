@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/proxynow/proxynow/accesslog"
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // Metrics are the TLS families. One value serves the whole process (and

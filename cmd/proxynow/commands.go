@@ -73,7 +73,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, w.Error())
 	}
 	for _, w := range routeWarnings(cfg) {
-		fmt.Fprintln(stderr, "warning: "+w)
+		fmt.Fprintln(stderr, w.Error())
 	}
 	fmt.Fprintf(stdout, "configuration OK: %s\n", strings.Join(cfg.Files, ", "))
 	return exitOK
@@ -97,9 +97,10 @@ func buildMiddlewares(cfg *config.Config) error {
 }
 
 // routeWarnings lists, per entrypoint, the http_routes that can never
-// match because another route takes all their requests.
-func routeWarnings(cfg *config.Config) []string {
-	var out []string
+// match because another route takes all their requests, each at the
+// route's block.
+func routeWarnings(cfg *config.Config) config.Diagnostics {
+	var out config.Diagnostics
 	for _, ep := range cfg.Entrypoints {
 		var routes []*config.HTTPRoute
 		for i := range cfg.HTTPRoutes {
@@ -112,10 +113,12 @@ func routeWarnings(cfg *config.Config) []string {
 		}
 		ws, err := l7.RouteWarnings(routes)
 		if err != nil {
-			out = append(out, fmt.Sprintf("entrypoint %q: %v", ep.Name, err))
+			out = append(out, config.Diagnostic{Severity: config.SeverityWarning,
+				Message: fmt.Sprintf("entrypoint %q: %v", ep.Name, err), Err: err})
 		}
 		for _, w := range ws {
-			out = append(out, fmt.Sprintf("entrypoint %q: %s", ep.Name, w))
+			w.Message = fmt.Sprintf("entrypoint %q: %s", ep.Name, w.Message)
+			out = append(out, w)
 		}
 	}
 	return out

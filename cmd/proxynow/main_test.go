@@ -88,7 +88,7 @@ func TestCommands(t *testing.T) {
 		{name: "validate bad", args: []string{"validate", bad}, code: exitConfig,
 			stderr: `bad\.hcl:2:3: .*"adress".*did you mean "address"`},
 		{name: "validate warns of a shadowed route", args: []string{"validate", write(t, "shadow.hcl", shadowed)}, code: exitOK,
-			stdout: "configuration OK", stderr: `http_route "api" \(.*shadow\.hcl:7:\d+\) can never match: http_route "all"`},
+			stdout: "configuration OK", stderr: `(?m)^\S*shadow\.hcl:7:12: warning: entrypoint "web": http_route "api" can never match: http_route "all" \(\S*shadow\.hcl:2:12\) takes every request it would\n`},
 		{name: "validate missing file", args: []string{"validate", "/nonexistent.hcl"}, code: exitConfig, stderr: "nonexistent"},
 		{name: "validate no file", args: []string{"validate"}, code: exitConfig, stderr: "Usage:"},
 		{name: "validate help", args: []string{"validate", "-help"}, code: exitOK, stderr: "Usage:"},

@@ -26,9 +26,13 @@ import (
 //
 //   - strip_prefix removes the first listed prefix that matches on a
 //     segment boundary: "/api" strips "/api" and "/api/x", not "/apix".
-//     The boundary must be a real "/" in the escaped path too:
-//     "/api%2Fx" is the single segment "api/x" and keeps its prefix. An
-//     emptied path becomes "/". X-Forwarded-Prefix is set to the prefix.
+//     It matches the decoded path, as the router does: "/api%2Fx" is
+//     "/api/x" to a path_prefix "/api", so strip_prefix strips it too, and
+//     the escaped "/" at the boundary becomes the new path's leading "/"
+//     ("/x"; a request target starts with one). The rest keeps its
+//     escapes: "/api/a%2Fb" and "/api%2Fa%2Fb" become "/a%2Fb", as with
+//     Caddy's strip_path_prefix. An emptied path becomes "/".
+//     X-Forwarded-Prefix is set to the prefix.
 //   - add_prefix prepends its prefix.
 //   - replace_path sets the path; X-Replaced-Path holds the original
 //     (escaped).
@@ -139,10 +143,17 @@ func (sp *stripPrefix) strip(u *url.URL) (path, raw string, i int) {
 					k++
 				}
 			}
-			if n < len(p) || k < len(raw) && raw[k] != '/' {
-				continue // the boundary is an escaped "/"
+			switch {
+			case n < len(p):
+				continue // cannot be: raw decodes to path
+			case k < len(raw) && raw[k] != '/':
+				// The boundary is an escaped "/" (path[len(p)] is '/'
+				// and raw[k] is not, so raw[k:k+3] is "%2F" or "%2f"):
+				// it is the new path's leading "/".
+				raw = "/" + raw[k+3:]
+			default:
+				raw = raw[k:]
 			}
-			raw = raw[k:]
 		}
 		if path == "" {
 			path, raw = "/", ""

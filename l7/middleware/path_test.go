@@ -3,6 +3,8 @@ package middleware
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/proxynow/proxynow/config"
@@ -64,7 +66,11 @@ func TestPathRewrites(t *testing.T) {
 		{name: "strip first matching", m: strip("/v1", "/api", "/api/v2"), target: "/api/v2/x", path: "/v2/x", hdr: "X-Forwarded-Prefix", hdrValue: "/api"},
 		{name: "strip keeps escapes", m: strip("/api"), target: "/api/a%2Fb/c%20d", path: "/a/b/c d", escaped: "/a%2Fb/c%20d", hdr: "X-Forwarded-Prefix", hdrValue: "/api"},
 		{name: "strip escaped prefix", m: strip("/api"), target: "/%61pi/a%2Fb", path: "/a/b", escaped: "/a%2Fb", hdr: "X-Forwarded-Prefix", hdrValue: "/api"},
-		{name: "strip not across escaped slash", m: strip("/api"), target: "/api%2Fx", path: "/api/x", escaped: "/api%2Fx", hdr: "X-Forwarded-Prefix"},
+		{name: "strip at escaped slash", m: strip("/api"), target: "/api%2Fx", path: "/x", escaped: "/x", hdr: "X-Forwarded-Prefix", hdrValue: "/api"},
+		{name: "strip at lower-case escaped slash", m: strip("/api"), target: "/api%2fx%2fy", path: "/x/y", escaped: "/x%2fy", hdr: "X-Forwarded-Prefix", hdrValue: "/api"},
+		{name: "strip at escaped slash keeps later escapes", m: strip("/api"), target: "/api%2Fa%2Fb", path: "/a/b", escaped: "/a%2Fb", hdr: "X-Forwarded-Prefix", hdrValue: "/api"},
+		{name: "strip to an escaped slash alone", m: strip("/api"), target: "/api%2F", path: "/", escaped: "/", hdr: "X-Forwarded-Prefix", hdrValue: "/api"},
+		{name: "strip not inside an escaped segment", m: strip("/api"), target: "/api%2Ex", path: "/api.x", escaped: "/api%2Ex", hdr: "X-Forwarded-Prefix"},
 		{name: "strip prefix with space", m: strip("/my%20api"), target: "/my%20api/x", path: "/x", hdr: "X-Forwarded-Prefix", hdrValue: "/my%20api"},
 		{name: "add", m: add("/api"), target: "/users?id=2", path: "/api/users", uri: "/api/users?id=2"},
 		{name: "add to root", m: add("/api/"), target: "/", path: "/api/"},
@@ -146,4 +152,37 @@ func BenchmarkStripPrefix(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzStripPrefix: for any request target, strip_prefix "/api" strips
+// exactly when the decoded path is "/api" or under "/api/", leaves a path
+// that starts with "/" and is the decoded path without the prefix, and
+// an escaped form (when it keeps one) that decodes to that path.
+func FuzzStripPrefix(f *testing.F) {
+	for _, s := range []string{"/api", "/api/", "/api/x", "/api%2Fx", "/api%2fa%2Fb", "/ap%69/x", "/apix", "/api%2F", "/a%2Fb", "/api/%zz"} {
+		f.Add(s)
+	}
+	sp := &stripPrefix{prefixes: []string{"/api"}} // as newStripPrefix makes it
+	f.Fuzz(func(t *testing.T, target string) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil || !strings.HasPrefix(u.Path, "/") || u.Opaque != "" || u.Host != "" {
+			return
+		}
+		path, raw, i := sp.strip(u)
+		under := u.Path == "/api" || strings.HasPrefix(u.Path, "/api/")
+		if (i == 0) != under {
+			t.Fatalf("%q (path %q): stripped %v", target, u.Path, i == 0)
+		}
+		if i < 0 {
+			return
+		}
+		if !strings.HasPrefix(path, "/") || path != "/" && "/api"+path != u.Path || path == "/" && u.Path != "/api" && u.Path != "/api/" {
+			t.Fatalf("%q (path %q): stripped to %q", target, u.Path, path)
+		}
+		if raw != "" {
+			if d, err := url.PathUnescape(raw); err != nil || d != path || !strings.HasPrefix(raw, "/") {
+				t.Fatalf("%q: stripped to path %q raw %q (decodes to %q, %v)", target, path, raw, d, err)
+			}
+		}
+	})
 }

@@ -8,6 +8,8 @@
 // nobody reads) the line is dropped and counted: traffic never waits for the
 // log. Close flushes what is queued.
 //
-// It is a leaf package: l4 and l7 call a *Writer (nil means off) and import
-// nothing else from each other.
+// It is a leaf package: l4, l7, quic and tlsmux call a *Writer (nil means
+// off) and import nothing else from each other. It lives under upstream, the
+// one package every layer may import (cmd -> server -> {quic, l7, tlsmux,
+// l4} -> upstream), so that sharing it adds no edge against that order.
 package accesslog
