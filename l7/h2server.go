@@ -40,7 +40,8 @@ type h2Server struct {
 
 // serveStream is the base server's handler, its ResponseWriter wrapped so
 // that a stream whose client gives no flow-control credit for
-// timeouts.idle is reset (h2stall.go). Each connection's h2ConnHandler
+// timeouts.idle is reset, and its body so that one the client stops
+// sending for as long ends (h2stall.go). Each connection's h2ConnHandler
 // calls it (h2reset.go).
 func (s *h2Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if s.stalls.stall <= 0 {
@@ -50,6 +51,9 @@ func (s *h2Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	sw := &h2StallWriter{ResponseWriter: w, s: &s.stalls}
 	if s.stalls.limit > 0 {
 		sw.start = time.Now().UnixNano()
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &h2StallBody{ReadCloser: r.Body, w: sw}
 	}
 	s.stalls.add(sw)
 	defer s.stalls.remove(sw)
