@@ -9,7 +9,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,5 +158,102 @@ func TestHostileQUICInitialFlood(t *testing.T) {
 		t.Errorf("proxy RSS grew from %d MiB to %d MiB under %d abandoned handshakes", before>>20, peak>>20, floods)
 	} else {
 		t.Logf("RSS %d -> %d MiB under %d abandoned handshakes", before>>20, peak>>20, floods)
+	}
+}
+
+// h3Status reads str's first frame, which must be HEADERS, and returns
+// its :status.
+func h3Status(str *quic.Stream) (string, error) {
+	r := quicvarint.NewReader(str)
+	typ, err := quicvarint.Read(r)
+	if err != nil {
+		return "", err
+	}
+	n, err := quicvarint.Read(r)
+	if err != nil {
+		return "", err
+	}
+	if typ != 0x01 || n > 16<<10 {
+		return "", fmt.Errorf("frame type %#x of %d bytes, want HEADERS", typ, n)
+	}
+	block := make([]byte, n)
+	if _, err := io.ReadFull(r, block); err != nil {
+		return "", err
+	}
+	next := qpack.NewDecoder().Decode(block)
+	for {
+		f, err := next()
+		if err != nil {
+			return "", err
+		}
+		if f.Name == ":status" {
+			return f.Value, nil
+		}
+	}
+}
+
+// TestHostileH3BodyStall: a request whose body stops after a byte, on a
+// connection the client keeps alive, ends at timeouts.idle (1s here) with
+// 408, as over HTTP/1 and HTTP/2, and the backend request waiting for
+// the body ends with it. Before l7/stall.go timed body reads it was held
+// for as long as the client wished.
+func TestHostileH3BodyStall(t *testing.T) {
+	var started, ended atomic.Int64
+	be := startProtoHTTPBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started.Add(1)
+		defer ended.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	ca := newTestCA(t, "h3body")
+	p := startProxy(t, h3TLS(t, ca)+hcl(`
+entrypoint "web" {
+  address = "127.0.0.1:0"
+  http3   = true
+  timeouts {
+    idle = "1s"
+  }
+}
+http_route "app" {
+  entrypoints = ["web"]
+  service     = "app"
+}
+service "app" {
+  backend "http://%s" {}
+}
+`, be))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, p.addr("web"),
+		&tls.Config{RootCAs: ca.pool(), ServerName: "t.test", NextProtos: []string{http3.NextProtoH3}},
+		&quic.Config{HandshakeIdleTimeout: 10 * time.Second, MaxIdleTimeout: ioTimeout, KeepAlivePeriod: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	str, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := quicvarint.Append(nil, 0x00) // DATA
+	data = quicvarint.Append(data, 1)
+	data = append(data, 'x')
+	if _, err := str.Write(append(h3HeadersFrame("t.test", "/up"), data...)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = str.SetReadDeadline(start.Add(10 * time.Second))
+	status, err := h3Status(str)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body after %v: %v", took, err)
+	}
+	if status != "408" || took > 6*time.Second {
+		t.Errorf("stalled body answered %s after %v, want 408 after about 1s", status, took)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ended.Load() < started.Load() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s, e := started.Load(), ended.Load(); e < s {
+		t.Errorf("%d of %d backend requests still waiting for a body that was given up on", s-e, s)
 	}
 }
