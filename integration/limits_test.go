@@ -110,19 +110,23 @@ service "s" {
 	}
 }
 
-func TestUDPMaxFlows(t *testing.T) {
+// udpFlowsProxy is a proxy whose UDP entrypoint "udpin" has max_flows
+// set, in front of an echo backend. sources says how many client flows
+// (backend-side source addresses) the backend has seen.
+func udpFlowsProxy(t *testing.T, maxFlows int) (p *proc, paddr *net.UDPAddr, sources func() int) {
+	t.Helper()
 	var mu sync.Mutex
-	sources := map[string]bool{}
+	seen := map[string]bool{}
 	be := startUDPEcho(t, func(_ []byte, from *net.UDPAddr) {
 		mu.Lock()
-		sources[from.String()] = true
+		seen[from.String()] = true
 		mu.Unlock()
 	})
-	p := startProxy(t, hcl(`
+	p = startProxy(t, hcl(`
 entrypoint "udpin" {
   address   = "127.0.0.1:0"
   network   = "udp"
-  max_flows = 2
+  max_flows = %d
 }
 udp_route "u" {
   entrypoints  = ["udpin"]
@@ -132,11 +136,20 @@ udp_route "u" {
 service "us" {
   backend %q {}
 }
-`, be.addr))
+`, maxFlows, be.addr))
 	paddr, err := net.ResolveUDPAddr("udp", p.addr("udpin"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, paddr, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen)
+	}
+}
+
+func TestUDPMaxFlows(t *testing.T) {
+	_, paddr, sources := udpFlowsProxy(t, 2)
 	ask := func(c *net.UDPConn, msg string, tries int) bool {
 		buf := make([]byte, 256)
 		for range tries {
@@ -167,10 +180,8 @@ service "us" {
 	if !ask(clients[0], "client 0 again", 5) {
 		t.Error("first flow stopped working after the limit was hit")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(sources) != 2 {
-		t.Errorf("backend saw %d flows, want 2", len(sources))
+	if n := sources(); n != 2 {
+		t.Errorf("backend saw %d flows, want 2", n)
 	}
 }
 

@@ -80,11 +80,16 @@ service "svc" {
 // connections included (handlers must end when their connection closes).
 func startProtoHTTPBackend(t testing.TB, h http.Handler) string {
 	t.Helper()
+	return serveProtoHTTP(t, &http.Server{Handler: h, ReadHeaderTimeout: ioTimeout})
+}
+
+// serveProtoHTTP is startProtoHTTPBackend with the server given.
+func serveProtoHTTP(t testing.TB, srv *http.Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: ioTimeout}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -51,19 +51,7 @@ func newH1TLSClient(t testing.TB, ca *testCA, serverName string) *http.Client {
 func TestHTTP3Fetch(t *testing.T) {
 	ca := newTestCA(t, "h3")
 	be := startHTTPBackend(t, "app")
-	p := startProxy(t, h3TLS(t, ca)+hcl(`
-entrypoint "web" {
-  address = "127.0.0.1:0"
-  http3   = true
-}
-http_route "app" {
-  entrypoints = ["web"]
-  service     = "app"
-}
-service "app" {
-  backend "http://%s" {}
-}
-`, be.addr))
+	p := startH3Proxy(t, ca, be.addr)
 	addr := p.addr("web")
 
 	t.Run("quic-go", func(t *testing.T) {

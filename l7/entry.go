@@ -145,8 +145,18 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ri := newInfo(w, r.Context(), e.entrypoint) // the Observer's recorder keeps a pointer
 	if hc, ok := r.Context().(*h1ctx); ok {
 		ri.peer = hc.peer // the HTTP/1 server parsed RemoteAddr already
-	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		ri.peer = ap.Addr().Unmap()
+	} else {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			ri.peer = ap.Addr().Unmap()
+		}
+		// HTTP/2's and HTTP/3's servers (x/net, quic-go) take any
+		// :method; HTTP/1's parser has checked it is a token. One that
+		// is not would be refused by the outbound transport: a 502
+		// counted against a healthy backend.
+		if !validMethod(r.Method) {
+			writeError(w, http.StatusBadRequest)
+			return
+		}
 	}
 	ri.client = ri.peer
 	if ri.trusted = e.isTrusted(ri.peer); ri.trusted {

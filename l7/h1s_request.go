@@ -97,6 +97,16 @@ func (c *h1conn) readHead(first bool) ([]byte, error) {
 
 var crlfcrlf = []byte("\r\n\r\n")
 
+// headTooLarge is the answer to a head past the limit, of which head is
+// what fits: 414 when the request line has not ended in it, as nginx
+// answers a request line longer than its buffers; 431 otherwise.
+func headTooLarge(head []byte) error {
+	if bytes.IndexByte(head, '\n') < 0 {
+		return &requestError{http.StatusRequestURITooLong, "request line too long"}
+	}
+	return &requestError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
+}
+
 // headEndLF is the length of the head at the start of b, through its empty
 // line, when lines may end in CRLF or a bare LF (the guard let no bare CR
 // through); -1 when b holds no empty line yet.
@@ -139,13 +149,13 @@ func crlfHead(head string) string {
 }
 
 // readLongHead gathers a head larger than br's buffer, line by line, up to
-// the server's limit (431 beyond).
+// the server's limit (431 beyond, 414 if the request line alone is).
 func (c *h1conn) readLongHead() ([]byte, error) {
 	head := make([]byte, 0, 2*h1sReadBuf)
 	for {
 		line, err := c.br.ReadSlice('\n')
 		if len(head)+len(line) > c.s.maxHead {
-			return nil, &requestError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
+			return nil, headTooLarge(head)
 		}
 		head = append(head, line...)
 		if err == bufio.ErrBufferFull {
@@ -171,7 +181,7 @@ func (c *h1conn) readRequest(first bool) (*http.Request, *h1body, error) {
 		return nil, nil, err
 	}
 	if len(b) > c.s.maxHead {
-		return nil, nil, &requestError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
+		return nil, nil, headTooLarge(b[:c.s.maxHead])
 	}
 	long := len(b) > c.br.Buffered() // readLongHead's copy: nothing to discard
 	if first && bytes.HasPrefix(b, []byte("PRI * HTTP/2.0\r\n")) {

@@ -190,13 +190,20 @@ func (c *batchConn) failLocked(err error) {
 	}
 }
 
-// Close writes what is pending (within batchCloseFlush: the peer may not
-// read) and closes the connection.
+// Close writes what is pending (within batchCloseFlush, or the stall
+// timeout if shorter: the peer may not read) and closes the connection.
 func (c *batchConn) Close() error {
 	c.mu.Lock()
 	if c.draining {
 		c.closing = true
-		c.Conn.SetWriteDeadline(time.Now().Add(c.closeFlush))
+		// A client that floods PINGs without reading their ACKs is closed
+		// by x/net while the drain waits; giving it batchCloseFlush then
+		// would hold the connection longer than timeouts.idle promises.
+		flush := c.closeFlush
+		if s := time.Duration(c.stall.stall); s > 0 && s < flush {
+			flush = s
+		}
+		c.Conn.SetWriteDeadline(time.Now().Add(flush))
 		for c.draining {
 			c.cond.Wait()
 		}

@@ -159,16 +159,8 @@ func TestBatchConnCloseStalledPeer(t *testing.T) {
 			if _, err := c.Write([]byte("never read")); err != nil {
 				t.Fatal(err)
 			}
-			start := time.Now()
-			closed := make(chan error, 1)
-			go func() { closed <- c.Close() }()
-			select {
-			case <-closed:
-			case <-time.After(time.Minute):
-				t.Fatal("Close still waiting for a stalled peer after a minute")
-			}
 			// tls.Conn's close_notify would have waited 5 s more.
-			if d := time.Since(start); d > 4*time.Second {
+			if d := closeTime(t, c); d > 4*time.Second {
 				t.Errorf("Close took %v", d)
 			}
 			if _, err := b.Read(make([]byte, 1)); err != io.EOF {
@@ -176,6 +168,38 @@ func TestBatchConnCloseStalledPeer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBatchConnCloseWithinStall: Close waits for a peer that does not read
+// no longer than the stall timeout when that is shorter than closeFlush:
+// its deadline used to replace the drain's, so a client that flooded
+// PINGs without reading their ACKs held its connection 5s past
+// timeouts.idle once x/net gave up on it (integration TestHostileH2Floods).
+func TestBatchConnCloseWithinStall(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	c := newBatchConn(a, 200*time.Millisecond)
+	if _, err := c.Write([]byte("never read")); err != nil {
+		t.Fatal(err)
+	}
+	// closeFlush is 5s; the stall timeout 200ms.
+	if d := closeTime(t, c); d > 3*time.Second {
+		t.Errorf("Close took %v with a 200ms stall timeout", d)
+	}
+}
+
+// closeTime is how long c.Close takes; a minute fails the test.
+func closeTime(t *testing.T, c net.Conn) time.Duration {
+	t.Helper()
+	start := time.Now()
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(time.Minute):
+		t.Fatal("Close still waiting for a stalled peer after a minute")
+	}
+	return time.Since(start)
 }
 
 // TestBatchConnTLSState: the wrapper of a *tls.Conn reports its state (so

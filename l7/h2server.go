@@ -2,6 +2,7 @@ package l7
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -37,16 +38,12 @@ type h2Server struct {
 	done    sync.WaitGroup // one per connection served
 }
 
-// ServeHTTP is the base server's handler, its ResponseWriter wrapped so
+// serveStream is the base server's handler, its ResponseWriter wrapped so
 // that a stream whose client gives no flow-control credit for
-// timeouts.idle is reset (h2stall.go). x/net calls it as the handler
-// itself, not through an http.HandlerFunc: a frame less for growStack to
-// copy.
-func (s *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// x/net runs each stream's handler on a new goroutine: its stack is
-	// grown here, where the fewest frames are on it to copy (the Observer
-	// grows only HTTP/3's).
-	growStack()
+// timeouts.idle is reset, and its body so that one the client stops
+// sending for as long ends (h2stall.go). Each connection's h2ConnHandler
+// calls it (h2reset.go).
+func (s *h2Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if s.stalls.stall <= 0 {
 		s.base.Handler.ServeHTTP(w, r)
 		return
@@ -54,6 +51,9 @@ func (s *h2Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &h2StallWriter{ResponseWriter: w, s: &s.stalls}
 	if s.stalls.limit > 0 {
 		sw.start = time.Now().UnixNano()
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &h2StallBody{ReadCloser: r.Body, w: sw}
 	}
 	s.stalls.add(sw)
 	defer s.stalls.remove(sw)
@@ -106,15 +106,30 @@ func (s *h2Server) serve(c net.Conn) {
 		s.mu.Unlock()
 		s.done.Done()
 	}()
+	// The client preface is read here, within timeouts.read_header: x/net
+	// waits 10s for it whatever the server's timeouts, so a client that
+	// negotiated h2 and sent nothing held its connection that long.
+	saw := false
+	if rht := s.base.ReadHeaderTimeout; rht > 0 {
+		var pre [len(http2.ClientPreface)]byte
+		c.SetReadDeadline(time.Now().Add(rht))
+		if _, err := io.ReadFull(c, pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
+			c.Close()
+			return
+		}
+		saw = true
+	}
 	// A handshake or request-head deadline set before the hand-over must
 	// not end the connection: HTTP/2 keeps its own timers (net/http's
 	// server clears them too).
 	c.SetReadDeadline(time.Time{})
 	c.SetWriteDeadline(time.Time{})
-	s.srv.ServeConn(newBatchConn(c, s.base.IdleTimeout), &http2.ServeConnOpts{
-		Context:    context.Background(),
-		BaseConfig: s.base,
-		Handler:    s,
+	bc := newBatchConn(c, s.base.IdleTimeout)
+	s.srv.ServeConn(bc, &http2.ServeConnOpts{
+		Context:          context.Background(),
+		BaseConfig:       s.base,
+		Handler:          newH2ConnHandler(s, bc),
+		SawClientPreface: saw,
 	})
 }
 

@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -79,9 +80,16 @@ func (s *h2Stalls) remove(w *h2StallWriter) {
 func (s *h2Stalls) sweep() {
 	now := time.Now().UnixNano()
 	stall := int64(s.stall)
-	var late, due []*h2StallWriter
+	var late, due, slowBody []*h2StallWriter
 	s.mu.Lock()
 	for w := range s.ws {
+		// A body read waiting that long, while no response write began
+		// either: nothing moved on the stream either way, as
+		// timeouts.idle means it. A bidi stream whose client only
+		// listens (a gRPC subscription) stays.
+		if r := w.reading.Load(); r != 0 && now-r >= stall && now-w.wrote.Load() >= stall {
+			slowBody = append(slowBody, w)
+		}
 		if since := w.since.Load(); since != 0 && now-since >= stall {
 			late = append(late, w)
 		} else if s.extend && !w.fixed.Load() {
@@ -103,6 +111,9 @@ func (s *h2Stalls) sweep() {
 	for _, w := range late {
 		w.reset()
 	}
+	for _, w := range slowBody {
+		w.endBody()
+	}
 	for _, w := range due {
 		w.mu.Lock()
 		if !w.done && !w.fixed.Load() {
@@ -122,6 +133,11 @@ type h2StallWriter struct {
 	// (Unix ns; only with h2Stalls.limit).
 	dl    atomic.Int64
 	start int64
+
+	// reading: when the request body Read in progress began, Unix ns;
+	// 0: none (h2StallBody). wrote: when the last response write began.
+	reading atomic.Int64
+	wrote   atomic.Int64
 
 	mu    sync.Mutex // done, and the deadline changes against the handler's return
 	done  bool
@@ -190,7 +206,9 @@ func (w *h2StallWriter) Write(p []byte) (int, error) {
 
 // writeStep is one timed wait: the sweep resets the stream when it lasts.
 func (w *h2StallWriter) writeStep(p []byte) (int, error) {
-	w.since.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	w.since.Store(now)
+	w.wrote.Store(now)
 	n, err := w.ResponseWriter.Write(p)
 	w.since.Store(0)
 	return n, err
@@ -206,13 +224,45 @@ func (w *h2StallWriter) reset() {
 	}
 }
 
+// endBody ends a request body the client stopped sending: a read
+// deadline in the past fails the waiting Read with a timeout, which the
+// proxy answers 408 (nginx's client_body_timeout).
+func (w *h2StallWriter) endBody() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Unix(0, 1))
+	}
+}
+
+// h2StallBody is a request body whose Reads the sweep times: one that
+// waits timeouts.idle for the client's next DATA frame, with no response
+// written meanwhile, ends the body.
+// Without it a client could hold a stream, its handler and a backend
+// connection for ever by sending one byte of a body and then only PINGs
+// (x/net has no per-stream timer for it but a total ReadTimeout, which
+// would also end a large upload that is slow but steady).
+type h2StallBody struct {
+	io.ReadCloser
+	w *h2StallWriter
+}
+
+func (b *h2StallBody) Read(p []byte) (int, error) {
+	b.w.reading.Store(time.Now().UnixNano())
+	n, err := b.ReadCloser.Read(p)
+	b.w.reading.Store(0)
+	return n, err
+}
+
 // FlushError waits like Write (a flush blocks on the stream's window the
 // same way: a streaming handler's small writes each flushed wait here,
 // not in Write), and hands on x/net's error, which http.ResponseController
 // would otherwise lose to Flush.
 func (w *h2StallWriter) FlushError() error {
 	w.setDate() // the implied WriteHeader(200)
-	w.since.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	w.since.Store(now)
+	w.wrote.Store(now)
 	err := http.NewResponseController(w.ResponseWriter).Flush()
 	w.since.Store(0)
 	return err

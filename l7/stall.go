@@ -1,7 +1,9 @@
 package l7
 
 import (
+	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/proxynow/proxynow/l7/middleware"
@@ -60,7 +62,9 @@ func writeSteps(p []byte, step int, write func([]byte) (int, error)) (int, error
 // WriteStallHandler gives h's ResponseWriters such a deadline: a response
 // whose client gives no progress (HTTP/3: no flow-control credit while
 // the connection stays alive) for stall ends, as nginx's send_timeout
-// ends it. For servers whose ResponseWriter's SetWriteDeadline has
+// ends it; and their requests' bodies one (readStall): a body that gets
+// no data for stall, while nothing is written either, ends with a
+// timeout (408), as nginx's client_body_timeout ends it. For servers whose ResponseWriter's SetWriteDeadline has
 // net.Conn's meaning (quic-go's http3); stall <= 0 returns h.
 func WriteStallHandler(h http.Handler, stall time.Duration) http.Handler {
 	if stall <= 0 {
@@ -68,6 +72,10 @@ func WriteStallHandler(h http.Handler, stall time.Duration) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw, ww := newStallWriter(w, stall)
+		if r.Body != nil && r.Body != http.NoBody {
+			sw.rs = &readStall{d: stallDeadline{stall: int64(stall)}, w: w}
+			r.Body = &stallBody{ReadCloser: r.Body, rs: sw.rs}
+		}
 		h.ServeHTTP(ww, r)
 		// quic-go writes what is still buffered and the trailers after
 		// the handler returns: with a deadline from before a pause they
@@ -79,7 +87,41 @@ func WriteStallHandler(h http.Handler, stall time.Duration) http.Handler {
 type stallWriter struct {
 	http.ResponseWriter
 	d     stallDeadline
-	fixed bool // the handler set its own deadline, or took the stream
+	fixed bool       // the handler set its own deadline, or took the stream
+	rs    *readStall // the request body's; nil without one
+}
+
+// readStall is the request body's stall deadline: moved on before each
+// Read and, so that it measures time with nothing moving either way (a
+// client that only listens to a streaming answer is not stalled), before
+// each write too. Reads and writes may come from two goroutines: mu.
+// Without it a client could hold a stream, its handler and a backend
+// request for as long as it kept the connection alive, having sent one
+// byte of a body (integration TestHostileH3BodyStall).
+type readStall struct {
+	mu  sync.Mutex
+	d   stallDeadline
+	w   http.ResponseWriter // quic-go's, whose read deadline is the stream's
+	off bool                // the handler took the stream
+}
+
+func (r *readStall) arm() {
+	r.mu.Lock()
+	if !r.off {
+		r.d.arm(0, http.NewResponseController(r.w).SetReadDeadline)
+	}
+	r.mu.Unlock()
+}
+
+// stallBody is a request body whose Reads arm its readStall.
+type stallBody struct {
+	io.ReadCloser
+	rs *readStall
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	b.rs.arm()
+	return b.ReadCloser.Read(p)
 }
 
 // stallWriter with the optional interfaces of each Kind (quic-go's is
@@ -129,6 +171,14 @@ func (w *stallWriter) TakeStream(in http3.HTTPStreamer) (*http3.Stream, error) {
 		if w.d.dl != 0 {
 			s.SetWriteDeadline(time.Time{})
 		}
+		if w.rs != nil {
+			w.rs.mu.Lock()
+			w.rs.off = true
+			if w.rs.d.dl != 0 {
+				s.SetReadDeadline(time.Time{})
+			}
+			w.rs.mu.Unlock()
+		}
 	}
 	return s, err
 }
@@ -137,6 +187,9 @@ func (w *stallWriter) TakeStream(in http3.HTTPStreamer) (*http3.Stream, error) {
 func (w *stallWriter) arm() {
 	if !w.fixed {
 		w.d.arm(0, http.NewResponseController(w.ResponseWriter).SetWriteDeadline)
+		if w.rs != nil {
+			w.rs.arm()
+		}
 	}
 }
 

@@ -78,10 +78,11 @@ func NewServer(o ServerOptions) *Server {
 	log := o.Logger.With("entrypoint", o.Entrypoint)
 	s := &Server{o: o, log: log}
 	s.h3 = &http3.Server{
-		Handler:        o.Handler,
+		Handler:        resetBudget(o.Handler, log),
 		MaxHeaderBytes: o.MaxHeaderBytes,
 		IdleTimeout:    o.IdleTimeout,
 		Logger:         log,
+		ConnContext:    resetsContext,
 	}
 	return s
 }

@@ -1,0 +1,90 @@
+package l7
+
+import (
+	"net"
+	"net/http"
+	"sync"
+)
+
+// Rapid reset (CVE-2023-44487): a client opens streams and resets them at
+// once, over and over. x/net bounds the handlers running at a time
+// (SETTINGS_MAX_CONCURRENT_STREAMS) and closes the connection when the
+// queue of handlers not yet started grows past four times that, but a
+// handler that ends as soon as its stream is reset never lets the queue
+// grow: each reset stream still costs the proxy a handler and a backend
+// request, and an HTTP/1 backend connection (a request cancelled on the
+// wire cannot be finished, so its connection is closed). One connection
+// could make the backend accept thousands of connections a second.
+//
+// A client can also make the server reset its streams (MadeYouReset,
+// CVE-2025-8671: a WINDOW_UPDATE of 0, DATA past the declared length),
+// which x/net does not count either.
+//
+// So each connection has a budget of streams that end cancelled while
+// their handler ran (either side reset them, or the connection went):
+// h2ResetBurst at once, refilled at h2ResetRate a second, as a token
+// bucket. A connection that overdraws it is closed, as nginx closes one
+// past its per-iteration stream limit and HAProxy one past its glitch
+// threshold. A browser that cancels a page's requests, or a gRPC client
+// whose deadlines expire at a hundred a second, stays well within it.
+//
+// The close is a TCP close, not a GOAWAY ENHANCE_YOUR_CALM: x/net gives
+// no way to send a GOAWAY on one connection, and writing one beside it
+// could cut one of its frames in two.
+const (
+	h2ResetBurst = 200
+	h2ResetRate  = 100 // a second
+)
+
+// h2ConnHandler serves one HTTP/2 connection's streams: the server's
+// handler with the connection's reset budget.
+type h2ConnHandler struct {
+	s *h2Server
+	c net.Conn // what x/net serves: closing it ends the connection
+
+	mu     sync.Mutex
+	tokens float64
+	last   int64 // monoNow at the last refill
+	closed bool
+}
+
+func newH2ConnHandler(s *h2Server, c net.Conn) *h2ConnHandler {
+	return &h2ConnHandler{s: s, c: c, tokens: h2ResetBurst, last: monoNow()}
+}
+
+// ServeHTTP serves a stream (h2Server.serveStream), then checks the
+// reset budget. x/net calls it as the handler itself, not through an
+// http.HandlerFunc: a frame less for growStack to copy.
+func (h *h2ConnHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// x/net runs each stream's handler on a new goroutine: its stack is
+	// grown here, where the fewest frames are on it to copy (the Observer
+	// grows only HTTP/3's).
+	growStack()
+	h.s.serveStream(w, r)
+	// x/net cancels the stream's context when the client resets it or
+	// the connection ends; never when the handler returns normally.
+	if r.Context().Err() != nil {
+		h.cancelled()
+	}
+}
+
+// cancelled takes a stream from the budget and closes the connection
+// when none is left.
+func (h *h2ConnHandler) cancelled() {
+	h.mu.Lock()
+	now := monoNow()
+	h.tokens = min(h2ResetBurst, h.tokens+float64(now-h.last)*h2ResetRate/1e9)
+	h.last = now
+	h.tokens--
+	over := h.tokens < 0 && !h.closed
+	if over {
+		h.closed = true
+	}
+	h.mu.Unlock()
+	if over {
+		if h.s.base.ErrorLog != nil {
+			h.s.base.ErrorLog.Printf("http2: closing connection from %s: more than %d streams a second reset while served (rapid reset)", h.c.RemoteAddr(), h2ResetRate)
+		}
+		h.c.Close()
+	}
+}
