@@ -3,7 +3,10 @@ package l7
 import (
 	"net"
 	"net/http"
-	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Rapid reset (CVE-2023-44487): a client opens streams and resets them at
@@ -39,17 +42,14 @@ const (
 // h2ConnHandler serves one HTTP/2 connection's streams: the server's
 // handler with the connection's reset budget.
 type h2ConnHandler struct {
-	s *h2Server
-	c net.Conn // what x/net serves: closing it ends the connection
-
-	mu     sync.Mutex
-	tokens float64
-	last   int64 // monoNow at the last refill
-	closed bool
+	s      *h2Server
+	c      net.Conn      // what x/net serves: closing it ends the connection
+	resets *rate.Limiter // the reset budget, a token bucket
+	closed atomic.Bool
 }
 
 func newH2ConnHandler(s *h2Server, c net.Conn) *h2ConnHandler {
-	return &h2ConnHandler{s: s, c: c, tokens: h2ResetBurst, last: monoNow()}
+	return &h2ConnHandler{s: s, c: c, resets: rate.NewLimiter(h2ResetRate, h2ResetBurst)}
 }
 
 // ServeHTTP serves a stream (h2Server.serveStream), then checks the
@@ -70,21 +70,14 @@ func (h *h2ConnHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // cancelled takes a stream from the budget and closes the connection
 // when none is left.
-func (h *h2ConnHandler) cancelled() {
-	h.mu.Lock()
-	now := monoNow()
-	h.tokens = min(h2ResetBurst, h.tokens+float64(now-h.last)*h2ResetRate/1e9)
-	h.last = now
-	h.tokens--
-	over := h.tokens < 0 && !h.closed
-	if over {
-		h.closed = true
+func (h *h2ConnHandler) cancelled() { h.cancelledAt(time.Now()) }
+
+func (h *h2ConnHandler) cancelledAt(now time.Time) {
+	if h.resets.AllowN(now, 1) || !h.closed.CompareAndSwap(false, true) {
+		return
 	}
-	h.mu.Unlock()
-	if over {
-		if h.s.base.ErrorLog != nil {
-			h.s.base.ErrorLog.Printf("http2: closing connection from %s: more than %d streams a second reset while served (rapid reset)", h.c.RemoteAddr(), h2ResetRate)
-		}
-		h.c.Close()
+	if h.s.base.ErrorLog != nil {
+		h.s.base.ErrorLog.Printf("http2: closing connection from %s: more than %d streams a second reset while served (rapid reset)", h.c.RemoteAddr(), h2ResetRate)
 	}
+	h.c.Close()
 }

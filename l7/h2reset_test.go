@@ -27,14 +27,15 @@ func TestH2ResetBudget(t *testing.T) {
 	t.Run("burst", func(t *testing.T) {
 		c := &closeCount{}
 		h := newH2ConnHandler(s, c)
+		now := time.Now()
 		for range h2ResetBurst {
-			h.cancelled()
+			h.cancelledAt(now)
 		}
 		if c.closes != 0 {
 			t.Fatalf("closed within the burst of %d", h2ResetBurst)
 		}
-		h.cancelled()
-		h.cancelled()
+		h.cancelledAt(now)
+		h.cancelledAt(now)
 		if c.closes != 1 {
 			t.Fatalf("%d closes past the burst, want 1", c.closes)
 		}
@@ -42,20 +43,21 @@ func TestH2ResetBudget(t *testing.T) {
 	t.Run("refill", func(t *testing.T) {
 		c := &closeCount{}
 		h := newH2ConnHandler(s, c)
+		now := time.Now()
 		for range h2ResetBurst {
-			h.cancelled()
+			h.cancelledAt(now)
 		}
 		// A second later the bucket holds h2ResetRate more.
-		h.last -= int64(time.Second)
+		now = now.Add(time.Second)
 		for range h2ResetRate - 1 {
-			h.cancelled()
+			h.cancelledAt(now)
 		}
 		if c.closes != 0 {
 			t.Fatalf("closed within the refill of %d", h2ResetRate)
 		}
-		h.last -= int64(time.Hour) // never more than the burst
+		now = now.Add(time.Hour) // never more than the burst
 		for range h2ResetBurst + 1 {
-			h.cancelled()
+			h.cancelledAt(now)
 		}
 		if c.closes != 1 {
 			t.Fatalf("%d closes after an hour's refill and a burst and one, want 1", c.closes)

@@ -4,11 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	quicgo "github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/time/rate"
 )
 
 // Rapid reset (CVE-2023-44487) over HTTP/3: a client sends a whole
@@ -34,34 +35,25 @@ type resetsKey struct{}
 
 // connResets is one connection's budget.
 type connResets struct {
-	c *quicgo.Conn
+	c      *quicgo.Conn
+	lim    *rate.Limiter // a token bucket
+	closed atomic.Bool
+}
 
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time // of the last refill
-	closed bool
+func newConnResets(c *quicgo.Conn) *connResets {
+	return &connResets{c: c, lim: rate.NewLimiter(resetRate, resetBurst)}
 }
 
 // resetsContext gives a new connection its budget (http3.Server's
 // ConnContext).
 func resetsContext(ctx context.Context, c *quicgo.Conn) context.Context {
-	return context.WithValue(ctx, resetsKey{}, &connResets{c: c, tokens: resetBurst, last: time.Now()})
+	return context.WithValue(ctx, resetsKey{}, newConnResets(c))
 }
 
-// take spends one request from the budget; it is true, once, when none
-// was left.
-func (r *connResets) take() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	r.tokens = min(resetBurst, r.tokens+now.Sub(r.last).Seconds()*resetRate)
-	r.last = now
-	r.tokens--
-	if r.tokens >= 0 || r.closed {
-		return false
-	}
-	r.closed = true
-	return true
+// take spends one request from the budget at now; it is true, once, when
+// none was left.
+func (r *connResets) take(now time.Time) bool {
+	return !r.lim.AllowN(now, 1) && r.closed.CompareAndSwap(false, true)
 }
 
 // resetBudget serves with h, then spends from the connection's budget if
@@ -74,7 +66,7 @@ func resetBudget(h http.Handler, log *slog.Logger) http.Handler {
 		if r.Context().Err() == nil {
 			return
 		}
-		if cr, ok := r.Context().Value(resetsKey{}).(*connResets); ok && cr.take() {
+		if cr, ok := r.Context().Value(resetsKey{}).(*connResets); ok && cr.take(time.Now()) {
 			log.Warn("closing HTTP/3 connection: too many requests cancelled while served (rapid reset)",
 				"remote", cr.c.RemoteAddr().String(), "limit_per_second", resetRate)
 			_ = cr.c.CloseWithError(quicgo.ApplicationErrorCode(http3.ErrCodeExcessiveLoad), "too many cancelled requests")

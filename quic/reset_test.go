@@ -9,22 +9,23 @@ import (
 // second after; one more closes the connection, once. (End to end:
 // integration TestHostileH3RapidReset.)
 func TestResetBudget(t *testing.T) {
-	r := &connResets{tokens: resetBurst, last: time.Now()}
+	r := newConnResets(nil)
+	now := time.Now()
 	for i := range resetBurst {
-		if r.take() {
+		if r.take(now) {
 			t.Fatalf("overdrawn at %d, within the burst of %d", i, resetBurst)
 		}
 	}
-	r.last = r.last.Add(-time.Second) // a second's refill
+	now = now.Add(time.Second) // a second's refill
 	for i := range resetRate - 1 {
-		if r.take() {
+		if r.take(now) {
 			t.Fatalf("overdrawn at %d, within the refill of %d", i, resetRate)
 		}
 	}
-	r.last = r.last.Add(-time.Hour) // never more than the burst
+	now = now.Add(time.Hour) // never more than the burst
 	closes := 0
 	for range resetBurst + 5 {
-		if r.take() {
+		if r.take(now) {
 			closes++
 		}
 	}
