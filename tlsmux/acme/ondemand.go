@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/proxynow/proxynow/config"
 )
 
@@ -32,10 +34,11 @@ type onDemand struct {
 	cfg    *config.OnDemand
 	hc     *http.Client
 	askSem chan struct{}
+	// orders holds the order tokens: Rate of them, refilled evenly over
+	// Interval.
+	orders *rate.Limiter
 
 	mu       sync.Mutex
-	tokens   float64
-	last     time.Time
 	denied   map[string]time.Time // name -> until
 	inflight map[string]*call
 }
@@ -46,9 +49,16 @@ type call struct {
 }
 
 func newOnDemand(is *issuer) *onDemand {
-	return &onDemand{is: is, cfg: is.cfg.OnDemand, hc: &http.Client{Timeout: askTimeout},
-		askSem: make(chan struct{}, askParallel), tokens: float64(is.cfg.OnDemand.Rate), last: time.Now(),
+	cfg := is.cfg.OnDemand
+	return &onDemand{is: is, cfg: cfg, hc: &http.Client{Timeout: askTimeout},
+		askSem: make(chan struct{}, askParallel), orders: orderLimiter(cfg.Rate, cfg.Interval),
 		denied: map[string]time.Time{}, inflight: map[string]*call{}}
+}
+
+// orderLimiter allows n orders at once, and n more each interval after
+// (validate makes n at least 1 and interval positive).
+func orderLimiter(n int, interval time.Duration) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(float64(n)/interval.Seconds()), n)
 }
 
 // loadStored adds the certificates obtained on demand before a restart
@@ -209,17 +219,5 @@ func (od *onDemand) deny(name string) {
 	od.denied[name] = time.Now().Add(denyFor)
 }
 
-// take takes one order token: Rate tokens refill over Interval.
-func (od *onDemand) take() bool {
-	od.mu.Lock()
-	defer od.mu.Unlock()
-	now := time.Now()
-	rate := float64(od.cfg.Rate)
-	od.tokens = min(rate, od.tokens+rate*float64(now.Sub(od.last))/float64(od.cfg.Interval))
-	od.last = now
-	if od.tokens < 1 {
-		return false
-	}
-	od.tokens--
-	return true
-}
+// take takes one order token.
+func (od *onDemand) take() bool { return od.orders.Allow() }
