@@ -58,8 +58,10 @@ func TestH2BackendRequestsNotIndexed(t *testing.T) {
 				}
 			}
 			blocks, conns := be.result()
+			// Counted are the connections that carried a request: under
+			// load net/http's transport may dial one it then never uses.
 			if conns != 1 {
-				t.Fatalf("%d backend connections, want 1 (the blocks must share an encoder)", conns)
+				t.Fatalf("requests came on %d backend connections, want 1 (the blocks must share an encoder)", conns)
 			}
 			if len(blocks) != n {
 				t.Fatalf("%d request header blocks, want %d", len(blocks), n)
@@ -84,14 +86,15 @@ func TestH2BackendRequestsNotIndexed(t *testing.T) {
 }
 
 // rawH2Backend answers every HTTP/2 request 200 "ok" and keeps each
-// request's whole header block.
+// request's whole header block, and counts the connections that carried
+// one.
 type rawH2Backend struct {
 	addr string
 	ln   net.Listener
 	wg   sync.WaitGroup
 
 	mu     sync.Mutex
-	conns  int
+	conns  int // connections that carried a request
 	open   []net.Conn
 	blocks [][]byte
 }
@@ -115,7 +118,6 @@ func startRawH2Backend(t *testing.T, useTLS bool) *rawH2Backend {
 				return
 			}
 			b.mu.Lock()
-			b.conns++
 			b.open = append(b.open, c)
 			b.mu.Unlock()
 			b.wg.Add(1)
@@ -155,9 +157,10 @@ func (b *rawH2Backend) serve(c net.Conn) {
 		return
 	}
 	var (
-		resp  []byte
-		henc  = hpack.NewEncoder(&byteSink{&resp})
-		block []byte
+		resp   []byte
+		henc   = hpack.NewEncoder(&byteSink{&resp})
+		block  []byte
+		served bool
 	)
 	for {
 		f, err := fr.ReadFrame()
@@ -185,6 +188,10 @@ func (b *rawH2Backend) serve(c net.Conn) {
 		}
 		b.mu.Lock()
 		b.blocks = append(b.blocks, append([]byte(nil), block...))
+		if !served {
+			served = true
+			b.conns++
+		}
 		b.mu.Unlock()
 		resp = resp[:0]
 		henc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
