@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Severity of a Diagnostic.
 type Severity int
@@ -58,6 +61,13 @@ func (ds Diagnostics) Unwrap() []error {
 		}
 	}
 	return errs
+}
+
+// SortByPos orders ds by file, line and column; diagnostics at the same
+// place keep their order. Warnings found after loading (shadowed routes)
+// join the configuration's own this way, to be printed in file order.
+func (ds Diagnostics) SortByPos() {
+	slices.SortStableFunc(ds, func(a, b Diagnostic) int { return a.Pos.Compare(b.Pos) })
 }
 
 // HasErrors reports whether any diagnostic is an error.

@@ -163,9 +163,7 @@ func parse(srcs []Source, env sources) (*Config, error) {
 func sortDiags(ds Diagnostics) Diagnostics {
 	slices.SortStableFunc(ds, func(a, b Diagnostic) int {
 		return cmp.Or(
-			cmp.Compare(a.Pos.File, b.Pos.File),
-			cmp.Compare(a.Pos.Line, b.Pos.Line),
-			cmp.Compare(a.Pos.Col, b.Pos.Col),
+			a.Pos.Compare(b.Pos),
 			cmp.Compare(a.Severity, b.Severity),
 			cmp.Compare(a.Message, b.Message),
 		)

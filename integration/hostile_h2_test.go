@@ -90,6 +90,11 @@ func TestHostileH2RapidReset(t *testing.T) {
 	var started, conns atomic.Int64
 	be := startProtoHTTPBackendConns(t, slowCounting(&started), &conns)
 	pp := startProtoProxy(t, false, `backend "http://`+be+`" {}`)
+	admin := pp.proc.adminAddr()
+	closed := func() float64 {
+		return value(series(t, scrape(t, admin), "proxynow_http_connections_closed_total",
+			map[string]string{"entrypoint": "web", "protocol": "HTTP/2", "reason": "rapid_reset"}))
+	}
 
 	t.Run("a few cancelled streams keep the connection", func(t *testing.T) {
 		a := dialH2Attacker(t, pp.addr)
@@ -120,6 +125,9 @@ func TestHostileH2RapidReset(t *testing.T) {
 			}
 		}
 	})
+	if n := closed(); n != 0 {
+		t.Fatalf("%v connections counted closed for rapid reset after 50 cancelled streams, want 0", n)
+	}
 
 	// The client resets each stream itself, or makes the server reset it
 	// (MadeYouReset, CVE-2025-8671: a WINDOW_UPDATE of 0 on the stream is
@@ -136,6 +144,7 @@ func TestHostileH2RapidReset(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			started.Store(0)
 			conns.Store(0)
+			before := closed()
 			const streams = 20000
 			a := dialH2Attacker(t, pp.addr)
 			gone := a.readUntilGone()
@@ -166,6 +175,11 @@ func TestHostileH2RapidReset(t *testing.T) {
 			// A TCP close (-1) or x/net's own GOAWAY when its queue overflows.
 			if code != -1 && code != int64(http2.ErrCodeEnhanceYourCalm) {
 				t.Errorf("connection ended with GOAWAY code %d, want a close or ENHANCE_YOUR_CALM", code)
+			}
+			// The budget counts its close before closing; after x/net's
+			// GOAWAY it may close (and count) too, or not.
+			if n := closed() - before; (code == -1 && n != 1) || n > 1 {
+				t.Errorf("connection ended (GOAWAY code %d); counted %v times closed for rapid reset, want once", code, n)
 			}
 			if n := conns.Load(); n > 1000 {
 				t.Errorf("backend accepted %d connections for one rapid-reset client, want at most 1000", n)

@@ -48,6 +48,8 @@ func TestHostileH3RapidReset(t *testing.T) {
 	be := startProtoHTTPBackendConns(t, slowCounting(&started), &conns)
 	ca := newTestCA(t, "h3rr")
 	p := startH3Proxy(t, ca, be)
+	resetCloses := map[string]string{"entrypoint": "web", "protocol": "HTTP/3", "reason": "rapid_reset"}
+	wantValue(t, scrape(t, p.adminAddr()), "proxynow_http_connections_closed_total", resetCloses, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	conn, err := quic.DialAddr(ctx, p.addr("web"),
@@ -82,6 +84,7 @@ func TestHostileH3RapidReset(t *testing.T) {
 	if n := conns.Load(); n > 1000 {
 		t.Errorf("backend accepted %d connections for one rapid-reset client, want at most 1000", n)
 	}
+	wantValue(t, scrape(t, p.adminAddr()), "proxynow_http_connections_closed_total", resetCloses, 1)
 }
 
 // quicInitial is the first datagram of a quic-go client's handshake: an

@@ -37,7 +37,8 @@ func (p *protoProxy) tlsConfig(alpn ...string) *tls.Config {
 // serviceBody (e.g. `backend "h2c://127.0.0.1:1" {}` or a respond block).
 // With withTLS the entrypoint also terminates TLS with a certificate for
 // protoServerName, marked default so that clients without SNI (h2spec
-// dialing an IP) get it too.
+// dialing an IP) get it too. Its admin endpoint (metrics) is on a loopback
+// port of its own.
 func startProtoProxy(t testing.TB, withTLS bool, serviceBody string) *protoProxy {
 	t.Helper()
 	pp := &protoProxy{}
@@ -56,6 +57,9 @@ tls {
 `, leaf.certFile, leaf.keyFile)
 	}
 	hcl := fmt.Sprintf(`
+admin {
+  address = "127.0.0.1:0"
+}
 entrypoint "web" {
   address = "127.0.0.1:0"
 }

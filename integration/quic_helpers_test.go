@@ -174,10 +174,13 @@ func h3ctx(t testing.TB) context.Context {
 
 // startH3Proxy is a proxy whose entrypoint "web" serves HTTP/1.1, HTTP/2
 // and HTTP/3 with a certificate for t.test from ca, every request going to
-// the HTTP/1 backend at addr.
+// the HTTP/1 backend at addr, with an admin endpoint (metrics).
 func startH3Proxy(t testing.TB, ca *testCA, addr string) *proc {
 	t.Helper()
 	return startProxy(t, h3TLS(t, ca)+hcl(`
+admin {
+  address = "127.0.0.1:0"
+}
 entrypoint "web" {
   address = "127.0.0.1:0"
   http3   = true

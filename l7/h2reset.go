@@ -69,15 +69,17 @@ func (h *h2ConnHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // cancelled takes a stream from the budget and closes the connection
-// when none is left.
+// when none is left, counting and logging the close once.
 func (h *h2ConnHandler) cancelled() { h.cancelledAt(time.Now()) }
 
 func (h *h2ConnHandler) cancelledAt(now time.Time) {
 	if h.resets.AllowN(now, 1) || !h.closed.CompareAndSwap(false, true) {
 		return
 	}
-	if h.s.base.ErrorLog != nil {
-		h.s.base.ErrorLog.Printf("http2: closing connection from %s: more than %d streams a second reset while served (rapid reset)", h.c.RemoteAddr(), h2ResetRate)
+	if h.s.resetCloses != nil {
+		h.s.resetCloses.Inc()
 	}
+	h.s.log.Warn("closing HTTP/2 connection: too many streams cancelled while served (rapid reset)",
+		"remote", h.c.RemoteAddr().String(), "limit_per_second", h2ResetRate)
 	h.c.Close()
 }

@@ -3,11 +3,13 @@ package l7
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http2"
 )
 
@@ -26,6 +28,10 @@ import (
 type h2Server struct {
 	base *http.Server // timeouts, HTTP2 config, ErrorLog; never served
 	srv  *http2.Server
+	log  *slog.Logger // the entrypoint's
+	// resetCloses counts the connections closed for rapid reset (nil:
+	// not counted).
+	resetCloses prometheus.Counter
 	// hooks holds x/net's graceful-shutdown hook (http2.ConfigureServer
 	// registers it on this server); its Shutdown only runs the hook.
 	hooks *http.Server
@@ -61,8 +67,9 @@ func (s *h2Server) serveStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // newH2Server serves with base's settings. base is the HTTP/2 server's
-// own: its WriteTimeout becomes x/net's per-stream one (h2stall.go).
-func newH2Server(base *http.Server) *h2Server {
+// own: its WriteTimeout becomes x/net's per-stream one (h2stall.go). log
+// and resetCloses report connections closed for rapid reset (h2reset.go).
+func newH2Server(base *http.Server, log *slog.Logger, resetCloses prometheus.Counter) *h2Server {
 	// Responses are encoded without HPACK's dynamic table (no entry fits
 	// in one byte), as nginx encodes them: each carries a unique
 	// X-Request-Id, which would be indexed and evict the entries worth
@@ -76,7 +83,10 @@ func newH2Server(base *http.Server) *h2Server {
 	if err := http2.ConfigureServer(hooks, srv); err != nil {
 		panic("l7: http2.ConfigureServer: " + err.Error())
 	}
-	s := &h2Server{base: base, srv: srv, hooks: hooks, conns: make(map[net.Conn]struct{})}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &h2Server{base: base, srv: srv, log: log, resetCloses: resetCloses, hooks: hooks, conns: make(map[net.Conn]struct{})}
 	s.stalls.stall = base.IdleTimeout
 	if stall, limit := base.IdleTimeout, base.WriteTimeout; stall > 0 && (limit <= 0 || limit > stall) {
 		// x/net arms the stall timeout as each stream opens; the sweep

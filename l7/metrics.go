@@ -20,6 +20,7 @@ type Metrics struct {
 	inFlight    *prometheus.GaugeVec     // entrypoint
 	retries     *prometheus.CounterVec   // service
 	rateLimited *prometheus.CounterVec   // middleware
+	connsClosed *prometheus.CounterVec   // entrypoint, protocol, reason
 }
 
 // durationBuckets are the classic buckets of the request duration, kept
@@ -58,8 +59,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "proxynow_http_rate_limited_requests_total",
 			Help: "Requests refused with 429 by a rate_limit or in_flight middleware.",
 		}, []string{"middleware"}),
+		connsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxynow_http_connections_closed_total",
+			Help: "HTTP/2 and HTTP/3 connections the proxy closed to defend itself, by reason (rapid_reset: more streams cancelled while served than the budget allows).",
+		}, []string{"entrypoint", "protocol", "reason"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.size, m.inFlight, m.retries, m.rateLimited)
+	reg.MustRegister(m.requests, m.duration, m.size, m.inFlight, m.retries, m.rateLimited, m.connsClosed)
 	return m
 }
 
@@ -67,6 +72,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // when it refuses a request.
 func (m *Metrics) RateLimited(middleware string) prometheus.Counter {
 	return m.rateLimited.WithLabelValues(middleware)
+}
+
+// RapidResetCloses is the counter of an entrypoint's connections of
+// protocol ("HTTP/2" or "HTTP/3", as proxynow_http_requests_total names
+// them) closed for overdrawing their rapid-reset budget. It is made, at
+// zero, when called (nil m: nil, which counts nothing).
+func (m *Metrics) RapidResetCloses(entrypoint, protocol string) prometheus.Counter {
+	if m == nil {
+		return nil
+	}
+	return m.connsClosed.WithLabelValues(entrypoint, protocol, "rapid_reset")
 }
 
 // CountRetries makes p count its retries (nil m: none).

@@ -35,6 +35,17 @@ func (rt *Router) Warnings() config.Diagnostics {
 	return out
 }
 
+// WarningsOn is Warnings with each message saying which entrypoint the
+// routes are on: a route may be shadowed on one entrypoint and not on
+// another.
+func (rt *Router) WarningsOn(entrypoint string) config.Diagnostics {
+	ws := rt.Warnings()
+	for i := range ws {
+		ws[i].Message = fmt.Sprintf("entrypoint %q: %s", entrypoint, ws[i].Message)
+	}
+	return ws
+}
+
 // candidates are the routes that could cover b's first host: the only
 // ones that can shadow b.
 func (rt *Router) candidates(b *matcher) []*matcher {
@@ -164,8 +175,9 @@ func subset[T comparable](small, big []T) bool {
 }
 
 // RouteWarnings compiles the http_routes of one entrypoint without their
-// services and returns Router.Warnings: `proxynow validate` reports them.
-func RouteWarnings(routes []*config.HTTPRoute) (config.Diagnostics, error) {
+// services and returns Router.WarningsOn: `proxynow validate` reports
+// them.
+func RouteWarnings(entrypoint string, routes []*config.HTTPRoute) (config.Diagnostics, error) {
 	rs := make([]*Route, len(routes))
 	for i, r := range routes {
 		rs[i] = &Route{Config: r, Handler: http.NotFoundHandler()}
@@ -174,5 +186,5 @@ func RouteWarnings(routes []*config.HTTPRoute) (config.Diagnostics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rt.Warnings(), nil
+	return rt.WarningsOn(entrypoint), nil
 }

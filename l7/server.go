@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ServerOptions configure the HTTP server of one entrypoint.
@@ -30,6 +32,10 @@ type ServerOptions struct {
 	// implements IdleParker (see GuardOptions.ParkAfter).
 	ParkIdleAfter time.Duration
 	Logger        *slog.Logger
+	// ResetCloses counts the HTTP/2 connections closed for cancelling
+	// more streams than their rapid-reset budget allows (h2reset.go);
+	// nil counts nothing. Metrics.RapidResetCloses makes it.
+	ResetCloses prometheus.Counter
 }
 
 // Server serves HTTP/1.1, HTTP/2 over TLS (by ALPN, on *tls.Conn
@@ -51,6 +57,7 @@ func NewServer(o ServerOptions) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	epLog := o.Logger.With("entrypoint", o.Entrypoint)
 	// The HTTP/2 server's settings; this server itself is never served.
 	srv := &http.Server{
 		Handler:           o.Handler,
@@ -62,7 +69,7 @@ func NewServer(o ServerOptions) *Server {
 			MaxConcurrentStreams: o.MaxConcurrentStreams,
 			MaxReadFrameSize:     1 << 20,
 		},
-		ErrorLog: log.New(slogWriter{o.Logger.With("entrypoint", o.Entrypoint)}, "", 0),
+		ErrorLog: log.New(slogWriter{epLog}, "", 0),
 	}
 	maxHeader := o.MaxHeaderBytes
 	if maxHeader <= 0 {
@@ -74,8 +81,8 @@ func NewServer(o ServerOptions) *Server {
 		idleTimeout:       o.IdleTimeout,
 		writeTimeout:      o.WriteTimeout,
 		maxHead:           maxHeader + 4096, // net/http's slack, for the request line
-		log:               o.Logger.With("entrypoint", o.Entrypoint),
-		h2:                newH2Server(srv),
+		log:               epLog,
+		h2:                newH2Server(srv, epLog, o.ResetCloses),
 	}
 	// The guard holds a request head until it is whole; it must allow more
 	// than the server so that the server, not the guard, answers 431.

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	quicgo "github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"golang.org/x/time/rate"
@@ -59,14 +60,18 @@ func (r *connResets) take(now time.Time) bool {
 // resetBudget serves with h, then spends from the connection's budget if
 // the request was cancelled meanwhile (quic-go cancels its context when
 // the client stops the stream, or the connection ends; never before the
-// handler returns otherwise).
-func resetBudget(h http.Handler, log *slog.Logger) http.Handler {
+// handler returns otherwise). A connection closed for it is logged and
+// counted in closes (nil: not counted), once.
+func resetBudget(h http.Handler, log *slog.Logger, closes prometheus.Counter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		if r.Context().Err() == nil {
 			return
 		}
 		if cr, ok := r.Context().Value(resetsKey{}).(*connResets); ok && cr.take(time.Now()) {
+			if closes != nil {
+				closes.Inc()
+			}
 			log.Warn("closing HTTP/3 connection: too many requests cancelled while served (rapid reset)",
 				"remote", cr.c.RemoteAddr().String(), "limit_per_second", resetRate)
 			_ = cr.c.CloseWithError(quicgo.ApplicationErrorCode(http3.ErrCodeExcessiveLoad), "too many cancelled requests")

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	quicgo "github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
@@ -45,6 +46,10 @@ type ServerOptions struct {
 	// must then refuse what is not replay-safe (l7.EarlyData does).
 	Allow0RTT bool
 	Logger    *slog.Logger
+	// ResetCloses counts the connections closed with H3_EXCESSIVE_LOAD
+	// for cancelling more requests than their rapid-reset budget allows
+	// (reset.go); nil counts nothing.
+	ResetCloses prometheus.Counter
 }
 
 // Server is an HTTP/3 server over one UDP socket. It has net/http's
@@ -78,7 +83,7 @@ func NewServer(o ServerOptions) *Server {
 	log := o.Logger.With("entrypoint", o.Entrypoint)
 	s := &Server{o: o, log: log}
 	s.h3 = &http3.Server{
-		Handler:        resetBudget(o.Handler, log),
+		Handler:        resetBudget(o.Handler, log, o.ResetCloses),
 		MaxHeaderBytes: o.MaxHeaderBytes,
 		IdleTimeout:    o.IdleTimeout,
 		Logger:         log,

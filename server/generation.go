@@ -46,6 +46,9 @@ type generation struct {
 	// warned is, per HTTP listener, a hash of the routes whose shadowing
 	// warnings were logged.
 	warned map[listenerKey]string
+	// warnings are the configuration's and the shadowed routes' found
+	// compiling it, logged together, in file order, when compile ends.
+	warnings config.Diagnostics
 }
 
 // serviceEntry is one service's runtime: its pool (nil for respond) and
@@ -96,8 +99,10 @@ func emptyGeneration() *generation {
 // reuses that listener, the others get a new, unbound one.
 func compile(s *Server, cfg *config.Config, prev *generation, listeners map[listenerKey]*listener) (*generation, error) {
 	g := &generation{s: s, cfg: cfg, prev: prev, services: map[string]*serviceEntry{}, mws: map[string]*mwEntry{},
-		tcpTrack: map[trackKey]*connTracker{}, httpTrack: map[trackKey]*reqTracker{}, warned: map[listenerKey]string{}}
+		tcpTrack: map[trackKey]*connTracker{}, httpTrack: map[trackKey]*reqTracker{}, warned: map[listenerKey]string{},
+		warnings: slices.Clone(cfg.Warnings)}
 	defer func() { g.prev = nil }()
+	defer g.logWarnings()
 	g.fingerprintRoutes()
 	for i := range cfg.Services {
 		if err := g.service(&cfg.Services[i]); err != nil {
@@ -122,6 +127,17 @@ func compile(s *Server, cfg *config.Config, prev *generation, listeners map[list
 		g.eps = append(g.eps, p)
 	}
 	return g, nil
+}
+
+// logWarnings logs the warnings compile gathered, sorted by file, line and
+// column as `proxynow validate` prints them: a shadowed route's warning
+// among the configuration's own, not after them.
+func (g *generation) logWarnings() {
+	g.warnings.SortByPos()
+	for _, w := range g.warnings {
+		g.s.log.Warn("configuration", "warning", w.Error())
+	}
+	g.warnings = nil
 }
 
 // service builds (or takes over) a service's pool and handler.

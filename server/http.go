@@ -96,9 +96,7 @@ func (g *generation) buildHTTP(ep *config.Entrypoint, k listenerKey, routes []*c
 	sum := string(h.Sum(nil))
 	g.warned[k] = sum
 	if g.prev.warned[k] != sum {
-		for _, w := range router.Warnings() {
-			g.s.log.Warn("http routes", "entrypoint", ep.Name, "warning", w.Error())
-		}
+		g.warnings = append(g.warnings, router.WarningsOn(ep.Name)...)
 	}
 	e := l7.NewEntry(ep.Name, router, ep.HTTP.TrustedProxies, g.s.log)
 	if len(ep.HTTP.Middlewares) > 0 {

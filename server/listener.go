@@ -196,6 +196,7 @@ func newHTTPServer(ep *config.Entrypoint, s *Server) *httpServer {
 		MaxConcurrentStreams: ep.HTTP.MaxConcurrentStreams,
 		ParkIdleAfter:        httpParkAfter,
 		Logger:               s.log,
+		ResetCloses:          s.metrics.HTTP.RapidResetCloses(ep.Name, "HTTP/2"),
 	})
 	return h
 }

@@ -89,6 +89,7 @@ func (g *generation) buildQUIC(p *epPlan) error {
 		RetryThreshold:     ep.HTTP3.RetryThreshold,
 		Allow0RTT:          ep.HTTP3.Allow0RTT,
 		Logger:             s.log,
+		ResetCloses:        s.metrics.HTTP.RapidResetCloses(ep.Name, "HTTP/3"),
 	})
 	p.quic = q
 	return nil

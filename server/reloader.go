@@ -130,10 +130,7 @@ func (r *Reloader) Reload(ctx context.Context, trigger string) (config.Diagnosti
 		}
 		return ds, err
 	}
-	for _, w := range cfg.Warnings {
-		r.log.Warn("configuration", "warning", w.Error())
-	}
-	ch, err := r.srv.Reload(cfg)
+	ch, err := r.srv.Reload(cfg) // logs cfg's warnings
 	if err != nil {
 		r.reloads.WithLabelValues(ResultFailure).Inc()
 		r.log.Error("configuration reload failed: the running configuration is unchanged", "trigger", trigger, "error", err)

@@ -70,10 +70,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		printDiagnostics(stderr, err)
 		return exitConfig
 	}
-	for _, w := range cfg.Warnings {
-		fmt.Fprintln(stderr, w.Error())
-	}
-	for _, w := range routeWarnings(cfg) {
+	ws := append(slices.Clone(cfg.Warnings), routeWarnings(cfg)...)
+	ws.SortByPos()
+	for _, w := range ws {
 		fmt.Fprintln(stderr, w.Error())
 	}
 	fmt.Fprintf(stdout, "configuration OK: %s\n", strings.Join(cfg.Files, ", "))
@@ -112,15 +111,12 @@ func routeWarnings(cfg *config.Config) config.Diagnostics {
 		if len(routes) == 0 {
 			continue
 		}
-		ws, err := l7.RouteWarnings(routes)
+		ws, err := l7.RouteWarnings(ep.Name, routes)
 		if err != nil {
 			out = append(out, config.Diagnostic{Severity: config.SeverityWarning,
 				Message: fmt.Sprintf("entrypoint %q: %v", ep.Name, err), Err: err})
 		}
-		for _, w := range ws {
-			w.Message = fmt.Sprintf("entrypoint %q: %s", ep.Name, w.Message)
-			out = append(out, w)
-		}
+		out = append(out, ws...)
 	}
 	return out
 }
@@ -169,9 +165,6 @@ func cmdRun(args []string, stderr io.Writer, stop <-chan os.Signal) int {
 	level := new(slog.LevelVar)
 	log := newLogger(stderr, cfg.Log, level)
 	acmeLog.Store(log)
-	for _, w := range cfg.Warnings {
-		log.Warn("configuration", "warning", w.Error())
-	}
 
 	if stop == nil {
 		ch := make(chan os.Signal, 2)

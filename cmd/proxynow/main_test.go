@@ -53,6 +53,45 @@ service "s" {
 }
 `
 
+// TestValidateWarningsInFileOrder: a shadowed route's warning (found by
+// compiling the routes, after the load) comes out among the
+// configuration's own warnings in file order, not after them.
+func TestValidateWarningsInFileOrder(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		// a.hcl: the route warning (line 7) before a config warning (line 15).
+		"a.hcl": shadowed + `service "spare" {
+  respond { body = "y" }
+}
+`,
+		// b.hcl: a config warning, after every one of a.hcl.
+		"b.hcl": "entrypoint \"spare\" { address = \"127.0.0.1:0\" }\n",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"validate", dir}, &stdout, &stderr, nil); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, &stderr)
+	}
+	want := []string{
+		`a.hcl:7:12: warning: entrypoint "web": http_route "api" can never match`,
+		`a.hcl:15:9: warning: service "spare" is not used by any route`,
+		`b.hcl:1:12: warning: entrypoint "spare" is not used by any route`,
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("stderr:\n%s\nwant %d warnings", &stderr, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], filepath.Join(dir, w)) {
+			t.Errorf("warning %d: %s\nwant %s...", i+1, lines[i], w)
+		}
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.
 type syncBuffer struct {
 	mu sync.Mutex
