@@ -16,7 +16,8 @@
 // one has written its last line.
 //
 // It is a leaf package: l4, l7, quic and tlsmux call a *Switch (nil, or
-// holding no Writer, means off) and import nothing else from each other. It lives under upstream, the
-// one package every layer may import (cmd -> server -> {quic, l7, tlsmux,
-// l4} -> upstream), so that sharing it adds no edge against that order.
+// holding no Writer, means off) and import nothing else from each other.
+// It lives under upstream, the one package every layer may import (cmd ->
+// server -> {quic, l7, tlsmux, l4} -> upstream), so that sharing it adds no
+// edge against that order.
 package accesslog
