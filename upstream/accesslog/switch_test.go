@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,4 +185,33 @@ func TestSwitchOff(t *testing.T) {
 	var nilSwitch *Switch
 	nilSwitch.LogHTTP(sampleHTTP())
 	nilSwitch.LogConn(&Conn{})
+}
+
+// TestCloseCountsEveryLine closes Writers while goroutines log to them:
+// every line is written or counted as dropped, none is left unseen in the
+// queue after its last drain.
+func TestCloseCountsEveryLine(t *testing.T) {
+	for range 100 {
+		w := New(discard{}, Options{Queue: 1 << 12})
+		var sent atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for i := 0; i < 1000; i++ {
+					w.LogConn(&Conn{Time: t0, Network: "tcp"})
+					sent.Add(1)
+				}
+			})
+		}
+		for sent.Load() < 100 {
+			runtime.Gosched()
+		}
+		if err := w.CloseWithin(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if got := w.Written() + w.Dropped(); got != uint64(sent.Load()) {
+			t.Fatalf("%d lines written or dropped of %d logged", got, sent.Load())
+		}
+	}
 }
