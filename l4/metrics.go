@@ -272,7 +272,7 @@ func (p *Proxy) observe(ctx context.Context, c *Conn, start time.Time, backend s
 	if backend != "" {
 		p.Metrics.end(d)
 	}
-	if p.AccessLog == nil {
+	if p.AccessLog.Load() == nil {
 		return
 	}
 	reason := closeReason(err, ctx.Err() != nil)
@@ -295,7 +295,7 @@ type flowStats struct {
 // flowEnded counts and logs a flow removed from the table; s.mu is held.
 func (s *UDPServer) flowEnded(f *flow) {
 	f.metrics.ended(f.stats.reason == "idle")
-	if s.AccessLog == nil {
+	if s.AccessLog.Load() == nil {
 		return
 	}
 	reason := f.stats.reason

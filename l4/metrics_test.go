@@ -36,7 +36,7 @@ func TestTCPMetricsAndAccessLog(t *testing.T) {
 	be := backend(t, echo)
 	s := &TCPServer{Entrypoint: "ep", MaxConnections: 1, Metrics: m.Entrypoint("ep"),
 		ProxyProtocol: &ProxyProtocolIn{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Timeout: time.Second},
-		Handler:       &Proxy{Route: "r", Service: "svc", Pool: pool(t, be), Metrics: m.Route("ep", "r", "svc"), AccessLog: log}}
+		Handler:       &Proxy{Route: "r", Service: "svc", Pool: pool(t, be), Metrics: m.Route("ep", "r", "svc"), AccessLog: accesslog.NewSwitch(log)}}
 	addr := startTCP(t, s)
 
 	c := dial(t, addr)
@@ -123,7 +123,7 @@ func TestUDPMetricsAndAccessLog(t *testing.T) {
 	log := accesslog.New(&out, accesslog.Options{})
 	be := udpEcho(t, same)
 	s := &UDPServer{Entrypoint: "dns", Route: "r", Service: "svc", Pool: pool(t, be), IdleTimeout: 100 * time.Millisecond,
-		MaxFlows: 1, Metrics: m.UDP("dns", "r", "svc"), AccessLog: log}
+		MaxFlows: 1, Metrics: m.UDP("dns", "r", "svc"), AccessLog: accesslog.NewSwitch(log)}
 	addr := startUDP(t, s)
 	c, err := net.Dial("udp", addr)
 	if err != nil {

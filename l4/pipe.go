@@ -26,11 +26,12 @@ type Proxy struct {
 	// 0 means never.
 	Idle   time.Duration
 	Logger *slog.Logger
-	// Service names the route's service in the access log. Metrics and
-	// AccessLog, when set, count and log each connection.
+	// Service names the route's service in the access log. Metrics, when
+	// set, counts each connection; AccessLog, when it holds a Writer, logs
+	// it (the Writer in use when the connection ends).
 	Service   string
 	Metrics   *RouteMetrics
-	AccessLog *accesslog.Writer
+	AccessLog *accesslog.Switch
 }
 
 var _ Handler = (*Proxy)(nil)

@@ -34,11 +34,12 @@ type UDPServer struct {
 	// are dropped. 0 means no cap.
 	MaxFlows int
 	Logger   *slog.Logger
-	// Service names the route's service in the access log. Metrics and
-	// AccessLog, when set, count datagrams and flows and log each flow.
+	// Service names the route's service in the access log. Metrics, when
+	// set, counts datagrams and flows; AccessLog, when it holds a Writer,
+	// logs each flow (the Writer in use when the flow ends).
 	Service   string
 	Metrics   *UDPMetrics
-	AccessLog *accesslog.Writer
+	AccessLog *accesslog.Switch
 
 	dropped atomic.Uint64
 	live    atomic.Pointer[UDPMetrics] // Metrics, for readers that do not hold mu

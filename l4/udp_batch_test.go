@@ -75,7 +75,7 @@ func TestUDPBatchBurst(t *testing.T) {
 	log := accesslog.New(&out, accesslog.Options{})
 	be := udpEcho(t, same)
 	s := &UDPServer{Entrypoint: "e", Route: "r", Service: "svc", Pool: pool(t, be), IdleTimeout: time.Minute,
-		Metrics: m.UDP("e", "r", "svc"), AccessLog: log}
+		Metrics: m.UDP("e", "r", "svc"), AccessLog: accesslog.NewSwitch(log)}
 	addr := startUDP(t, s)
 	const clients, rounds, window = 6, 8, 24
 	var payload sync.Map // bytes per client

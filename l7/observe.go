@@ -22,7 +22,7 @@ import (
 type Observer struct {
 	next       http.Handler
 	entrypoint string
-	log        *accesslog.Writer
+	log        *accesslog.Switch
 	inFlight   prometheus.Gauge
 	routes     map[string]*routeObs // into byIndex
 	// byIndex are the metrics of the routes the Observer was built from,
@@ -35,8 +35,9 @@ type Observer struct {
 
 // NewObserver wraps next, the handler of entrypoint whose http_routes are
 // routes, in the order they were given to the entrypoint's Router.
-// m nil: no metrics; log nil: no access log.
-func NewObserver(next http.Handler, entrypoint string, routes []*config.HTTPRoute, m *Metrics, log *accesslog.Writer) *Observer {
+// m nil: no metrics; log nil or holding no Writer: no access log (a reload
+// may swap one in).
+func NewObserver(next http.Handler, entrypoint string, routes []*config.HTTPRoute, m *Metrics, log *accesslog.Switch) *Observer {
 	o := &Observer{next: next, entrypoint: entrypoint, log: log, routes: make(map[string]*routeObs, len(routes)),
 		byIndex: make([]routeObs, len(routes)), metrics: m != nil}
 	for i, r := range routes {
@@ -241,7 +242,8 @@ func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// monotonic clock's (half the cost of time.Now).
 	var start time.Time
 	var t0 int64
-	if o.log != nil {
+	wall := o.log.Load() != nil
+	if wall {
 		start = time.Now()
 	} else {
 		t0 = monoNow()
@@ -255,7 +257,7 @@ func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.inFlight.Dec()
 	}
 	var elapsed time.Duration
-	if o.log != nil {
+	if wall {
 		elapsed = time.Since(start)
 	} else {
 		elapsed = time.Duration(monoNow() - t0)
@@ -275,7 +277,10 @@ func (o *Observer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o.metrics {
 		ro.observe(methodIndex(r.Method), classIndex(status), protoIndex(r), elapsed.Seconds(), rec.bytes)
 	}
-	if o.log != nil {
+	if o.log.Load() != nil {
+		if !wall {
+			start = time.Now().Add(-elapsed) // a reload turned the log on meanwhile
+		}
 		o.logRequest(r, rec, ro, start, elapsed, status)
 	}
 	putRecorder(rw)

@@ -54,9 +54,9 @@ func BenchmarkObserver(b *testing.B) {
 	b.Run("metrics", func(b *testing.B) {
 		run(b, NewObserver(entry, "web", routes, NewMetrics(prometheus.NewRegistry()), nil))
 	})
-	b.Run("accesslog", func(b *testing.B) { run(b, NewObserver(entry, "web", routes, nil, log(b))) })
+	b.Run("accesslog", func(b *testing.B) { run(b, NewObserver(entry, "web", routes, nil, accesslog.NewSwitch(log(b)))) })
 	b.Run("metrics+accesslog", func(b *testing.B) {
-		run(b, NewObserver(entry, "web", routes, NewMetrics(prometheus.NewRegistry()), log(b)))
+		run(b, NewObserver(entry, "web", routes, NewMetrics(prometheus.NewRegistry()), accesslog.NewSwitch(log(b))))
 	})
 }
 
@@ -93,6 +93,6 @@ func BenchmarkProxyRequestObserved(b *testing.B) {
 	b.Run("metrics+accesslog", func(b *testing.B) {
 		log := accesslog.New(discardSink{}, accesslog.Options{Queue: 1 << 16})
 		defer log.CloseWithin(10 * time.Second)
-		run(b, NewObserver(entry, "web", []*config.HTTPRoute{route}, NewMetrics(prometheus.NewRegistry()), log))
+		run(b, NewObserver(entry, "web", []*config.HTTPRoute{route}, NewMetrics(prometheus.NewRegistry()), accesslog.NewSwitch(log)))
 	})
 }

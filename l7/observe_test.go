@@ -67,7 +67,7 @@ func observed(t testing.TB, m *Metrics, log *accesslog.Writer) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewObserver(NewEntry("web", router, nil, nil), "web", []*config.HTTPRoute{cfgA, cfgB}, m, log)
+	return NewObserver(NewEntry("web", router, nil, nil), "web", []*config.HTTPRoute{cfgA, cfgB}, m, accesslog.NewSwitch(log))
 }
 
 func TestObserverMetricsAndLog(t *testing.T) {

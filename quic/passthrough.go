@@ -30,8 +30,9 @@ type PassRoute struct {
 type DemuxOptions struct {
 	Entrypoint string       // for logs
 	Logger     *slog.Logger // [discard]
-	// AccessLog, when set, gets one line per passthrough flow when it ends.
-	AccessLog *accesslog.Writer
+	// AccessLog, when it holds a Writer, gets one line per passthrough flow
+	// when it ends.
+	AccessLog *accesslog.Switch
 	// MaxPending bounds the client addresses whose ClientHello is still
 	// being collected [1024]. Initials from more new addresses are dropped.
 	MaxPending int

@@ -19,7 +19,7 @@ type flowLog struct {
 
 // logFlow writes f's access log line; d.mu is held (the write only queues).
 func (d *Demux) logFlow(f *flow) {
-	if d.opts.AccessLog == nil {
+	if d.opts.AccessLog.Load() == nil {
 		return
 	}
 	reason := f.log.reason

@@ -18,7 +18,7 @@ func TestDemuxAccessLog(t *testing.T) {
 	log := accesslog.New(&out, accesslog.Options{})
 	back, backRoots := ptBackend(t, "backend:", "p.test")
 	d, addr := ptDemux(t, []PassRoute{{Name: "p", SNI: []string{"p.test"}, Pool: ptPool(t, back)}},
-		DemuxOptions{Entrypoint: "web", AccessLog: log, IdleTimeout: 200 * time.Millisecond})
+		DemuxOptions{Entrypoint: "web", AccessLog: accesslog.NewSwitch(log), IdleTimeout: 200 * time.Millisecond})
 	if got, err := ptExchange(ptCtx(t), addr, "p.test", backRoots, "hi"); err != nil || got != "backend:hi" {
 		t.Fatalf("exchange: %q, %v", got, err)
 	}

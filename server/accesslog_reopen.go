@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/proxynow/proxynow/upstream/accesslog"
 )
 
 // The results of proxynow_accesslog_reopens_total.
@@ -12,7 +15,8 @@ const (
 )
 
 // reopenTimeout bounds how long a reload waits for the access log's writer
-// to reopen its file: only a sink stuck in a write makes it wait.
+// to reopen its file, or for a replaced one to write its queue and close:
+// only a sink stuck in a write makes it wait.
 const reopenTimeout = 5 * time.Second
 
 // ReopenAccessLog reopens the access log file at its configured path, for
@@ -22,11 +26,14 @@ const reopenTimeout = 5 * time.Second
 // log, or with one on standard output, it does nothing and returns nil.
 // trigger names the cause in the log ("SIGUSR1", "reload").
 func (s *Server) ReopenAccessLog(ctx context.Context, trigger string) error {
-	w := s.accessLog
+	w := s.accessLog.Load()
 	if w.Path() == "" {
 		return nil
 	}
 	if err := w.Reopen(ctx); err != nil {
+		if errors.Is(err, accesslog.ErrClosed) && s.accessLog.Load() != w {
+			return nil // a reload replaced the log, whose file is fresh
+		}
 		s.metrics.AccessLogReopens.WithLabelValues(reopenError).Inc()
 		s.log.Error("access log: reopen failed, still writing to the old file",
 			"trigger", trigger, "path", w.Path(), "error", err)

@@ -16,21 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-const reopenConfig = `
-log {
-  access {
-    path = %q
-  }
-}
-entrypoint "web" { address = "127.0.0.1:0" }
-http_route "all" {
-  entrypoints = ["web"]
-  service     = "hello"
-}
-service "hello" {
-  respond { body = "hello" }
-}
-`
+// reopenConfig is swapConfig with an access log at the path %q.
+var reopenConfig = fmt.Sprintf(swapConfig, "log {\n  access {\n    path = %q\n  }\n}")
 
 // waitLines waits until path holds n access log lines.
 func waitLines(t *testing.T, path string, n int) {

@@ -11,7 +11,9 @@
 // (listener.go); it then publishes the generation with one atomic store per
 // listener, and retires what the new one no longer uses: removed
 // entrypoints, routes and services are drained for the grace period, then
-// closed (reload.go). Reloader (reloader.go) loads the files for SIGHUP,
-// POST /reload and the file watch (watch.go), serialises reloads, logs
-// them and counts them.
+// closed (reload.go). A changed log.access swaps the access log the layers
+// share the same way: opened before, swapped with the generation, the old
+// one drained and closed after (accesslog_swap.go). Reloader (reloader.go)
+// loads the files for SIGHUP, POST /reload and the file watch (watch.go),
+// serialises reloads, logs them and counts them.
 package server

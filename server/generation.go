@@ -386,7 +386,7 @@ func (g *generation) tcpTracker(p *epPlan, r *config.TCPRoute) *connTracker {
 		Logger:        g.s.log,
 		Service:       r.Service,
 		Metrics:       g.s.metrics.L4.Route(p.cfg.Name, r.Name, r.Service),
-		AccessLog:     g.s.accessLog,
+		AccessLog:     &g.s.accessLog,
 	}, fp)
 	g.tcpTrack[key] = t
 	return t

@@ -107,7 +107,7 @@ func (g *generation) buildHTTP(ep *config.Entrypoint, k listenerKey, routes []*c
 		e.SetNoRoute(t)
 	}
 	entry := g.acmeHandler(e)
-	return l7.NewObserver(entry, ep.Name, routes, g.s.metrics.HTTP, g.s.accessLog), nil
+	return l7.NewObserver(entry, ep.Name, routes, g.s.metrics.HTTP, &g.s.accessLog), nil
 }
 
 // noRouteTracker is l7.NoRoute (404, 405 for CONNECT) wrapped in the

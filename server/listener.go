@@ -70,7 +70,7 @@ func newListener(k listenerKey, ep *config.Entrypoint, s *Server) *listener {
 	// Metrics are per entrypoint name; a renamed entrypoint keeping its
 	// socket keeps counting under its first name until restart.
 	if k.network == config.NetworkUDP {
-		l.udp = &l4.UDPServer{Entrypoint: ep.Name, Logger: s.log, AccessLog: s.accessLog}
+		l.udp = &l4.UDPServer{Entrypoint: ep.Name, Logger: s.log, AccessLog: &s.accessLog}
 	} else {
 		l.tcp = &l4.TCPServer{Entrypoint: ep.Name, Logger: s.log, Metrics: s.metrics.L4.Entrypoint(ep.Name)}
 	}

@@ -90,26 +90,24 @@ func (s *Server) Registry() *prometheus.Registry { return s.metrics.Registry }
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // Options are the parts of a Server that outlive one configuration: a
-// reload hands the previous server's Metrics (and, when the access log's
-// settings did not change, its AccessLog) to the next.
+// server made for another configuration may share the previous one's
+// Metrics.
 type Options struct {
 	Logger *slog.Logger
 	// Metrics is the process's registry and families; nil makes new ones.
 	Metrics *Metrics
 	// Version labels proxynow_build_info when Metrics is nil.
 	Version string
-	// AccessLog, when set, is used (and left open) instead of opening the
-	// one the configuration names; nil opens cfg.Log.Access if set, and
-	// Shutdown and Close then close it.
-	AccessLog *accesslog.Writer
 }
 
 // ops is the operations side of a Server: metrics, access log, admin
 // endpoint and readiness.
 type ops struct {
-	metrics   *Metrics
-	accessLog *accesslog.Writer
-	ownLog    bool // accessLog was opened here: Shutdown closes it
+	metrics *Metrics
+	// accessLog holds the Writer of cfg.Log.Access (none without it); the
+	// layers hold the Switch, and a reload that changes the block swaps
+	// the Writer (accesslog_swap.go). Shutdown and Close close it.
+	accessLog accesslog.Switch
 	admin     *admin
 	ready     atomic.Bool // every listener is bound
 	draining  atomic.Bool // Shutdown or Close began
@@ -120,23 +118,11 @@ func (s *Server) initOps(cfg *config.Config, o Options) error {
 	if s.metrics == nil {
 		s.metrics = NewMetrics(o.Version)
 	}
-	s.accessLog = o.AccessLog
-	if al := cfg.Log.Access; al != nil && s.accessLog == nil {
-		format, err := accesslog.ParseFormat(al.Format)
-		if err != nil {
-			return err
-		}
-		w, err := accesslog.Open(al.Path, accesslog.Options{
-			Format:  format,
-			Queue:   al.Buffer,
-			OnWrite: s.metrics.AccessLogLines.WithLabelValues("written").Inc,
-			OnDrop:  s.metrics.AccessLogLines.WithLabelValues("dropped").Inc,
-		})
-		if err != nil {
-			return err
-		}
-		s.accessLog, s.ownLog = w, true
+	w, err := s.openAccessLog(cfg.Log.Access, nil)
+	if err != nil {
+		return err
 	}
+	s.accessLog.Swap(w)
 	if cfg.Admin != nil {
 		a, err := newAdmin(s, cfg.Admin)
 		if err != nil {
@@ -179,13 +165,11 @@ func (s *Server) stopOps(ctx context.Context) error {
 	return errors.Join(err, s.closeAccessLog(ctx))
 }
 
+// closeAccessLog closes the Writer in use (again: a no-op). It stays in
+// the Switch, so a line logged after it is counted as dropped.
 func (s *Server) closeAccessLog(ctx context.Context) error {
-	if !s.ownLog {
-		return nil
-	}
-	s.ownLog = false
-	return s.accessLog.Close(ctx)
+	return s.accessLog.Load().Close(ctx)
 }
 
 // AccessLog is the access log writer in use (nil: none).
-func (s *Server) AccessLog() *accesslog.Writer { return s.accessLog }
+func (s *Server) AccessLog() *accesslog.Writer { return s.accessLog.Load() }

@@ -113,7 +113,7 @@ func (l *listener) bindQUIC(p *epPlan, s *Server) error {
 	// ECN and path MTU discovery; with them the demultiplexer reads it and
 	// hands quic-go the datagrams no route claims.
 	if len(p.quicRoutes) > 0 {
-		d, err := quic.NewDemux(q.pc, p.quicRoutes, quic.DemuxOptions{Entrypoint: p.cfg.Name, Logger: s.log, AccessLog: s.accessLog})
+		d, err := quic.NewDemux(q.pc, p.quicRoutes, quic.DemuxOptions{Entrypoint: p.cfg.Name, Logger: s.log, AccessLog: &s.accessLog})
 		if err != nil {
 			q.pc.Close()
 			q.pc = nil

@@ -60,49 +60,56 @@ func (c *Changes) LogAttrs() []any {
 // Requests in flight finish on the configuration they started with; TCP
 // connections and UDP flows of routes cfg removed or changed, and the
 // entrypoints it removed, are drained in the background for cfg's grace
-// period and then closed. Reloads are serialised. A successful reload
-// then reopens the access log file (see ReopenAccessLog), outside the
-// lock.
+// period and then closed. Reloads are serialised.
+//
+// A changed log.access opens its new file before the swap (a path that
+// cannot be opened fails the reload) and takes over at the swap; before
+// Reload returns, the old log has written every line queued and closed
+// its file. An unchanged one has its file reopened (see ReopenAccessLog).
+// Both happen outside the lock.
 func (s *Server) Reload(cfg *config.Config) (*Changes, error) {
-	ch, err := s.reload(cfg)
+	ch, al, err := s.reload(cfg)
 	if err == nil {
-		s.reopenAfterReload()
+		al.finish()
 	}
 	return ch, err
 }
 
-func (s *Server) reload(cfg *config.Config) (*Changes, error) {
+func (s *Server) reload(cfg *config.Config) (*Changes, *accessLogChange, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started || s.closed {
-		return nil, ErrNotRunning
+		return nil, nil, ErrNotRunning
 	}
 	defer relaxGC()()
 	old := s.gen
 	g, err := compile(s, cfg, old, s.listeners)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	al, err := s.prepareAccessLog(old.cfg.Log.Access, cfg.Log.Access)
+	if err != nil {
+		release(g, old)
+		return nil, nil, err
 	}
 	if err := s.bind(g); err != nil {
 		release(g, old)
-		return nil, err
+		al.abort()
+		return nil, nil, err
 	}
 	ch := diff(old, g, s.listeners)
-	// The admin endpoint and the access log outlive configurations: their
-	// blocks are read at start only (the access log file is reopened at its
-	// first path after the reload).
+	// The admin endpoint outlives configurations: its block is read at
+	// start only.
 	if !sameJSON(old.cfg.Admin, cfg.Admin) {
 		s.log.Warn("reload: admin block changes take effect on restart")
 	}
-	if !sameJSON(old.cfg.Log.Access, cfg.Log.Access) {
-		s.log.Warn("reload: log.access changes take effect on restart")
-	}
 	removed, replaced, quics := s.swap(g)
+	al.commit()
 	ch.HTTPServersReplaced = len(replaced)
 	// A removed TCP socket stops accepting now, before Reload returns, so
 	// that the next reload may bind its address again.
 	s.retire(old, g, removed, replaced, quics, cfg.Global.GracePeriod)
-	return ch, nil
+	return ch, al, nil
 }
 
 // retire drains what old had and g does not, for at most grace, and then

@@ -50,30 +50,38 @@ type Conn struct {
 
 // LogHTTP queues one request's line.
 func (w *Writer) LogHTTP(e *HTTP) {
-	if w == nil {
-		return
+	if w != nil {
+		w.enqueue(w.encodeHTTP(e))
 	}
+}
+
+// LogConn queues one connection's or flow's line.
+func (w *Writer) LogConn(e *Conn) {
+	if w != nil {
+		w.enqueue(w.encodeConn(e))
+	}
+}
+
+// encodeHTTP and encodeConn return e's line in w's format, in a pooled
+// buffer.
+func (w *Writer) encodeHTTP(e *HTTP) *[]byte {
 	b := getBuf()
 	if w.format == JSON {
 		*b = appendHTTPJSON(*b, e, &w.clock)
 	} else {
 		*b = appendHTTPCLF(*b, e, w.format == Combined)
 	}
-	w.enqueue(b)
+	return b
 }
 
-// LogConn queues one connection's or flow's line.
-func (w *Writer) LogConn(e *Conn) {
-	if w == nil {
-		return
-	}
+func (w *Writer) encodeConn(e *Conn) *[]byte {
 	b := getBuf()
 	if w.format == JSON {
 		*b = appendConnJSON(*b, e, &w.clock)
 	} else {
 		*b = appendConnCLF(*b, e)
 	}
-	w.enqueue(b)
+	return b
 }
 
 // clock caches the formatted UTC second, so a line's timestamp costs a

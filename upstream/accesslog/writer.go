@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,11 @@ type Options struct {
 	// dropped (the metrics' counters' Inc).
 	OnWrite func()
 	OnDrop  func()
+	// Follows, when set, is the Writer this one replaces (a reload that
+	// changed the access log): lines queue as usual, but none is written
+	// before Follows' Close has written its last one, so the old lines
+	// come first and the two never interleave in a file they share.
+	Follows *Writer
 }
 
 // Writer is an asynchronous, bounded access log. A nil *Writer logs
@@ -69,6 +75,13 @@ type Writer struct {
 	done   chan struct{}
 	closed atomic.Bool
 	once   sync.Once
+	// senders counts the goroutines between their check of closed and
+	// their send on queue: Close waits for them before it stops the
+	// writer goroutine, so no line lands in the queue after its last drain.
+	senders atomic.Int64
+	// after, when set, holds the writer goroutine back until it is closed
+	// (Options.Follows' done).
+	after <-chan struct{}
 
 	clock   clock
 	written atomic.Uint64
@@ -110,6 +123,9 @@ func newWriter(out io.Writer, o Options) *Writer {
 		reopen:  make(chan chan error),
 		onWrite: o.OnWrite, onDrop: o.OnDrop,
 	}
+	if o.Follows != nil {
+		w.after = o.Follows.done
+	}
 	return w
 }
 
@@ -139,15 +155,28 @@ func putBuf(b *[]byte) {
 
 // enqueue hands a finished line to the writer, or drops it at once.
 func (w *Writer) enqueue(b *[]byte) {
-	if w.closed.Load() {
+	if !w.offer(b) {
 		w.drop(b)
-		return
+	}
+}
+
+// offer queues b, or drops it when the queue is full. Once Close has
+// begun it returns false and leaves b to the caller.
+func (w *Writer) offer(b *[]byte) bool {
+	// Close stores closed, then reads senders; this adds to senders, then
+	// reads closed (sequentially consistent atomics): either this sees
+	// closed, or Close waits for this send.
+	w.senders.Add(1)
+	defer w.senders.Add(-1)
+	if w.closed.Load() {
+		return false
 	}
 	select {
 	case w.queue <- b:
 	default:
 		w.drop(b)
 	}
+	return true
 }
 
 func (w *Writer) drop(b *[]byte) {
@@ -160,6 +189,14 @@ func (w *Writer) drop(b *[]byte) {
 
 func (w *Writer) run() {
 	defer close(w.done)
+	if w.after != nil {
+		// Closed before the Writer it follows finished (a reload that
+		// failed after opening it): nothing was queued, nothing waits.
+		select {
+		case <-w.after:
+		case <-w.stop:
+		}
+	}
 	bw := bufio.NewWriterSize(w.out, 64<<10)
 	failed := false
 	write := func(b *[]byte) {
@@ -263,6 +300,10 @@ func (w *Writer) Close(ctx context.Context) error {
 	}
 	w.once.Do(func() {
 		w.closed.Store(true)
+		// A sender that missed closed is inside a non-blocking send.
+		for w.senders.Load() != 0 {
+			runtime.Gosched()
+		}
 		close(w.stop)
 	})
 	var err error
