@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The request-hygiene guard.
@@ -118,6 +120,10 @@ type GuardOptions struct {
 	// the server, which starts its own header timeout on the first byte it
 	// is given, would only see the idle timeout of its wait.
 	HeadTimeout time.Duration
+	// Rejections, when set, counts the connections rejected, as
+	// Violations does: a counter the entrypoint's servers share, so that
+	// it goes on across the server a reload puts in place.
+	Rejections prometheus.Counter
 }
 
 // GuardedListener wraps the connections of a listener in the guard.
@@ -127,6 +133,7 @@ type GuardedListener struct {
 	parkAfter   time.Duration
 	headTimeout time.Duration
 	violations  atomic.Uint64
+	rejections  prometheus.Counter // nil: none
 }
 
 var _ net.Listener = (*GuardedListener)(nil)
@@ -141,7 +148,7 @@ func NewGuardListener(ln net.Listener, o GuardOptions) *GuardedListener {
 	if o.MaxHead <= 0 {
 		o.MaxHead = DefaultGuardMaxHead
 	}
-	return &GuardedListener{Listener: ln, maxHead: o.MaxHead, parkAfter: o.ParkAfter, headTimeout: o.HeadTimeout}
+	return &GuardedListener{Listener: ln, maxHead: o.MaxHead, parkAfter: o.ParkAfter, headTimeout: o.HeadTimeout, rejections: o.Rejections}
 }
 
 // Accept returns the next connection, wrapped unless it is a *tls.Conn that
@@ -379,6 +386,9 @@ func (g *guardConn) fail(e *GuardError) {
 	g.headBad = g.s.state < stBody && !g.s.trailer
 	g.viol.Store(e)
 	g.ln.violations.Add(1)
+	if g.ln.rejections != nil {
+		g.ln.rejections.Inc()
+	}
 }
 
 // afterViolation answers a Read once everything before the violation has been

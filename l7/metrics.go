@@ -21,6 +21,7 @@ type Metrics struct {
 	retries     *prometheus.CounterVec   // service
 	rateLimited *prometheus.CounterVec   // middleware
 	connsClosed *prometheus.CounterVec   // entrypoint, protocol, reason
+	guard       *prometheus.CounterVec   // entrypoint
 }
 
 // durationBuckets are the classic buckets of the request duration, kept
@@ -63,8 +64,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "proxynow_http_connections_closed_total",
 			Help: "HTTP/2 and HTTP/3 connections the proxy closed to defend itself, by reason (rapid_reset: more streams cancelled while served than the budget allows).",
 		}, []string{"entrypoint", "protocol", "reason"}),
+		guard: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proxynow_http_guard_rejections_total",
+			Help: "HTTP/1 connections the request hygiene guard answered 400 and closed (malformed or ambiguous requests; they reach no route).",
+		}, []string{"entrypoint"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.size, m.inFlight, m.retries, m.rateLimited, m.connsClosed)
+	reg.MustRegister(m.requests, m.duration, m.size, m.inFlight, m.retries, m.rateLimited, m.connsClosed, m.guard)
 	return m
 }
 
@@ -83,6 +88,17 @@ func (m *Metrics) RapidResetCloses(entrypoint, protocol string) prometheus.Count
 		return nil
 	}
 	return m.connsClosed.WithLabelValues(entrypoint, protocol, "rapid_reset")
+}
+
+// GuardRejections is the counter of an entrypoint's HTTP/1 connections
+// the request hygiene guard rejected, made at zero when called (nil m:
+// nil). Every server of the entrypoint, before and after a reload, counts
+// into it.
+func (m *Metrics) GuardRejections(entrypoint string) prometheus.Counter {
+	if m == nil {
+		return nil
+	}
+	return m.guard.WithLabelValues(entrypoint)
 }
 
 // CountRetries makes p count its retries (nil m: none).

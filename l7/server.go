@@ -36,6 +36,10 @@ type ServerOptions struct {
 	// more streams than their rapid-reset budget allows (h2reset.go);
 	// nil counts nothing. Metrics.RapidResetCloses makes it.
 	ResetCloses prometheus.Counter
+	// GuardRejections counts the HTTP/1 connections the request hygiene
+	// guard answered 400 and closed (nil: not counted);
+	// Metrics.GuardRejections makes it.
+	GuardRejections prometheus.Counter
 }
 
 // Server serves HTTP/1.1, HTTP/2 over TLS (by ALPN, on *tls.Conn
@@ -45,6 +49,7 @@ type Server struct {
 	h1        *h1Server // HTTP/1.x; hands HTTP/2 to its h2Server
 	maxHead   int
 	parkAfter time.Duration
+	rejected  prometheus.Counter              // GuardOptions.Rejections
 	guard     atomic.Pointer[GuardedListener] // set by Serve, for GuardViolations
 
 	mu      sync.Mutex
@@ -86,7 +91,7 @@ func NewServer(o ServerOptions) *Server {
 	}
 	// The guard holds a request head until it is whole; it must allow more
 	// than the server so that the server, not the guard, answers 431.
-	return &Server{h1: h1, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192), parkAfter: o.ParkIdleAfter}
+	return &Server{h1: h1, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192), parkAfter: o.ParkIdleAfter, rejected: o.GuardRejections}
 }
 
 // Serve accepts connections from ln until Shutdown or Close; it returns
@@ -94,7 +99,7 @@ func NewServer(o ServerOptions) *Server {
 // hygiene guard (GuardListener): a malformed or ambiguous request gets 400
 // and its connection is closed before net/http sees it.
 func (s *Server) Serve(ln net.Listener) error {
-	g := NewGuardListener(ln, GuardOptions{MaxHead: s.maxHead, ParkAfter: s.parkAfter, HeadTimeout: s.h1.readHeaderTimeout})
+	g := NewGuardListener(ln, GuardOptions{MaxHead: s.maxHead, ParkAfter: s.parkAfter, HeadTimeout: s.h1.readHeaderTimeout, Rejections: s.rejected})
 	s.guard.Store(g)
 	s.mu.Lock()
 	if s.stopped {

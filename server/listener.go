@@ -197,6 +197,7 @@ func newHTTPServer(ep *config.Entrypoint, s *Server) *httpServer {
 		ParkIdleAfter:        httpParkAfter,
 		Logger:               s.log,
 		ResetCloses:          s.metrics.HTTP.RapidResetCloses(ep.Name, "HTTP/2"),
+		GuardRejections:      s.metrics.HTTP.GuardRejections(ep.Name),
 	})
 	return h
 }

@@ -35,7 +35,6 @@ type Metrics struct {
 	// AccessLogReopens counts reopens of the access log file (SIGUSR1, a
 	// reload) by result (ok, error).
 	AccessLogReopens *prometheus.CounterVec
-	entries          *entryCollector
 }
 
 // NewMetrics makes the registry with the process and Go runtime
@@ -78,7 +77,6 @@ func NewMetrics(version string) *Metrics {
 		AccessLogLines:   lines,
 		AccessLogReopens: reopens,
 		QUIC:             quic.NewDemuxMetrics(reg),
-		entries:          newEntryCollector(reg),
 	}
 }
 
@@ -149,7 +147,6 @@ func (s *Server) publish(g *generation) {
 		pools[i] = g.services[n].pool
 	}
 	s.metrics.Upstream.SetPools(pools)
-	s.metrics.entries.server.Store(s)
 	if g.certs != nil {
 		s.metrics.TLS.SetCertStore(g.certs)
 	}
