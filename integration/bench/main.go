@@ -10,6 +10,7 @@
 //	go run ./integration/bench -scenarios tls-handshake -targets proxynow,nginx -pprof /tmp/prof
 //	go run ./integration/bench -scenarios http1-keepalive,http1-close,h2-tls
 //	go run ./integration/bench -scenarios quic-pass -targets proxynow,proxynow-udp,direct
+//	go run ./integration/bench -scenarios h2-tls,h2-static  # the HTTP/2 server's share of h2-tls
 //
 // proxynow-udp is proxynow with a plain udp_route, for quic-pass only: the
 // baseline QUIC passthrough is compared with.

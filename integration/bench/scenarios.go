@@ -150,6 +150,10 @@ var scenarios = []*scenario{
 	httpScenario("http1-keepalive", "1. HTTP/1.1 keep-alive, 13-byte response", kindHTTP, modeKeepAlive),
 	httpScenario("http1-close", "2. HTTP/1.1, a new connection per request, 13-byte response", kindHTTP, modeClose),
 	httpScenario("h2-tls", "3. HTTP/2 over TLS 1.3, 10 connections × 10 streams, 13-byte response", kindHTTPS, modeH2),
+	// Not one of issue 9's: scenario 3 with no backend, each target
+	// answering itself, which shows how much of scenario 3's cost is the
+	// HTTP/2 server rather than the proxying.
+	httpScenario("h2-static", "3b. HTTP/2 over TLS 1.3, 10 connections × 10 streams, 13-byte response from the target itself (no backend)", kindHTTPSStatic, modeH2),
 	{
 		name: "tcp-bulk", title: "6. TCP bulk throughput", kind: kindTCP,
 		unit: "MB/s", scale: 1e6, cpuUnit: "CPU ms/GB", cpuScale: 1e3 * 1e9,

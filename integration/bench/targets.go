@@ -27,6 +27,10 @@ const (
 	kindTLSTerminate routeKind = "tls-terminate" // TLS 1.3 terminated, plaintext to a TCP backend
 	kindHTTP         routeKind = "http"          // HTTP/1.1 reverse proxy to an HTTP/1.1 backend, keep-alive upstream
 	kindHTTPS        routeKind = "https"         // the same behind TLS 1.3 with ALPN h2 and http/1.1
+	// kindHTTPSStatic is kindHTTPS answered by the target itself with the
+	// backend's 13-byte body, no backend: the cost of the HTTP/2 server
+	// alone, without the proxying.
+	kindHTTPSStatic routeKind = "https-static"
 	kindH3           routeKind = "h3"            // https plus HTTP/3 on the same UDP port (load_h3.go)
 	kindQUICPass     routeKind = "quic-pass"     // QUIC relayed by SNI, untouched, to a UDP backend (load_quicpass.go)
 	// kindHTTPRouting is kindHTTP behind routeHosts × routePaths routes
@@ -34,7 +38,9 @@ const (
 	kindHTTPRouting routeKind = "http-routing"
 )
 
-func (k routeKind) isHTTP() bool { return k == kindHTTP || k == kindHTTPS || k == kindHTTPRouting }
+func (k routeKind) isHTTP() bool {
+	return k == kindHTTP || k == kindHTTPS || k == kindHTTPRouting || k == kindHTTPSStatic
+}
 
 // route is one listener of a target and where it forwards.
 type route struct {
@@ -80,7 +86,7 @@ func readiness(p *proc, r route) error {
 	case r.Kind.isHTTP():
 		// A proxied GET / that reaches the backend: the listener alone
 		// may be up before the routes are.
-		probe = httpProbe(r.Listen, r.Kind == kindHTTPS)
+		probe = httpProbe(r.Listen, r.Kind == kindHTTPS || r.Kind == kindHTTPSStatic)
 	}
 	if err := p.waitReady(15*time.Second, probe); err != nil {
 		p.stop()
@@ -117,12 +123,16 @@ type tmplData struct {
 	// Routing: route Routes (kindHTTPRouting) instead of everything.
 	Routing bool
 	Routes  routeTable
+	// Static: answer every request with Body (text/plain) from the target
+	// itself (kindHTTPSStatic).
+	Static bool
+	Body   string
 }
 
 func data(e *env, dir string, r route) tmplData {
-	d := tmplData{R: r, UDP: r.Kind == kindUDP, TLS: r.Kind == kindTLSTerminate || r.Kind == kindHTTPS || r.Kind == kindH3,
+	d := tmplData{R: r, UDP: r.Kind == kindUDP, TLS: r.Kind == kindTLSTerminate || r.Kind == kindHTTPS || r.Kind == kindH3 || r.Kind == kindHTTPSStatic,
 		HTTP: r.Kind.isHTTP() || r.Kind == kindH3, H3: r.Kind == kindH3, Cert: e.cert, Dir: dir, Routing: r.Kind == kindHTTPRouting,
-		QUICPass: r.Kind == kindQUICPass, PassSNI: quicPassSNI}
+		QUICPass: r.Kind == kindQUICPass, PassSNI: quicPassSNI, Static: r.Kind == kindHTTPSStatic, Body: httpBody}
 	if d.QUICPass {
 		d.TLS = true
 	}
@@ -210,7 +220,14 @@ http_route "bench" {
 }
 {{- end}}
 service "backend" {
+{{- if .Static}}
+  respond {
+    body    = "{{.Body}}"
+    headers = { "Content-Type" = "text/plain" }
+  }
+{{- else}}
   backend "http://{{.R.Backend}}" {}
+{{- end}}
 }
 {{- else}}
 {{if .UDP}}udp_route{{else}}tcp_route{{end}} "bench" {
@@ -367,10 +384,15 @@ http {
     ssl_session_cache off;
 {{- end}}
     location / {
+{{- if .Static}}
+      default_type text/plain;
+      return 200 "{{.Body}}";
+{{- else}}
       proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+{{- end}}
     }
   }
 {{- end}}
@@ -473,6 +495,9 @@ frontend bench
 {{- if .RouteMap}}
   http-request deny deny_status 404 unless { base,map_beg({{.RouteMap}}) -m found }
 {{- end}}
+{{- if .Static}}
+  http-request return status 200 content-type text/plain string "{{.Body}}"
+{{- end}}
   default_backend backend
 backend backend
   http-reuse always
@@ -520,7 +545,9 @@ func (caddyTarget) check() error {
 	}
 	return nil
 }
-func (caddyTarget) supports(k routeKind) bool { return k == kindHTTP || k == kindHTTPS || k == kindH3 }
+func (caddyTarget) supports(k routeKind) bool {
+	return k == kindHTTP || k == kindHTTPS || k == kindH3 || k == kindHTTPSStatic
+}
 
 // A Caddyfile: admin endpoint off (its autosave goes to dir), no automatic HTTPS
 // (the TLS listener uses the shared certificate through the tls
@@ -546,6 +573,10 @@ const caddyfile = `{
 		protocols tls1.3
 	}
 {{- end}}
+{{- if .Static}}
+	header Content-Type text/plain
+	respond "{{.Body}}" 200
+{{- else}}
 	reverse_proxy {{.R.Backend}} {
 		transport http {
 			keepalive 90s
@@ -553,6 +584,7 @@ const caddyfile = `{
 			keepalive_idle_conns_per_host 64
 		}
 	}
+{{- end}}
 }
 `
 
