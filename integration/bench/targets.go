@@ -31,8 +31,8 @@ const (
 	// backend's 13-byte body, no backend: the cost of the HTTP/2 server
 	// alone, without the proxying.
 	kindHTTPSStatic routeKind = "https-static"
-	kindH3           routeKind = "h3"            // https plus HTTP/3 on the same UDP port (load_h3.go)
-	kindQUICPass     routeKind = "quic-pass"     // QUIC relayed by SNI, untouched, to a UDP backend (load_quicpass.go)
+	kindH3          routeKind = "h3"        // https plus HTTP/3 on the same UDP port (load_h3.go)
+	kindQUICPass    routeKind = "quic-pass" // QUIC relayed by SNI, untouched, to a UDP backend (load_quicpass.go)
 	// kindHTTPRouting is kindHTTP behind routeHosts × routePaths routes
 	// (load_routing.go); other requests get 404.
 	kindHTTPRouting routeKind = "http-routing"
