@@ -423,9 +423,15 @@ func (c *h1conn) startWatch() {
 // watch reads ahead one byte while the handler runs: an error (the client
 // closed or reset) cancels the request; a byte (a pipelined request) is
 // kept for the next read.
+//
+// One watcher at a time: a request's timer can fire just as its request
+// ends (stopWatch finds no watcher yet) and reach wmu only after the next
+// request's startWatch; it then watches for that request, whose own timer
+// must not start a second reader of the connection (two would each keep a
+// byte in the one slot, losing one).
 func (c *h1conn) watch() {
 	c.wmu.Lock()
-	if !c.inHandler || c.src.pending || c.br == nil || c.br.Buffered() > 0 {
+	if !c.inHandler || c.watching || c.src.pending || c.br == nil || c.br.Buffered() > 0 {
 		c.wmu.Unlock()
 		return
 	}
