@@ -142,7 +142,12 @@ func (b *balancer) roundTrip(req *http.Request, ri *reqInfo) (resp *http.Respons
 	}
 	var tried upstream.Tried
 	err = errNoAttempt
-	for try := range b.attempts {
+	// A try whose connection was never made is not spent: the request
+	// moves on to the next untried backend even without a retry block, as
+	// the L4 path does and nginx's default proxy_next_upstream error does.
+	// Pick ends the loop once every backend has been tried.
+	spent := 0
+	for try := 0; ; try++ {
 		resp, be, retry, aerr := b.attempt(req, try, &key, &tried, ri)
 		if aerr == nil {
 			return resp, be, nil
@@ -156,12 +161,16 @@ func (b *balancer) roundTrip(req *http.Request, ri *reqInfo) (resp *http.Respons
 		if !retry || body != nil && body.read.Load() > 0 {
 			break
 		}
-		if try+1 < b.attempts {
-			if b.retries != nil {
-				b.retries.Inc()
-			}
-			b.log.Debug("retrying on another backend", "service", b.service, "attempt", try+1, "error", err)
+		if !isDialError(aerr) {
+			spent++
 		}
+		if spent >= b.attempts {
+			break
+		}
+		if b.retries != nil {
+			b.retries.Inc()
+		}
+		b.log.Debug("retrying on another backend", "service", b.service, "attempt", try+1, "error", err)
 	}
 	return nil, nil, err
 }

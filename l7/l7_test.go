@@ -372,3 +372,29 @@ func TestConnectRefused(t *testing.T) {
 		t.Fatalf("CONNECT got %d, want 405", rec.Code)
 	}
 }
+
+// TestDialFailureMovesOn: without a retry block, a request whose
+// connection is refused goes to the next backend (as nginx's default
+// proxy_next_upstream error), whatever its method; it is not a 502 while
+// another backend answers.
+func TestDialFailureMovesOn(t *testing.T) {
+	_, good := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "good") })
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			svc := svcFor("http://"+closedAddr(t), "http://"+closedAddr(t), good)
+			svc.HTTP.Retry = nil
+			f := newFront(t, svc)
+			req, _ := http.NewRequest(method, f.url+"/", strings.NewReader("payload"))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != "good" {
+				t.Fatalf("%d %q: a refused connection must move on to the next backend", resp.StatusCode, b)
+			}
+		})
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
