@@ -187,6 +187,9 @@ func (v *validator) entrypointHTTP(ctx string, e *epDecl) {
 	v.between(ctx+": http2", e.w, "http2.max_concurrent_streams", e.HTTP.MaxConcurrentStreams, 1, maxMaxConcurrentStreams)
 	v.positive(ctx+": timeouts", e.w, "timeouts.write", e.HTTP.WriteTimeout, true)
 	v.middlewareRefs(ctx, e.w, e.HTTP.Middlewares)
+	if e.w.ok("middlewares") {
+		eachAt(e.w, "middlewares", e.HTTP.Middlewares, func(_ int, n string, at Pos) { v.depthTrust(ctx, at, n, e.Name) })
+	}
 	if !v.hasHTTPRoute(e.Name) {
 		// Only http_routes make an entrypoint serve HTTP: on an L4-only
 		// one these settings do nothing (middlewares are refused below).
