@@ -128,7 +128,8 @@ var errPerTryTimeout = fmt.Errorf("per-try timeout: %w", context.DeadlineExceede
 // roundTrip sends req to a backend, retrying as configured. On success the
 // caller owns resp and must call pool.Done(be) once it is done with it.
 func (b *balancer) roundTrip(req *http.Request, ri *reqInfo) (resp *http.Response, be *upstream.Backend, err error) {
-	key := upstream.Key{Hash: b.hash(req, ri)}
+	var key upstream.Key
+	key.Hash, key.NoHash = b.hash(req, ri)
 	if b.sticky != nil {
 		if c, err := req.Cookie(b.sticky.Cookie); err == nil {
 			key.Sticky = c.Value
@@ -266,27 +267,30 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 	return resp, be, false, nil
 }
 
-func (b *balancer) hash(req *http.Request, ri *reqInfo) uint64 {
+// hash is the request's hash_key hashed; none reports a request without
+// the header or cookie the key names (see upstream.Key.NoHash).
+func (b *balancer) hash(req *http.Request, ri *reqInfo) (h uint64, none bool) {
 	switch k := b.hashKey; {
 	case k == "":
-		return 0
+		return 0, false
 	case k == config.HashPath:
-		return fnv64(req.URL.Path)
+		return fnv64(req.URL.Path), false
 	case k == config.HashHost:
-		return fnv64(strings.ToLower(req.Host))
+		return fnv64(strings.ToLower(req.Host)), false
 	case strings.HasPrefix(k, "header:"):
-		return fnv64(req.Header.Get(k[len("header:"):]))
+		v := req.Header.Get(k[len("header:"):])
+		return fnv64(v), v == ""
 	case strings.HasPrefix(k, "cookie:"):
-		if c, err := req.Cookie(k[len("cookie:"):]); err == nil {
-			return fnv64(c.Value)
+		if c, err := req.Cookie(k[len("cookie:"):]); err == nil && c.Value != "" {
+			return fnv64(c.Value), false
 		}
-		return 0
+		return 0, true
 	default: // client_ip
 		if ri != nil {
 			a := ri.client.As16()
-			return fnv64(string(a[:]))
+			return fnv64(string(a[:])), false
 		}
-		return 0
+		return 0, false
 	}
 }
 

@@ -398,3 +398,38 @@ func TestDialFailureMovesOn(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// TestHashWithoutKeySpreads: with hash_key = "header:..." or
+// "cookie:...", requests that do not send it are spread over the backends
+// (as HAProxy's balance hdr() falls back to round robin) instead of all
+// landing on the backend that owns the empty key; those that send it stay
+// pinned.
+func TestHashWithoutKeySpreads(t *testing.T) {
+	var urls []string
+	for _, name := range []string{"a", "b", "c"} {
+		_, u := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
+		urls = append(urls, u)
+	}
+	for _, key := range []string{"header:X-User", "cookie:uid"} {
+		t.Run(key, func(t *testing.T) {
+			svc := svcFor(urls...)
+			svc.Balancer, svc.HTTP.HashKey = config.BalancerHash, key
+			f := newFront(t, svc)
+			seen := map[string]bool{}
+			for range 6 {
+				_, body := get(t, f.url+"/", nil)
+				seen[body] = true
+			}
+			if len(seen) != 3 {
+				t.Fatalf("requests without the key went to %v, want all three backends", seen)
+			}
+			hdr := map[string]string{"X-User": "alice", "Cookie": "uid=alice"}
+			_, first := get(t, f.url+"/", hdr)
+			for range 4 {
+				if _, body := get(t, f.url+"/", hdr); body != first {
+					t.Fatalf("keyed request went to %q, then %q", first, body)
+				}
+			}
+		})
+	}
+}
