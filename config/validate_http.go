@@ -297,6 +297,11 @@ func (v *validator) serviceHTTP(ctx string, s *serviceDecl) {
 	if rt := h.Retry; rt != nil {
 		v.between(ctx+": retry", w, "retry.attempts", rt.Attempts, 1, 0)
 		v.positive(ctx+": retry", w, "retry.per_try_timeout", rt.PerTryTimeout, true)
+		if w.ok("retry.per_try_timeout") && h.ResponseHeaderTimeout > 0 && rt.PerTryTimeout >= h.ResponseHeaderTimeout {
+			// Both bound the wait for response headers; the shorter wins.
+			v.warnf(w.pos["retry.per_try_timeout"], "%s: retry: per_try_timeout %v is not shorter than response_header_timeout %v, which ends each try first, so it has no effect",
+				ctx, rt.PerTryTimeout, h.ResponseHeaderTimeout)
+		}
 	}
 }
 
