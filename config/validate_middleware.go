@@ -372,7 +372,11 @@ func (v *validator) compress(ctx string, m *mwDecl) {
 			}
 		})
 	}
-	v.between(ctx, w, "min_length", x.MinLength, 0, 0)
+	if w.ok("min_length") && x.MinLength < 1 {
+		// 0 is what the compressor takes for "not set" (the default):
+		// refused rather than silently read as 1024.
+		v.errf(w.pos["min_length"], "%s: min_length must be at least 1, got %d; 1 compresses every response with a body (nginx's gzip_min_length 0)", ctx, x.MinLength)
+	}
 	if v.notEmpty(ctx, w, "types", len(x.Types), "leave it out to use the default text, JSON, JavaScript, XML, SVG and wasm types") {
 		eachAt(w, "types", x.Types, func(i int, t string, at Pos) {
 			typ, sub, ok := strings.Cut(t, "/")
