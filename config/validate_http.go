@@ -187,6 +187,9 @@ func (v *validator) entrypointHTTP(ctx string, e *epDecl) {
 	v.between(ctx+": http2", e.w, "http2.max_concurrent_streams", e.HTTP.MaxConcurrentStreams, 1, maxMaxConcurrentStreams)
 	v.positive(ctx+": timeouts", e.w, "timeouts.write", e.HTTP.WriteTimeout, true)
 	v.middlewareRefs(ctx, e.w, e.HTTP.Middlewares)
+	if e.w.ok("middlewares") {
+		eachAt(e.w, "middlewares", e.HTTP.Middlewares, func(_ int, n string, at Pos) { v.depthTrust(ctx, at, n, e.Name) })
+	}
 	if !v.hasHTTPRoute(e.Name) {
 		// Only http_routes make an entrypoint serve HTTP: on an L4-only
 		// one these settings do nothing (middlewares are refused below).
@@ -294,6 +297,11 @@ func (v *validator) serviceHTTP(ctx string, s *serviceDecl) {
 	if rt := h.Retry; rt != nil {
 		v.between(ctx+": retry", w, "retry.attempts", rt.Attempts, 1, 0)
 		v.positive(ctx+": retry", w, "retry.per_try_timeout", rt.PerTryTimeout, true)
+		if w.ok("retry.per_try_timeout") && h.ResponseHeaderTimeout > 0 && rt.PerTryTimeout >= h.ResponseHeaderTimeout {
+			// Both bound the wait for response headers; the shorter wins.
+			v.warnf(w.pos["retry.per_try_timeout"], "%s: retry: per_try_timeout %v is not shorter than response_header_timeout %v, which ends each try first, so it has no effect",
+				ctx, rt.PerTryTimeout, h.ResponseHeaderTimeout)
+		}
 	}
 }
 

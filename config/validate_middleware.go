@@ -372,7 +372,11 @@ func (v *validator) compress(ctx string, m *mwDecl) {
 			}
 		})
 	}
-	v.between(ctx, w, "min_length", x.MinLength, 0, 0)
+	if w.ok("min_length") && x.MinLength < 1 {
+		// 0 is what the compressor takes for "not set" (the default):
+		// refused rather than silently read as 1024.
+		v.errf(w.pos["min_length"], "%s: min_length must be at least 1, got %d; 1 compresses every response with a body (nginx's gzip_min_length 0)", ctx, x.MinLength)
+	}
 	if v.notEmpty(ctx, w, "types", len(x.Types), "leave it out to use the default text, JSON, JavaScript, XML, SVG and wasm types") {
 		eachAt(w, "types", x.Types, func(i int, t string, at Pos) {
 			typ, sub, ok := strings.Cut(t, "/")
@@ -453,8 +457,20 @@ func (v *validator) routeMiddlewares(ctx string, r *httpRouteDecl) {
 			if e := v.eps[ep]; e != nil && e.w.ok("middlewares") && slices.Contains(e.HTTP.Middlewares, n) {
 				v.warnf(at, "%s: entrypoint %q already runs middleware %q for every request, so it runs twice here", ctx, ep, n)
 			}
+			v.depthTrust(ctx, at, n, ep)
 		}
 	})
+}
+
+// depthTrust warns when an ip_allow with depth runs on an entrypoint
+// without trusted_proxies: X-Forwarded-For is read only from those, so
+// every request would be refused.
+func (v *validator) depthTrust(ctx string, at Pos, mw, ep string) {
+	m, e := v.mws[mw], v.eps[ep]
+	if m == nil || e == nil || m.IPAllow == nil || m.IPAllow.Depth <= 0 || len(e.HTTP.TrustedProxies) > 0 {
+		return
+	}
+	v.warnf(at, "%s: middleware %q (ip_allow with depth) reads X-Forwarded-For only from trusted_proxies, and entrypoint %q has none, so it refuses every request; add trusted_proxies or remove depth", ctx, mw, ep)
 }
 
 // buildMiddlewares is the Config form of the validated middlewares.

@@ -239,6 +239,18 @@ func (s *scope) boolean(name string, dst *bool) bool {
 
 // duration decodes a Go duration string such as "250ms" or "1m30s".
 func (s *scope) duration(name string, dst *time.Duration) bool {
+	v, p, ok := s.attr(name)
+	if !ok {
+		return false
+	}
+	if v.Type() == cty.Number {
+		// nginx and HAProxy take bare seconds (add_header max-age=600,
+		// timeout 30); say how to write that here rather than "must be a
+		// string".
+		s.errf(p, "%s must be a duration string with a unit, e.g. \"%ss\", got number %s", name, v.AsBigFloat().Text('g', 10), v.AsBigFloat().Text('g', 10))
+		s.fail(name)
+		return false
+	}
 	var str string
 	if !s.str(name, &str) {
 		return false

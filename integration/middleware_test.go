@@ -4,6 +4,7 @@ package integration
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -137,5 +138,57 @@ service "app" {
 	}
 	if limited == nil || limited.Header.Get("Retry-After") == "" {
 		t.Fatal("rate limit never answered 429 with Retry-After")
+	}
+}
+
+// TestIPAllowDepthTrust: ip_allow's depth reads X-Forwarded-For only from
+// the entrypoint's trusted_proxies (as Traefik, whose forwarded-headers
+// stage strips it from anyone else); a client talking to proxynow directly
+// cannot name an allowed address in it.
+func TestIPAllowDepthTrust(t *testing.T) {
+	be := startHTTPBackend(t, "app")
+	p := startProxy(t, fmt.Sprintf(`
+entrypoint "web" {
+  address         = "127.0.0.1:0"
+  trusted_proxies = ["127.0.0.2/32"]
+}
+http_route "app" {
+  entrypoints = ["web"]
+  middlewares = ["office"]
+  service     = "app"
+}
+middleware "office" {
+  ip_allow {
+    cidrs = ["10.0.0.0/8"]
+    depth = 1
+  }
+}
+service "app" {
+  backend "http://%s" {}
+}
+`, be.addr))
+	for _, tc := range []struct {
+		name, from, xff string
+		want            int
+	}{
+		{"trusted proxy names an allowed client", "127.0.0.2", "10.1.2.3", 200},
+		{"trusted proxy names another client", "127.0.0.2", "192.0.2.1", 403},
+		{"direct client claims an allowed address", "127.0.0.1", "10.1.2.3", 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tc.from)}}
+			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+			defer c.CloseIdleConnections()
+			req, _ := http.NewRequest("GET", "http://"+p.addr("web")+"/", nil)
+			req.Header.Set("X-Forwarded-For", tc.xff)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("from %s with X-Forwarded-For %s: %d, want %d", tc.from, tc.xff, resp.StatusCode, tc.want)
+			}
+		})
 	}
 }

@@ -128,7 +128,8 @@ var errPerTryTimeout = fmt.Errorf("per-try timeout: %w", context.DeadlineExceede
 // roundTrip sends req to a backend, retrying as configured. On success the
 // caller owns resp and must call pool.Done(be) once it is done with it.
 func (b *balancer) roundTrip(req *http.Request, ri *reqInfo) (resp *http.Response, be *upstream.Backend, err error) {
-	key := upstream.Key{Hash: b.hash(req, ri)}
+	var key upstream.Key
+	key.Hash, key.NoHash = b.hash(req, ri)
 	if b.sticky != nil {
 		if c, err := req.Cookie(b.sticky.Cookie); err == nil {
 			key.Sticky = c.Value
@@ -142,7 +143,12 @@ func (b *balancer) roundTrip(req *http.Request, ri *reqInfo) (resp *http.Respons
 	}
 	var tried upstream.Tried
 	err = errNoAttempt
-	for try := range b.attempts {
+	// A try whose connection was never made is not spent: the request
+	// moves on to the next untried backend even without a retry block, as
+	// the L4 path does and nginx's default proxy_next_upstream error does.
+	// Pick ends the loop once every backend has been tried.
+	spent := 0
+	for try := 0; ; try++ {
 		resp, be, retry, aerr := b.attempt(req, try, &key, &tried, ri)
 		if aerr == nil {
 			return resp, be, nil
@@ -156,12 +162,16 @@ func (b *balancer) roundTrip(req *http.Request, ri *reqInfo) (resp *http.Respons
 		if !retry || body != nil && body.read.Load() > 0 {
 			break
 		}
-		if try+1 < b.attempts {
-			if b.retries != nil {
-				b.retries.Inc()
-			}
-			b.log.Debug("retrying on another backend", "service", b.service, "attempt", try+1, "error", err)
+		if !isDialError(aerr) {
+			spent++
 		}
+		if spent >= b.attempts {
+			break
+		}
+		if b.retries != nil {
+			b.retries.Inc()
+		}
+		b.log.Debug("retrying on another backend", "service", b.service, "attempt", try+1, "error", err)
 	}
 	return nil, nil, err
 }
@@ -257,27 +267,30 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 	return resp, be, false, nil
 }
 
-func (b *balancer) hash(req *http.Request, ri *reqInfo) uint64 {
+// hash is the request's hash_key hashed; none reports a request without
+// the header or cookie the key names (see upstream.Key.NoHash).
+func (b *balancer) hash(req *http.Request, ri *reqInfo) (h uint64, none bool) {
 	switch k := b.hashKey; {
 	case k == "":
-		return 0
+		return 0, false
 	case k == config.HashPath:
-		return fnv64(req.URL.Path)
+		return fnv64(req.URL.Path), false
 	case k == config.HashHost:
-		return fnv64(strings.ToLower(req.Host))
+		return fnv64(strings.ToLower(req.Host)), false
 	case strings.HasPrefix(k, "header:"):
-		return fnv64(req.Header.Get(k[len("header:"):]))
+		v := req.Header.Get(k[len("header:"):])
+		return fnv64(v), v == ""
 	case strings.HasPrefix(k, "cookie:"):
-		if c, err := req.Cookie(k[len("cookie:"):]); err == nil {
-			return fnv64(c.Value)
+		if c, err := req.Cookie(k[len("cookie:"):]); err == nil && c.Value != "" {
+			return fnv64(c.Value), false
 		}
-		return 0
+		return 0, true
 	default: // client_ip
 		if ri != nil {
 			a := ri.client.As16()
-			return fnv64(string(a[:]))
+			return fnv64(string(a[:])), false
 		}
-		return 0
+		return 0, false
 	}
 }
 

@@ -224,6 +224,13 @@ func ClientIP(r *http.Request) netip.Addr {
 	return netip.Addr{}
 }
 
+// ForwardedTrusted reports whether the request came from one of the
+// entrypoint's trusted proxies, whose X-Forwarded-For is kept.
+func ForwardedTrusted(r *http.Request) bool {
+	ri := infoFrom(r.Context())
+	return ri != nil && ri.trusted
+}
+
 // isUpgrade reports a request asking to switch protocols (RFC 9110 §7.8).
 func isUpgrade(r *http.Request) bool {
 	up := r.Header["Upgrade"] // canonical already: no Get's canonicalisation

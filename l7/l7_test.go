@@ -372,3 +372,64 @@ func TestConnectRefused(t *testing.T) {
 		t.Fatalf("CONNECT got %d, want 405", rec.Code)
 	}
 }
+
+// TestDialFailureMovesOn: without a retry block, a request whose
+// connection is refused goes to the next backend (as nginx's default
+// proxy_next_upstream error), whatever its method; it is not a 502 while
+// another backend answers.
+func TestDialFailureMovesOn(t *testing.T) {
+	_, good := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "good") })
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			svc := svcFor("http://"+closedAddr(t), "http://"+closedAddr(t), good)
+			svc.HTTP.Retry = nil
+			f := newFront(t, svc)
+			req, _ := http.NewRequest(method, f.url+"/", strings.NewReader("payload"))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != "good" {
+				t.Fatalf("%d %q: a refused connection must move on to the next backend", resp.StatusCode, b)
+			}
+		})
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestHashWithoutKeySpreads: with hash_key = "header:..." or
+// "cookie:...", requests that do not send it are spread over the backends
+// (as HAProxy's balance hdr() falls back to round robin) instead of all
+// landing on the backend that owns the empty key; those that send it stay
+// pinned.
+func TestHashWithoutKeySpreads(t *testing.T) {
+	var urls []string
+	for _, name := range []string{"a", "b", "c"} {
+		_, u := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
+		urls = append(urls, u)
+	}
+	for _, key := range []string{"header:X-User", "cookie:uid"} {
+		t.Run(key, func(t *testing.T) {
+			svc := svcFor(urls...)
+			svc.Balancer, svc.HTTP.HashKey = config.BalancerHash, key
+			f := newFront(t, svc)
+			seen := map[string]bool{}
+			for range 6 {
+				_, body := get(t, f.url+"/", nil)
+				seen[body] = true
+			}
+			if len(seen) != 3 {
+				t.Fatalf("requests without the key went to %v, want all three backends", seen)
+			}
+			hdr := map[string]string{"X-User": "alice", "Cookie": "uid=alice"}
+			_, first := get(t, f.url+"/", hdr)
+			for range 4 {
+				if _, body := get(t, f.url+"/", hdr); body != first {
+					t.Fatalf("keyed request went to %q, then %q", first, body)
+				}
+			}
+		})
+	}
+}

@@ -270,7 +270,8 @@ func (g *generation) middleware(name string) (*mwEntry, error) {
 	e := &mwEntry{fp: fp}
 	services := g.services
 	e.mw, err = middleware.Build(m, middleware.Env{
-		ClientIP: l7.ClientIP,
+		ClientIP:         l7.ClientIP,
+		ForwardedTrusted: l7.ForwardedTrusted,
 		Service: func(n string) http.Handler {
 			if s := services[n]; s != nil {
 				return s.handler

@@ -17,6 +17,11 @@ type Key struct {
 	// Hash is the request's hash for the hash balancer (the caller hashes
 	// the configured hash_key: client IP, path, host, a header or cookie).
 	Hash uint64
+	// NoHash says the request has no value for the hash_key (a header or
+	// cookie it does not send): it is balanced round robin, as HAProxy's
+	// balance hdr() does, rather than every such request going to the
+	// one backend that owns the empty key.
+	NoHash bool
 	// Sticky is the backend ID from the request's sticky cookie, if any.
 	Sticky string
 }
@@ -84,6 +89,9 @@ func (p *Pool) pickHTTP(k *Key, tried *bitset, now *lazyNow, allowDown bool) int
 	case config.BalancerHash:
 		var h uint64
 		if k != nil {
+			if k.NoHash {
+				return p.pickRoundRobin(ok)
+			}
 			h = k.Hash
 		}
 		return p.pickRendezvous(h, ok)

@@ -24,6 +24,15 @@ udp_route "u" {
   service      = "app"
   idle_timeout = "0"
 }
+entrypoint "dns2" {
+  address = ":54"
+  network = "udp"
+}
+udp_route "v" {
+  entrypoints  = ["dns2"]
+  service      = "app"
+  idle_timeout = 30
+}
 service "app" {
   connect_timeout = "0ms"
   fail_timeout    = "1 second"

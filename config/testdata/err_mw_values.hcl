@@ -4,7 +4,7 @@ entrypoint "web" {
 
 http_route "app" {
   entrypoints = ["web"]
-  middlewares = ["rl1", "rl2", "if", "fa1", "fa2", "c1", "c2", "rs", "rr1", "rr2", "sp1", "sp2", "ap", "rp", "rpr", "ia1", "ia2", "id", "mb1", "mb2", "mb3", "ep1", "ep2", "h1", "h2", "h3", "h4"]
+  middlewares = ["rl1", "rl2", "if", "fa1", "fa2", "c1", "c2", "c3", "rs", "rr1", "rr2", "sp1", "sp2", "ap", "rp", "rpr", "ia1", "ia2", "id", "mb1", "mb2", "mb3", "ep1", "ep2", "h1", "h2", "h3", "h4"]
   service     = "app"
 }
 
@@ -61,6 +61,10 @@ middleware "c2" {
     encodings = []
     types     = []
   }
+}
+
+middleware "c3" {
+  compress { min_length = 0 }
 }
 
 middleware "rs" {

@@ -44,6 +44,7 @@ entrypoint "websecure" {
   http3                 = true
   http3_advertised_port = 443
   allow_0rtt            = true
+  trusted_proxies       = ["10.0.0.0/8"]
   quic {
     max_incoming_streams = 50
     retry_threshold      = 10

@@ -98,7 +98,7 @@ middleware "hdrs" {
 middleware "zip" {
   compress {
     encodings  = ["br"]
-    min_length = 0
+    min_length = 1
     types      = ["image/svg+xml"]
   }
 }

@@ -345,6 +345,9 @@ func (w *compressWriter) WriteHeader(code int) {
 	}
 	w.code = code
 	switch n := w.eligible(code); {
+	case code == http.StatusNotModified:
+		w.notModified()
+		w.pass()
 	case !n:
 		w.pass()
 	case w.codec == nil:
@@ -435,9 +438,7 @@ func (w *compressWriter) start() {
 	delete(h, "Content-Length")
 	delete(h, "Accept-Ranges")
 	addVary(h)
-	if et := h["Etag"]; len(et) > 0 && et[0] != "" && !strings.HasPrefix(et[0], "W/") {
-		h["Etag"] = []string{"W/" + et[0]}
-	}
+	weakenETag(h)
 	w.state = cwEncoding
 	w.rw.WriteHeader(w.code)
 	w.enc = w.codec.get(w.rw)

@@ -161,7 +161,7 @@ func TestCompressSkipped(t *testing.T) {
 		{name: "no-transform", code: 200, header: map[string]string{"Cache-Control": "public, No-Transform"}, body: big},
 		{name: "HEAD", method: http.MethodHead, code: 200, header: map[string]string{"Content-Length": "8192"}},
 		{name: "204", code: 204},
-		{name: "304", code: 304, header: map[string]string{"ETag": `"x"`}},
+		{name: "304", code: 304, header: map[string]string{"ETag": `"x"`}, wantVary: true},
 		{name: "type not listed", code: 200, header: map[string]string{"Content-Type": "image/png"}, body: big},
 		{name: "empty type", code: 200, header: map[string]string{"Content-Type": ""}, body: big},
 		{name: "no Accept-Encoding", ae: "-", code: 200, body: big, wantVary: true},
@@ -424,6 +424,52 @@ func BenchmarkCompress(b *testing.B) {
 				h.ServeHTTP(w, req)
 			}
 			b.ReportMetric(float64(w.n)/float64(len(body)), "ratio")
+		})
+	}
+}
+
+// TestCompressNotModified: a 304 carries the Vary and the (weakened) ETag
+// of the 200 it stands for (RFC 9110 section 15.4.5), so a cache holding
+// the compressed 200 under W/"x" can match it.
+func TestCompressNotModified(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ae       string
+		header   map[string]string
+		wantETag string
+		wantVary bool
+	}{
+		{name: "compressible", ae: "gzip", wantETag: `W/"x"`, wantVary: true},
+		{name: "already weak", ae: "br", header: map[string]string{"ETag": `W/"x"`}, wantETag: `W/"x"`, wantVary: true},
+		{name: "type listed", ae: "gzip", header: map[string]string{"Content-Type": "text/html"}, wantETag: `W/"x"`, wantVary: true},
+		{name: "no Accept-Encoding", wantETag: `"x"`, wantVary: true},
+		{name: "type not listed", ae: "gzip", header: map[string]string{"Content-Type": "image/png"}, wantETag: `"x"`},
+		{name: "no-transform", ae: "gzip", header: map[string]string{"Cache-Control": "no-transform"}, wantETag: `"x"`},
+		{name: "encoded by the backend", ae: "gzip", header: map[string]string{"Content-Encoding": "gzip"}, wantETag: `"x"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := buildCompressMW(t, config.Compress{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("ETag", `"x"`)
+				for k, v := range tc.header {
+					w.Header()[k] = []string{v}
+				}
+				w.WriteHeader(http.StatusNotModified)
+			}))
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			if tc.ae != "" {
+				req.Header.Set("Accept-Encoding", tc.ae)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != 304 || rec.Body.Len() != 0 || rec.Header().Get("Content-Encoding") != tc.header["Content-Encoding"] {
+				t.Fatalf("%d, %d body bytes, Content-Encoding %q", rec.Code, rec.Body.Len(), rec.Header().Get("Content-Encoding"))
+			}
+			if got := rec.Header().Get("ETag"); got != tc.wantETag {
+				t.Errorf("ETag %s, want %s", got, tc.wantETag)
+			}
+			if got := rec.Header().Get("Vary") == "Accept-Encoding"; got != tc.wantVary {
+				t.Errorf("Vary %q, want Accept-Encoding: %t", rec.Header().Get("Vary"), tc.wantVary)
+			}
 		})
 	}
 }

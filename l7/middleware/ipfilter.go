@@ -27,7 +27,10 @@ import (
 // Traefik's ipStrategy.depth does, instead of the resolved client: use it
 // only behind exactly Depth-1 proxies of yours that each append to the
 // header. A header with fewer entries, or an entry that is not an address,
-// is refused.
+// is refused. As in Traefik, whose forwarded-headers stage strips the
+// header from untrusted peers before ipStrategy reads it, the header is
+// read only from a peer in the entrypoint's trusted_proxies: from anyone
+// else it is whatever the client chose, so the request is refused.
 //
 // The CIDRs are merged into sorted, disjoint ranges at load, so a lookup
 // is a binary search that allocates nothing, however long the list.
@@ -53,6 +56,7 @@ type ipFilter struct {
 	allow    bool // ip_allow: 403 outside the set; ip_deny: 403 inside
 	depth    int
 	clientIP func(*http.Request) netip.Addr
+	trusted  func(*http.Request) bool // nil: no peer's X-Forwarded-For is believed
 }
 
 func buildIPFilter(c *config.IPFilter, allow bool, env Env) (*ipFilter, error) {
@@ -70,14 +74,16 @@ func buildIPFilter(c *config.IPFilter, allow bool, env Env) (*ipFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ipFilter{set: set, allow: allow, depth: c.Depth, clientIP: env.ClientIP}, nil
+	return &ipFilter{set: set, allow: allow, depth: c.Depth, clientIP: env.ClientIP, trusted: env.ForwardedTrusted}, nil
 }
 
 func (f *ipFilter) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var a netip.Addr
 		if f.depth > 0 {
-			a = trafficXFFAt(r.Header["X-Forwarded-For"], f.depth)
+			if f.trusted != nil && f.trusted(r) {
+				a = trafficXFFAt(r.Header["X-Forwarded-For"], f.depth)
+			}
 		} else {
 			a = f.clientIP(r)
 		}

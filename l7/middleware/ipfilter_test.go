@@ -28,7 +28,10 @@ type ipCase struct {
 	depth  int
 	remote string   // RemoteAddr; "" for an unknown client
 	xff    []string // X-Forwarded-For lines
-	want   int
+	// untrusted: the peer is not a trusted proxy (its X-Forwarded-For is
+	// the client's own)
+	untrusted bool
+	want      int
 }
 
 func runIPCases(t *testing.T, kind string, tests []ipCase) {
@@ -39,7 +42,9 @@ func runIPCases(t *testing.T, kind string, tests []ipCase) {
 			if kind == config.MWIPDeny {
 				m.IPAllow, m.IPDeny = nil, f
 			}
-			mw, err := Build(m, trafficEnv)
+			env := trafficEnv
+			env.ForwardedTrusted = func(*http.Request) bool { return !tt.untrusted }
+			mw, err := Build(m, env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,6 +95,8 @@ func TestIPAllow(t *testing.T) {
 		{name: "depth across header lines", cidrs: lan, depth: 3, remote: "11.0.0.1:1", xff: []string{"10.0.0.3", "11.1.1.1, 11.1.1.2"}, want: 200},
 		{name: "depth beyond the entries", cidrs: lan, depth: 3, remote: "10.0.0.1:1", xff: []string{"10.0.0.2, 10.0.0.1"}, want: 403},
 		{name: "depth without the header", cidrs: lan, depth: 1, remote: "10.0.0.1:1", want: 403},
+		{name: "depth from an untrusted peer", cidrs: lan, depth: 1, remote: "11.0.0.1:1", xff: []string{"10.0.0.1"}, untrusted: true, want: 403},
+		{name: "depth 2 from an untrusted peer", cidrs: lan, depth: 2, remote: "10.0.0.1:1", xff: []string{"10.0.0.2, 11.0.0.1"}, untrusted: true, want: 403},
 		{name: "depth entry with a port", cidrs: lan, depth: 1, remote: "11.0.0.1:1", xff: []string{"10.0.0.1:4711"}, want: 200},
 		{name: "depth v6 entry with a port", cidrs: lan, depth: 1, remote: "11.0.0.1:1", xff: []string{"[2001:db8::1]:4711"}, want: 200},
 		{name: "depth bracketed v6 entry", cidrs: lan, depth: 1, remote: "11.0.0.1:1", xff: []string{"[2001:db8::1]"}, want: 200},

@@ -18,6 +18,10 @@ type Env struct {
 	// ClientIP is the request's client address after the PROXY protocol and
 	// trusted forwarding headers.
 	ClientIP func(*http.Request) netip.Addr
+	// ForwardedTrusted reports whether the request's peer is one of the
+	// entrypoint's trusted_proxies, whose X-Forwarded-For is believed;
+	// nil: no peer is.
+	ForwardedTrusted func(*http.Request) bool
 	// Service returns the handler of a service by name (error_pages).
 	Service func(name string) http.Handler
 	Logger  *slog.Logger
