@@ -42,7 +42,7 @@ type h2Conn struct {
 	fr     *http2.Framer // reads: the serve goroutine's own
 	// maxFrame is the peer's SETTINGS_MAX_FRAME_SIZE.
 	maxFrame atomic.Int32
-	resets h2ResetBudget
+	resets   h2ResetBudget
 
 	wmu  sync.Mutex
 	wfr  *http2.Framer
@@ -246,7 +246,8 @@ func (c *h2Conn) processSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		return nil
 	}
-	if f.NumSettings() > 100 || f.HasDuplicates() {
+	// Repeated settings are applied in order (RFC 9113 6.5.3).
+	if f.NumSettings() > 100 {
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	err := f.ForeachSetting(func(s http2.Setting) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +100,11 @@ func (st *h2Stream) take(want int, wait bool) (int, error) {
 	defer c.mu.Unlock()
 	var since time.Time
 	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for {
 		if st.err != nil {
 			return 0, errH2StreamClosed
@@ -111,9 +117,6 @@ func (st *h2Stream) take(want int, wait bool) (int, error) {
 		if n > 0 {
 			c.sendWindow -= n
 			st.sendWindow -= n
-			if t != nil {
-				t.Stop()
-			}
 			return int(n), nil
 		}
 		if !wait {
@@ -128,7 +131,6 @@ func (st *h2Stream) take(want int, wait bool) (int, error) {
 					c.mu.Unlock()
 				})
 			} else if time.Since(since) >= stall {
-				t.Stop()
 				c.resetLocked(st, http2.ErrCodeInternal, true)
 				return 0, errH2StreamClosed
 			}
@@ -149,15 +151,19 @@ func (st *h2Stream) giveBack(n int) {
 
 // sendHead sends a response head (a 1xx one, or a final one with no body
 // to follow when end). sniff: the body's first bytes, for a Content-Type.
-func (st *h2Stream) sendHead(status int, hdr http.Header, end bool, sniff []byte) error {
+// skip: the declared trailers, not sent in the head.
+func (st *h2Stream) sendHead(status int, hdr http.Header, end bool, sniff []byte, skip []string) error {
 	c := st.c
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if st.wdone {
 		return errH2StreamClosed
 	}
+	if status >= 200 {
+		st.finalSent = true
+	}
 	return c.writeLocked(func() error {
-		c.encodeLocked(status, hdr, sniff)
+		c.encodeLocked(status, hdr, sniff, skip)
 		if end {
 			st.wdone = true
 		}
@@ -166,8 +172,8 @@ func (st *h2Stream) sendHead(status int, hdr http.Header, end bool, sniff []byte
 }
 
 // sendHeadEnd sends a final head with no body, then tr if any.
-func (st *h2Stream) sendHeadEnd(status int, hdr http.Header, end bool, tr http.Header) error {
-	if err := st.sendHead(status, hdr, end, nil); err != nil || end {
+func (st *h2Stream) sendHeadEnd(status int, hdr http.Header, end bool, tr http.Header, skip []string) error {
+	if err := st.sendHead(status, hdr, end, nil, skip); err != nil || end {
 		return err
 	}
 	return st.sendTrailers(tr)
@@ -175,7 +181,7 @@ func (st *h2Stream) sendHeadEnd(status int, hdr http.Header, end bool, tr http.H
 
 // sendHeadData sends a final head and a body the handler ended with: one
 // HEADERS and one DATA frame under one lock when the windows allow.
-func (st *h2Stream) sendHeadData(status int, hdr http.Header, data []byte, end bool) error {
+func (st *h2Stream) sendHeadData(status int, hdr http.Header, data []byte, end bool, skip []string) error {
 	n, err := st.take(len(data), false)
 	if err != nil {
 		return err
@@ -188,8 +194,9 @@ func (st *h2Stream) sendHeadData(status int, hdr http.Header, data []byte, end b
 		return errH2StreamClosed
 	}
 	last := n == len(data) && end
+	st.finalSent = true
 	err = c.writeLocked(func() error {
-		c.encodeLocked(status, hdr, data)
+		c.encodeLocked(status, hdr, data, skip)
 		if err := c.writeHeadersLocked(st.id, false); err != nil || n == 0 {
 			return err
 		}
@@ -248,7 +255,7 @@ func (st *h2Stream) sendTrailers(tr http.Header) error {
 	}
 	st.wdone = true
 	return c.writeLocked(func() error {
-		c.encodeLocked(0, tr, nil)
+		c.encodeLocked(0, tr, nil, nil)
 		return c.writeHeadersLocked(st.id, true)
 	})
 }
@@ -271,14 +278,15 @@ func (c *h2Conn) writeHeadersLocked(id uint32, end bool) error {
 // encodeLocked encodes a response head (status 0: trailers) into hbuf:
 // field names in lower case, connection-specific fields dropped (RFC
 // 9113 8.2.2), invalid names and values skipped, as x/net's server does;
-// a Content-Type sniffed from sniff if the handler set none.
-func (c *h2Conn) encodeLocked(status int, hdr http.Header, sniff []byte) {
+// a Content-Type sniffed from sniff if the handler set none; the fields
+// in skip (declared trailers) left out.
+func (c *h2Conn) encodeLocked(status int, hdr http.Header, sniff []byte, skip []string) {
 	c.hbuf = c.hbuf[:0]
 	if status != 0 {
 		c.henc.WriteField(hpack.HeaderField{Name: ":status", Value: h2StatusText(status)})
 	}
 	for k, vv := range hdr {
-		if status != 0 && strings.HasPrefix(k, http.TrailerPrefix) {
+		if status != 0 && (strings.HasPrefix(k, http.TrailerPrefix) || len(skip) > 0 && slices.Contains(skip, k)) {
 			continue
 		}
 		lk, ok := h2LowerKey(k)

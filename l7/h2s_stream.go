@@ -42,8 +42,9 @@ type h2Stream struct {
 	lastWrite atomic.Int64
 
 	// Under c.wmu.
-	wdone   bool // END_STREAM or RST_STREAM went out: nothing more may
-	rstSent bool
+	wdone     bool // END_STREAM or RST_STREAM went out: nothing more may
+	rstSent   bool
+	finalSent bool // the final response head went out
 }
 
 // processHeaders opens a stream, or takes a stream's trailers.
@@ -428,4 +429,3 @@ func (st *h2Stream) writeTimedOut() {
 	}
 	c.mu.Unlock()
 }
-

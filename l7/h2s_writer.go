@@ -68,7 +68,7 @@ func (w *h2Writer) WriteHeader(code int) {
 	}
 	if code < 200 {
 		if code != http.StatusSwitchingProtocols { // no 101 in HTTP/2
-			w.st.sendHead(code, w.hdr, false, nil)
+			w.st.sendHead(code, w.hdr, false, nil, nil)
 		}
 		return
 	}
@@ -94,11 +94,21 @@ func (w *h2Writer) WriteHeader(code int) {
 	}
 }
 
-// continue100 answers Expect: 100-continue as the handler first reads.
+// continue100 answers Expect: 100-continue as the body is first read
+// (maybe on another goroutine than the handler's), unless the final head
+// went out.
 func (w *h2Writer) continue100() {
-	if !w.wroteHeader {
-		w.st.sendHead(http.StatusContinue, nil, false, nil)
+	st := w.st
+	c := st.c
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if st.wdone || st.finalSent {
+		return
 	}
+	c.writeLocked(func() error {
+		c.encodeLocked(http.StatusContinue, nil, nil, nil)
+		return c.writeHeadersLocked(st.id, false)
+	})
 }
 
 func (w *h2Writer) Write(p []byte) (int, error) {
@@ -144,6 +154,9 @@ func (w *h2Writer) WriteString(s string) (int, error) {
 			w.bufArr = h2Bufs.Get().(*[h2BufSize]byte)
 			w.buf = w.bufArr[:0]
 		}
+		if w.st.c.s.idleTimeout > 0 {
+			w.st.lastWrite.Store(time.Now().UnixNano())
+		}
 		w.written += int64(len(s))
 		w.buf = append(w.buf, s...)
 		return len(s), nil
@@ -160,7 +173,7 @@ func (w *h2Writer) flushBuf(next []byte) error {
 			sniff = next
 		}
 		w.sentHeader = true
-		if err := w.st.sendHead(w.status, w.hdr, false, sniff); err != nil {
+		if err := w.st.sendHead(w.status, w.hdr, false, sniff, w.trailers); err != nil {
 			return err
 		}
 	}
@@ -202,9 +215,9 @@ func (w *h2Writer) finish() error {
 			w.hdr["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
 		}
 		if len(w.buf) == 0 {
-			return st.sendHeadEnd(w.status, w.hdr, len(tr) == 0, tr)
+			return st.sendHeadEnd(w.status, w.hdr, len(tr) == 0, tr, w.trailers)
 		}
-		err := st.sendHeadData(w.status, w.hdr, w.buf, len(tr) == 0)
+		err := st.sendHeadData(w.status, w.hdr, w.buf, len(tr) == 0, w.trailers)
 		w.buf = w.buf[:0]
 		if err != nil || len(tr) == 0 {
 			return err
