@@ -76,6 +76,8 @@ const (
 	// GOAWAY for an error, so that the client reads the GOAWAY before the
 	// close resets the connection.
 	h2Linger = time.Second
+	// h2LingerBytes bounds what is read then: a flood stops being taken.
+	h2LingerBytes = 64 << 10
 	// h2MaxWindow is the largest flow-control window (RFC 9113 6.9.1).
 	h2MaxWindow = 1<<31 - 1
 )
@@ -202,7 +204,7 @@ func (c *h2Conn) connError(code http2.ErrCode, debug string) {
 	c.mu.Unlock()
 	c.writeFrames(func() error { return c.wfr.WriteGoAway(last, code, []byte(debug)) })
 	c.nc.SetReadDeadline(time.Now().Add(h2Linger))
-	io.Copy(io.Discard, c.br)
+	io.CopyN(io.Discard, c.br, h2LingerBytes)
 }
 
 func (c *h2Conn) process(f http2.Frame) error {
