@@ -18,6 +18,11 @@ import (
 // The count is released when the wrapped handler returns, also when it
 // panics (httputil.ReverseProxy panics with http.ErrAbortHandler).
 
+// ifRetryAfter is the Retry-After of a refusal: a slot frees when one
+// request of the key ends, which no clock predicts, so the hint is the
+// shortest whole second. Shared by every refusal (never modified).
+var ifRetryAfter = []string{"1"}
+
 // inFlight is one in_flight middleware, shared by the routes listing it.
 type inFlight interface {
 	wrap(next http.Handler) http.Handler
@@ -85,6 +90,7 @@ func (t *ifShards[K]) wrap(next http.Handler) http.Handler {
 			if t.onRefuse != nil {
 				t.onRefuse()
 			}
+			w.Header()["Retry-After"] = ifRetryAfter
 			trafficRefuse(w, http.StatusTooManyRequests)
 			return
 		}
