@@ -52,7 +52,8 @@ type Middleware struct {
 }
 
 // Keys of rate_limit and in_flight: KeyClientIP (default), KeyHost, or
-// "header:Name" (canonical name).
+// "header:Name" (canonical name; a request without the header, or with
+// it empty, is keyed by its client address).
 const (
 	KeyClientIP = "client_ip"
 	KeyHost     = "host"

@@ -251,7 +251,11 @@ func (b *balancer) attempt(req *http.Request, try int, key *upstream.Key, tried 
 			done(req.Context().Err() != nil || clientBodyError(req) != nil)
 		}
 		if isDialError(err) {
-			b.pool.MarkDown(be)
+			if req.Context().Err() == nil {
+				b.pool.DialFailed(be, err) // warn, as the TCP proxy does
+			} else {
+				b.pool.MarkDown(be) // the client left mid-dial: nothing to warn of
+			}
 		}
 		// Retry only what cannot have reached a backend's application
 		// twice: any request whose connection was never made, and safe

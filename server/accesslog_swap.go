@@ -30,7 +30,7 @@ func (s *Server) openAccessLog(al *config.AccessLog, follows *accesslog.Writer) 
 
 // accessLogChange is a reload's access log step, in three parts as the
 // reload's: prepare opens the new Writer while the reload may still fail
-// (then abort closes it), commit swaps it in with the generation, and
+// (then abort closes it and removes a file it created), commit swaps it in with the generation, and
 // finish, after the reload's lock is released, closes the old one. A
 // reload that leaves log.access unchanged keeps the Writer and finish
 // reopens its file instead, for logrotate's `postrotate kill -HUP`.
@@ -57,10 +57,11 @@ func (s *Server) prepareAccessLog(before, after *config.AccessLog) (*accessLogCh
 	return c, nil
 }
 
-// abort closes the Writer prepare opened; nothing was logged to it.
+// abort closes the Writer prepare opened; nothing was logged to it. A
+// file prepare created is removed: the failed reload leaves nothing.
 func (c *accessLogChange) abort() {
 	if c.next != nil {
-		_ = c.next.Close(context.Background())
+		_ = c.next.Discard(context.Background())
 	}
 }
 

@@ -266,8 +266,7 @@ func (p *Pool) Dial(ctx context.Context, network string) (*Conn, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("service %q: %w", p.name, ctx.Err())
 		}
-		p.MarkDown(b)
-		p.log.Warn("backend dial failed", "service", p.name, "backend", b.Addr, "error", err)
+		p.DialFailed(b, err)
 		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("service %q: %w: %w", p.name, ErrNoBackend, errors.Join(errs...))
@@ -299,6 +298,15 @@ func (p *Pool) dial(ctx context.Context, network string, b *Backend) (net.Conn, 
 // MarkDown makes the balancer skip b for the pool's fail timeout.
 func (p *Pool) MarkDown(b *Backend) {
 	b.downUntil.Store(p.now().Add(p.failTimeout).UnixNano())
+}
+
+// DialFailed records a failed connection to b, for TCP and HTTP alike: b
+// is marked down and the failure logged at warn. The mark bounds the
+// log: a backend marked down is dialed again within its fail timeout only
+// when no backend that is up is left.
+func (p *Pool) DialFailed(b *Backend, err error) {
+	p.MarkDown(b)
+	p.log.Warn("backend dial failed", "service", p.name, "backend", b.Addr, "error", err)
 }
 
 // bitset records which backends a Dial has tried; no allocation up to 64.

@@ -18,6 +18,11 @@ import (
 // The count is released when the wrapped handler returns, also when it
 // panics (httputil.ReverseProxy panics with http.ErrAbortHandler).
 
+// ifRetryAfter is the Retry-After of a refusal: a slot frees when one
+// request of the key ends, which no clock predicts, so the hint is the
+// shortest whole second. Shared by every refusal (never modified).
+var ifRetryAfter = []string{"1"}
+
 // inFlight is one in_flight middleware, shared by the routes listing it.
 type inFlight interface {
 	wrap(next http.Handler) http.Handler
@@ -44,14 +49,13 @@ func buildInFlight(c *config.InFlight, env Env) (inFlight, error) {
 		return nil, fmt.Errorf("in_flight: %w", err)
 	}
 	seed := maphash.MakeSeed()
-	if key.addr != nil {
-		t := newIFShards(c.Max, key.addr, trafficHashAddr(seed))
-		t.onRefuse = env.OnRefuse
-		return t, nil
+	switch {
+	case key.addr != nil:
+		return newIFShards(c.Max, key.addr, trafficHashAddr(seed), env.OnRefuse), nil
+	case key.hdr != nil:
+		return newIFShards(c.Max, key.hdr, trafficHashHdr(seed), env.OnRefuse), nil
 	}
-	t := newIFShards(c.Max, key.str, trafficHashString(seed))
-	t.onRefuse = env.OnRefuse
-	return t, nil
+	return newIFShards(c.Max, key.str, trafficHashString(seed), env.OnRefuse), nil
 }
 
 type ifShards[K comparable] struct {
@@ -69,8 +73,8 @@ type ifShard[K comparable] struct {
 	_      [64]byte // keep neighbouring shards' mutexes off one cache line
 }
 
-func newIFShards[K comparable](maxN int, key func(*http.Request) K, hash func(K) uint64) *ifShards[K] {
-	t := &ifShards[K]{max: maxN, key: key, hash: hash}
+func newIFShards[K comparable](maxN int, key func(*http.Request) K, hash func(K) uint64, onRefuse func()) *ifShards[K] {
+	t := &ifShards[K]{max: maxN, key: key, hash: hash, onRefuse: onRefuse}
 	for i := range t.shards {
 		t.shards[i].counts = make(map[K]int)
 	}
@@ -85,6 +89,7 @@ func (t *ifShards[K]) wrap(next http.Handler) http.Handler {
 			if t.onRefuse != nil {
 				t.onRefuse()
 			}
+			w.Header()["Retry-After"] = ifRetryAfter
 			trafficRefuse(w, http.StatusTooManyRequests)
 			return
 		}
@@ -128,4 +133,5 @@ func (t *ifShards[K]) keys() int {
 var (
 	_ inFlight = (*ifShards[netip.Addr])(nil)
 	_ inFlight = (*ifShards[string])(nil)
+	_ inFlight = (*ifShards[trafficHdrKey])(nil)
 )

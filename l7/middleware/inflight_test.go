@@ -72,14 +72,15 @@ func TestInFlight(t *testing.T) {
 			},
 		},
 		{
-			name: "header key groups missing headers",
+			name: "header key falls back to the client",
 			cfg:  config.InFlight{Max: 1, Key: "header:X-Key"},
 			steps: []ifReq{
 				{client: "192.0.2.1", key: "a", block: "a", want: 200},
 				{client: "192.0.2.2", key: "a", want: 429},
 				{client: "192.0.2.2", key: "b", want: 200},
 				{client: "192.0.2.3", block: "none", want: 200},
-				{client: "192.0.2.4", want: 429},
+				{client: "192.0.2.3", want: 429},
+				{client: "192.0.2.4", want: 200},
 			},
 		},
 	}

@@ -127,9 +127,12 @@ func buildRateLimit(c *config.RateLimit, env Env) (*rateLimit, error) {
 	}
 	rl.fullTime = trafficCeilDiv(rl.capacity, rl.average)
 	seed := maphash.MakeSeed()
-	if key.addr != nil {
+	switch {
+	case key.addr != nil:
 		rl.table = newRLShards(maxKeys, key.addr, trafficHashAddr(seed))
-	} else {
+	case key.hdr != nil:
+		rl.table = newRLShards(maxKeys, key.hdr, trafficHashHdr(seed))
+	default:
 		rl.table = newRLShards(maxKeys, key.str, trafficHashString(seed))
 	}
 	if burst <= rlTableLimit {
@@ -289,8 +292,12 @@ func (s *rlShard[K]) get(k K, capacity, now int64) *rlBucket[K] {
 // host) is a substring of the request's whole head, which the bucket would
 // otherwise keep alive for as long as it lives: it is copied.
 func ownKey[K comparable](k K) K {
-	if s, ok := any(k).(string); ok {
-		return any(strings.Clone(s)).(K)
+	switch v := any(k).(type) {
+	case string:
+		return any(strings.Clone(v)).(K)
+	case trafficHdrKey:
+		v.value = strings.Clone(v.value)
+		return any(v).(K)
 	}
 	return k
 }
@@ -323,5 +330,6 @@ func (s *rlShard[K]) pushFront(b *rlBucket[K]) {
 var (
 	_ rlTable      = (*rlShards[netip.Addr])(nil)
 	_ rlTable      = (*rlShards[string])(nil)
+	_ rlTable      = (*rlShards[trafficHdrKey])(nil)
 	_ http.Handler = (*rateLimitHandler)(nil)
 )

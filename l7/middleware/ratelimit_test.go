@@ -61,7 +61,7 @@ func testRateLimit(t testing.TB, c config.RateLimit) (*rateLimit, *trafficClock,
 type rlStep struct {
 	after     time.Duration
 	client    string // client address
-	key       string // value of the X-Key header, "-" for none
+	key       string // value of the X-Key header, "-" for none, `""` for empty
 	host      string
 	want      int
 	remaining string
@@ -168,14 +168,22 @@ func TestRateLimit(t *testing.T) {
 			},
 		},
 		{
-			name: "header key isolates values and groups missing headers",
+			// Without the header (or with it empty) a request is keyed by
+			// its client address: it is limited, per client, not in one
+			// bucket that one client could drain for every other.
+			name: "header key isolates values and falls back to the client",
 			cfg:  config.RateLimit{Average: 1, Burst: 1, Key: "header:X-Key"},
 			steps: []rlStep{
 				{client: "192.0.2.1", key: "alice", want: 200},
 				{client: "192.0.2.2", key: "alice", want: 429},
 				{client: "192.0.2.1", key: "bob", want: 200},
 				{client: "192.0.2.1", key: "-", want: 200},
-				{client: "192.0.2.2", key: "-", want: 429},
+				{client: "192.0.2.2", key: "-", want: 200},
+				{client: "192.0.2.1", key: "-", want: 429},
+				{client: "192.0.2.2", key: `""`, want: 429},
+				{client: "192.0.2.3", key: `""`, want: 200},
+				{client: "192.0.2.4", key: "192.0.2.3", want: 200}, // a value is not an address
+				{client: "192.0.2.4", key: "-", want: 200},
 			},
 		},
 		{
@@ -200,7 +208,11 @@ func TestRateLimit(t *testing.T) {
 					s.client = "192.0.2.1"
 				}
 				r.RemoteAddr = netip.AddrPortFrom(netip.MustParseAddr(s.client), 1234).String()
-				if s.key != "-" && s.key != "" {
+				switch s.key {
+				case "-", "":
+				case `""`:
+					r.Header.Set("X-Key", "")
+				default:
 					r.Header.Set("X-Key", s.key)
 				}
 				if s.host != "" {

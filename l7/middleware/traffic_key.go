@@ -21,12 +21,27 @@ import (
 const trafficShards = 64
 
 // trafficKey extracts the key of rate_limit and in_flight. Exactly one of
-// addr and str is set: client addresses are keyed by netip.Addr, a
+// addr, str and hdr is set: client addresses are keyed by netip.Addr, a
 // comparable value, so that looking up an existing client allocates
 // nothing.
 type trafficKey struct {
 	addr func(*http.Request) netip.Addr
 	str  func(*http.Request) string
+	hdr  func(*http.Request) trafficHdrKey
+}
+
+// trafficHdrKey is the key of key = "header:NAME": the header's first
+// value or, for a request without the header (or with it empty), its
+// client address. Such requests are limited per client: not let through,
+// which would let anyone escape the limit by leaving the header out, and
+// not in one shared bucket, which one client could drain for every other
+// (nginx's limit_req leaves an empty key unlimited; proxynow has no map
+// to make the key empty on purpose, so an empty one is only ever a
+// client's omission). Exactly one field is set, so a value never shares
+// a bucket with an address written the same way.
+type trafficHdrKey struct {
+	value  string
+	client netip.Addr
 }
 
 // parseTrafficKey turns key = "client_ip" (default, also for ""), "host" or
@@ -39,13 +54,11 @@ func parseTrafficKey(spec string, env Env) (trafficKey, error) {
 		return trafficKey{str: func(r *http.Request) string { return trafficHost(r.Host) }}, nil
 	case isHeader && name != "":
 		name = http.CanonicalHeaderKey(name)
-		// A request without the header shares the "" key with every other
-		// such request: they are limited together, not let through.
-		return trafficKey{str: func(r *http.Request) string {
-			if v := r.Header[name]; len(v) > 0 {
-				return v[0]
+		return trafficKey{hdr: func(r *http.Request) trafficHdrKey {
+			if v := r.Header[name]; len(v) > 0 && v[0] != "" {
+				return trafficHdrKey{value: v[0]}
 			}
-			return ""
+			return trafficHdrKey{client: env.ClientIP(r)}
 		}}, nil
 	default:
 		return trafficKey{}, fmt.Errorf("unknown key %q; use %q, %q or \"header:NAME\"", spec, config.KeyClientIP, config.KeyHost)
@@ -77,6 +90,16 @@ func trafficHashAddr(seed maphash.Seed) func(netip.Addr) uint64 {
 
 func trafficHashString(seed maphash.Seed) func(string) uint64 {
 	return func(s string) uint64 { return maphash.String(seed, s) }
+}
+
+func trafficHashHdr(seed maphash.Seed) func(trafficHdrKey) uint64 {
+	addr, str := trafficHashAddr(seed), trafficHashString(seed)
+	return func(k trafficHdrKey) uint64 {
+		if k.value != "" {
+			return str(k.value)
+		}
+		return addr(k.client)
+	}
 }
 
 // trafficRefuse answers code with a short plain-text body such as

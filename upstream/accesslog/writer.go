@@ -83,6 +83,8 @@ type Writer struct {
 	// (Options.Follows' done).
 	after <-chan struct{}
 
+	// created: Open created the file at path, which Discard may remove.
+	created bool
 	clock   clock
 	written atomic.Uint64
 	dropped atomic.Uint64
@@ -96,12 +98,12 @@ func Open(path string, o Options) (*Writer, error) {
 	if path == "-" || path == "stdout" {
 		return New(os.Stdout, o), nil
 	}
-	f, err := openFile(path)
+	f, created, err := openNew(path)
 	if err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}
 	w := newWriter(f, o)
-	w.path, w.file = path, f
+	w.path, w.file, w.created = path, f, created
 	go w.run()
 	return w, nil
 }
