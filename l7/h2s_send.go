@@ -39,7 +39,9 @@ func (c *h2Conn) writeLocked(fn func() error) error {
 
 // runHandler serves a stream on its own goroutine, then ends its
 // response: what the handler left buffered goes out with END_STREAM.
-func (c *h2Conn) runHandler(st *h2Stream, r *http.Request, h http.Handler) {
+func (c *h2Conn) runHandler(st *h2Stream) {
+	r, h := st.req, st.h
+	st.req, st.h = nil, nil
 	// Its stack grows here, where the fewest frames are on it to copy.
 	growStack()
 	ok := false

@@ -22,6 +22,8 @@ type h2Stream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	w      h2Writer
+	req    *http.Request // for the worker that runs the handler
+	h      http.Handler
 
 	// Under c.mu.
 	sendWindow int64
@@ -112,7 +114,8 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		st.wtimer = time.AfterFunc(wt, st.writeTimedOut)
 	}
 	c.mu.Unlock()
-	go c.runHandler(st, req, h)
+	st.req, st.h = req, h
+	c.s.workers.run(nil, connJob{h2: st})
 	return nil
 }
 

@@ -31,6 +31,9 @@ type h2Server struct {
 	// resetCloses counts the connections closed for rapid reset (nil:
 	// not counted).
 	resetCloses prometheus.Counter
+	// workers runs the handlers: the HTTP/1 server's goroutines, stacks
+	// grown (connpool.go).
+	workers *connWorkers
 
 	mu      sync.Mutex
 	conns   map[*h2Conn]struct{}
@@ -54,6 +57,7 @@ func newH2Server(base *http.Server, log *slog.Logger, resetCloses prometheus.Cou
 		writeTimeout:      base.WriteTimeout,
 		readHeaderTimeout: base.ReadHeaderTimeout,
 		resetCloses:       resetCloses,
+		workers:           new(connWorkers), // NewServer shares the HTTP/1 server's
 		conns:             make(map[*h2Conn]struct{}),
 	}
 	if h := base.HTTP2; h != nil {
