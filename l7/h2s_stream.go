@@ -115,7 +115,7 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	c.mu.Unlock()
 	st.req, st.h = req, h
-	c.s.workers.run(nil, connJob{h2: st})
+	c.s.workers.run(c.s.h1, connJob{h2: st})
 	return nil
 }
 

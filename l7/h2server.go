@@ -34,6 +34,7 @@ type h2Server struct {
 	// workers runs the handlers: the HTTP/1 server's goroutines, stacks
 	// grown (connpool.go).
 	workers *connWorkers
+	h1      *h1Server // the workers' owner; nil in tests of this server alone
 
 	mu      sync.Mutex
 	conns   map[*h2Conn]struct{}
