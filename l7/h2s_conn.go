@@ -2,11 +2,11 @@ package l7
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +37,7 @@ type h2Conn struct {
 	br     *bufio.Reader
 	remote string
 	tls    *tls.ConnectionState
-	ctx    context.Context // cancelled when the connection ends
-	cancel context.CancelFunc
+	peer   netip.Addr    // remote, parsed once (h1ctx.peer)
 	fr     *http2.Framer // reads: the serve goroutine's own
 	// maxFrame is the peer's SETTINGS_MAX_FRAME_SIZE.
 	maxFrame atomic.Int32
@@ -98,7 +97,9 @@ func newH2Conn(s *h2Server, raw, bc net.Conn) *h2Conn {
 		c.tls = &st
 	}
 	c.maxFrame.Store(16384)
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if ap, err := netip.ParseAddrPort(c.remote); err == nil {
+		c.peer = ap.Addr().Unmap()
+	}
 	c.resets.init()
 	c.flow.L = &c.mu
 	c.br = bufio.NewReaderSize(bc, 16<<10)
@@ -402,7 +403,6 @@ func (c *h2Conn) idleFired() {
 // the handlers to return.
 func (c *h2Conn) teardown() {
 	c.nc.Close()
-	c.cancel()
 	c.mu.Lock()
 	c.closed = true
 	if c.idle != nil {

@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"runtime/debug"
@@ -85,7 +86,7 @@ func (c *h2Conn) streamDone(st *h2Stream, err error) {
 	}
 	c.flow.Broadcast() // teardown waits for the handlers
 	c.mu.Unlock()
-	st.cancel()
+	st.ctx.cancel(context.Canceled)
 	st.w.release()
 	if cancelled {
 		c.cancelled()

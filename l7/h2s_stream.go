@@ -17,13 +17,16 @@ import (
 // streams map from its HEADERS until its handler finished and the
 // response ended (or until either side reset it).
 type h2Stream struct {
-	c      *h2Conn
-	id     uint32
-	ctx    context.Context
-	cancel context.CancelFunc
-	w      h2Writer
-	req    *http.Request // for the worker that runs the handler
-	h      http.Handler
+	c  *h2Conn
+	id uint32
+	// ctx is the request's: cancelled as the stream ends early, or as
+	// its handler returns. The HTTP/1 server's kind: no allocation of
+	// its own, and the upstream transport wakes on it without one
+	// (h1s_ctx.go).
+	ctx h1ctx
+	w   h2Writer
+	req *http.Request // for the worker that runs the handler
+	h   http.Handler
 
 	// Under c.mu.
 	sendWindow int64
@@ -93,16 +96,19 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return c.rst(id, code)
 	}
 	h := c.s.handler
-	if f.Truncated {
+	switch {
+	case f.Truncated:
 		h = h2HeadersTooLarge
+	case !validMethod(req.Method):
+		// An h1ctx tells the Entry that the method was checked.
+		h = h2BadRequest
 	}
-	st.ctx, st.cancel = context.WithCancel(c.ctx)
-	req = req.WithContext(st.ctx)
+	st.ctx.Context, st.ctx.peer = context.Background(), c.peer
+	setRequestContext(&req, &st.ctx)
 	st.w.init(st, req)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		st.cancel()
 		return errH2Done
 	}
 	st.sendWindow = c.initialWindow
@@ -118,6 +124,10 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	c.s.workers.run(c.s.h1, connJob{h2: st})
 	return nil
 }
+
+var h2BadRequest = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusBadRequest)
+})
 
 var h2HeadersTooLarge = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge)
@@ -407,7 +417,7 @@ func (c *h2Conn) endLocked(st *h2Stream, err error) {
 	delete(c.streams, st.id)
 	if err != nil && st.err == nil {
 		st.err = err
-		st.cancel()
+		st.ctx.cancel(context.Canceled)
 	}
 	if st.wtimer != nil {
 		st.wtimer.Stop()

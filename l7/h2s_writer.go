@@ -280,7 +280,7 @@ func (w *h2Writer) CloseNotify() <-chan bool {
 	if w.notify == nil {
 		ch := make(chan bool, 1)
 		w.notify = ch
-		context.AfterFunc(w.st.ctx, func() { ch <- true })
+		context.AfterFunc(&w.st.ctx, func() { ch <- true })
 	}
 	return w.notify
 }
