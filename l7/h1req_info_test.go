@@ -211,8 +211,8 @@ func TestH1ReqInfoErrorPageKeepAlive(t *testing.T) {
 }
 
 // HTTP/2 with prior knowledge on the HTTP/1 server's port is handed to the
-// HTTP/2 server: its requests have no h1req (their h1ctx carries no
-// reqInfo), and each stream gets a reqInfo of its own over its own
+// HTTP/2 server: its requests have no h1req (their reqInfo is allocated
+// with the stream), and each stream gets a reqInfo of its own over its own
 // context, concurrent ones included.
 func TestH2cReqInfoOwn(t *testing.T) {
 	const n = 8
