@@ -29,9 +29,9 @@ type h2Stream struct {
 	hreq http.Request
 	url  url.URL
 	info reqInfo
-	w   h2Writer
-	req *http.Request // for the worker that runs the handler
-	h   http.Handler
+	w    h2Writer
+	req  *http.Request // for the worker that runs the handler
+	h    http.Handler
 
 	// Under c.mu.
 	sendWindow int64
