@@ -38,9 +38,13 @@ type connWorker struct {
 	since time.Time    // idle since
 }
 
+// connJob is a connection to serve, or an HTTP/2 stream to run the
+// handler of (h2): a stream's handler runs as deep as a connection's and
+// gains the same from a worker's grown stack.
 type connJob struct {
 	nc  net.Conn
 	tls *tls.ConnectionState
+	h2  *h2Stream
 }
 
 const maxIdleWorkers = 128
@@ -49,24 +53,33 @@ var workerIdleTimeout = 10 * time.Second // a var for the tests
 
 // serve serves nc on an idle worker, or on a new one.
 func (p *connWorkers) serve(s *h1Server, nc net.Conn, st *tls.ConnectionState) {
+	p.run(s, connJob{nc: nc, tls: st})
+}
+
+// run runs job on an idle worker, or on a new one.
+func (p *connWorkers) run(s *h1Server, job connJob) {
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		w.jobs <- connJob{nc, st}
+		w.jobs <- job
 		return
 	}
 	p.mu.Unlock()
 	p.started.Add(1)
-	go p.work(s, connJob{nc, st})
+	go p.work(s, job)
 }
 
 func (p *connWorkers) work(s *h1Server, job connJob) {
 	var w *connWorker
 	for {
-		s.serveConn(job.nc, job.tls)
+		if job.h2 != nil {
+			job.h2.c.runHandler(job.h2)
+		} else {
+			s.serveConn(job.nc, job.tls)
+		}
 		job = connJob{}
 		if w == nil {
 			w = &connWorker{jobs: make(chan connJob, 1)}

@@ -149,7 +149,7 @@ func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 			ri.peer = ap.Addr().Unmap()
 		}
-		// HTTP/2's and HTTP/3's servers (x/net, quic-go) take any
+		// HTTP/2's and HTTP/3's servers (l7's own, quic-go) take any
 		// :method; HTTP/1's parser has checked it is a token. One that
 		// is not would be refused by the outbound transport: a 502
 		// counted against a healthy backend.

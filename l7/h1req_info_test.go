@@ -211,8 +211,9 @@ func TestH1ReqInfoErrorPageKeepAlive(t *testing.T) {
 }
 
 // HTTP/2 with prior knowledge on the HTTP/1 server's port is handed to the
-// HTTP/2 server: its requests have no h1req, and each stream gets a
-// reqInfo of its own over its own context, concurrent ones included.
+// HTTP/2 server: its requests have no h1req (their reqInfo is allocated
+// with the stream), and each stream gets a reqInfo of its own over its own
+// context, concurrent ones included.
 func TestH2cReqInfoOwn(t *testing.T) {
 	const n = 8
 	var (
@@ -227,8 +228,8 @@ func TestH2cReqInfoOwn(t *testing.T) {
 			http.Error(w, fmt.Sprintf("context %T, want the Entry's reqInfo", r.Context()), http.StatusInternalServerError)
 			return
 		}
-		if _, ok := ri.Context.(*h1ctx); ok || r.ProtoMajor != 2 {
-			http.Error(w, "an HTTP/2 request over an h1ctx", http.StatusInternalServerError)
+		if hc, ok := ri.Context.(*h1ctx); r.ProtoMajor != 2 || ok && hc.info != nil {
+			http.Error(w, "an HTTP/2 request with an HTTP/1 request's reqInfo", http.StatusInternalServerError)
 			return
 		}
 		mu.Lock()

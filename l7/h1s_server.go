@@ -15,7 +15,7 @@ import (
 
 // h1Server serves HTTP/1.x connections itself and gives HTTP/2 ones (TLS
 // with ALPN h2, and plaintext that starts with the prior-knowledge preface)
-// to x/net's (h2server.go).
+// to the HTTP/2 server (h2server.go).
 //
 // Why not net/http for HTTP/1 too: per request it starts a goroutine that
 // reads one byte in the background, allocates a context, a response and a
@@ -147,7 +147,7 @@ func (s *h1Server) acceptLoop(ln net.Listener, g *GuardedListener) error {
 		gc := g.Guard(c)
 		if _, ok := gc.(*tls.Conn); ok {
 			// Guard leaves a TLS connection that negotiated h2 alone:
-			// HTTP/2 has its own framing, checked by x/net's server (h2server.go).
+			// HTTP/2 has its own framing, checked by the HTTP/2 server (h2s_conn.go).
 			go s.h2.serve(gc)
 			continue
 		}

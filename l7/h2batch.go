@@ -14,8 +14,8 @@ import (
 // goroutines that were ready to run have run. Those are, under load, the
 // handlers of the other streams finishing their responses: their frames
 // join the same write instead of each costing a TLS record and a write
-// syscall of its own (x/net's server flushes whenever its write queue
-// runs empty). With one stream at a time nothing waits longer than the
+// syscall of its own (the HTTP/2 server writes each frame as it is
+// ready). With one stream at a time nothing waits longer than the
 // scheduler's round.
 //
 // Back-pressure is kept: a Write waits while batchLimit bytes are pending
@@ -65,8 +65,8 @@ var batchBufs = sync.Pool{New: func() any {
 //
 // A write that makes no progress for stall (timeouts.idle; 0: none) fails
 // and closes the connection: a client that stops reading cannot hold it
-// and its streams for ever. x/net's own WriteByteTimeout cannot see that
-// through this conn, whose writes return at once.
+// and its streams for ever (the server conn cannot see that through
+// this conn, whose writes return at once).
 func newBatchConn(c net.Conn, stall time.Duration) net.Conn {
 	b := &batchConn{Conn: c, closeFlush: batchCloseFlush, stall: stallDeadline{stall: int64(stall)}}
 	b.cond.L = &b.mu
@@ -170,8 +170,8 @@ func putBatchBuf(b *[]byte) {
 }
 
 // failLocked records a write error, drops what is pending and closes the
-// connection, so that the server conn's reader ends too (x/net closes the
-// connection on a write error; here the error arrives one Write late).
+// connection, so that the server conn's reader ends too (the error
+// itself arrives one Write late).
 // Under TLS the socket is closed without a close_notify alert: after a
 // failed write it could only wait (up to 5 s, holding mu) for a peer that
 // does not read.
@@ -196,8 +196,8 @@ func (c *batchConn) Close() error {
 	c.mu.Lock()
 	if c.draining {
 		c.closing = true
-		// A client that floods PINGs without reading their ACKs is closed
-		// by x/net while the drain waits; giving it batchCloseFlush then
+		// A client that floods PINGs without reading their ACKs may be
+		// closed while the drain waits; giving it batchCloseFlush then
 		// would hold the connection longer than timeouts.idle promises.
 		flush := c.closeFlush
 		if s := time.Duration(c.stall.stall); s > 0 && s < flush {

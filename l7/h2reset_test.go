@@ -28,6 +28,9 @@ type closeCount struct {
 
 func (c *closeCount) Close() error { c.closes++; return nil }
 
+// Write takes the GOAWAY that comes before the close.
+func (c *closeCount) Write(p []byte) (int, error) { return len(p), nil }
+
 func (c *closeCount) RemoteAddr() net.Addr { return &net.TCPAddr{} }
 
 // TestH2ResetBudget: a connection may have h2ResetBurst streams end
@@ -40,7 +43,7 @@ func TestH2ResetBudget(t *testing.T) {
 	t.Run("burst", func(t *testing.T) {
 		before := testutil.ToFloat64(closes)
 		c := &closeCount{}
-		h := newH2ConnHandler(s, c)
+		h := newH2Conn(s, c, c)
 		now := time.Now()
 		for range h2ResetBurst {
 			h.cancelledAt(now)
@@ -60,7 +63,7 @@ func TestH2ResetBudget(t *testing.T) {
 	t.Run("refill", func(t *testing.T) {
 		before := testutil.ToFloat64(closes)
 		c := &closeCount{}
-		h := newH2ConnHandler(s, c)
+		h := newH2Conn(s, c, c)
 		now := time.Now()
 		for range h2ResetBurst {
 			h.cancelledAt(now)

@@ -15,116 +15,89 @@ import (
 
 // h2Server serves the HTTP/2 connections the HTTP/1 server hands over (TLS
 // that negotiated h2, plaintext that began with the prior-knowledge
-// preface) with golang.org/x/net/http2's server, each over a batchConn.
-//
-// Why not net/http's bundled copy of the same server, through
-// http.Server.Serve: it serves HTTP/2 over TLS only on a *tls.Conn, so
-// nothing can sit between it and the TLS writes. Its serve loop flushes
-// whenever its write queue runs empty, which under load is after nearly
-// every frame: a response's HEADERS, then its DATA, each its own TLS
-// record and write syscall (two per request, the largest cost of a small
-// proxied request). The batchConn below it gathers the flushes of the
-// streams that finish together into one record and one write.
+// preface), each as an h2Conn over a batchConn.
 type h2Server struct {
-	base *http.Server // timeouts, HTTP2 config, ErrorLog; never served
-	srv  *http2.Server
-	log  *slog.Logger // the entrypoint's
+	handler       http.Handler
+	log           *slog.Logger // the entrypoint's
+	maxStreams    int          // SETTINGS_MAX_CONCURRENT_STREAMS
+	maxReadFrame  uint32       // SETTINGS_MAX_FRAME_SIZE
+	maxHeaderList uint32       // SETTINGS_MAX_HEADER_LIST_SIZE
+	// idleTimeout closes a connection with no stream open that long; it
+	// also bounds a stream's wait for credit, or for its request body
+	// (h2Body.Read), and a write to the connection (batchConn). 0: none.
+	idleTimeout       time.Duration
+	writeTimeout      time.Duration // bounds a whole response; 0: none
+	readHeaderTimeout time.Duration // bounds the wait for the client preface
 	// resetCloses counts the connections closed for rapid reset (nil:
 	// not counted).
 	resetCloses prometheus.Counter
-	// hooks holds x/net's graceful-shutdown hook (http2.ConfigureServer
-	// registers it on this server); its Shutdown only runs the hook.
-	hooks *http.Server
-
-	stalls h2Stalls
+	// workers runs the handlers: the HTTP/1 server's goroutines, stacks
+	// grown (connpool.go).
+	workers *connWorkers
+	h1      *h1Server // the workers' owner; nil in tests of this server alone
 
 	mu      sync.Mutex
-	conns   map[net.Conn]struct{} // the connections served, as handed over
+	conns   map[*h2Conn]struct{}
 	stopped bool
 	done    sync.WaitGroup // one per connection served
 }
 
-// serveStream is the base server's handler, its ResponseWriter wrapped so
-// that a stream whose client gives no flow-control credit for
-// timeouts.idle is reset, and its body so that one the client stops
-// sending for as long ends (h2stall.go). Each connection's h2ConnHandler
-// calls it (h2reset.go).
-func (s *h2Server) serveStream(w http.ResponseWriter, r *http.Request) {
-	if s.stalls.stall <= 0 {
-		s.base.Handler.ServeHTTP(w, r)
-		return
-	}
-	sw := &h2StallWriter{ResponseWriter: w, s: &s.stalls}
-	if s.stalls.limit > 0 {
-		sw.start = time.Now().UnixNano()
-	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &h2StallBody{ReadCloser: r.Body, w: sw}
-	}
-	s.stalls.add(sw)
-	defer s.stalls.remove(sw)
-	s.base.Handler.ServeHTTP(sw, r)
-}
-
-// newH2Server serves with base's settings. base is the HTTP/2 server's
-// own: its WriteTimeout becomes x/net's per-stream one (h2stall.go). log
-// and resetCloses report connections closed for rapid reset (h2reset.go).
+// newH2Server serves with base's handler, timeouts and HTTP2 settings.
+// log and resetCloses report connections closed for rapid reset
+// (h2reset.go).
 func newH2Server(base *http.Server, log *slog.Logger, resetCloses prometheus.Counter) *h2Server {
-	// Responses are encoded without HPACK's dynamic table (no entry fits
-	// in one byte), as nginx encodes them: each carries a unique
-	// X-Request-Id, which would be indexed and evict the entries worth
-	// keeping, and the table's upkeep cost 9 % of the CPU of a small
-	// proxied request (h2-tls A/B). The static table and Huffman coding
-	// still apply; a response's head grows by some 40 bytes.
-	srv := &http2.Server{IdleTimeout: base.IdleTimeout, MaxEncoderHeaderTableSize: 1}
-	hooks := &http.Server{}
-	// ConfigureServer's only error is about TLS 1.2 cipher suites, which
-	// hooks does not set.
-	if err := http2.ConfigureServer(hooks, srv); err != nil {
-		panic("l7: http2.ConfigureServer: " + err.Error())
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &h2Server{base: base, srv: srv, log: log, resetCloses: resetCloses, hooks: hooks, conns: make(map[net.Conn]struct{})}
-	s.stalls.stall = base.IdleTimeout
-	if stall, limit := base.IdleTimeout, base.WriteTimeout; stall > 0 && (limit <= 0 || limit > stall) {
-		// x/net arms the stall timeout as each stream opens; the sweep
-		// moves it on while the handler runs, up to timeouts.write. A
-		// timeouts.write no longer than the stall timeout bounds every
-		// stream, its last write included, by itself.
-		s.stalls.extend, s.stalls.limit = true, max(limit, 0)
-		base.WriteTimeout = stall
+	s := &h2Server{
+		handler:           base.Handler,
+		log:               log,
+		maxStreams:        250,
+		maxReadFrame:      1 << 20,
+		idleTimeout:       base.IdleTimeout,
+		writeTimeout:      base.WriteTimeout,
+		readHeaderTimeout: base.ReadHeaderTimeout,
+		resetCloses:       resetCloses,
+		workers:           new(connWorkers), // NewServer shares the HTTP/1 server's
+		conns:             make(map[*h2Conn]struct{}),
 	}
+	if h := base.HTTP2; h != nil {
+		if h.MaxConcurrentStreams > 0 {
+			s.maxStreams = h.MaxConcurrentStreams
+		}
+		if h.MaxReadFrameSize > 0 {
+			s.maxReadFrame = uint32(h.MaxReadFrameSize)
+		}
+	}
+	// As x/net: the header bytes net/http allows, and 32 more a field for
+	// ten fields of HPACK's accounting.
+	mh := base.MaxHeaderBytes
+	if mh <= 0 {
+		mh = http.DefaultMaxHeaderBytes
+	}
+	s.maxHeaderList = uint32(mh + 10*32)
 	return s
 }
 
-// serve serves c until it ends. After stop, c is closed at once.
-func (s *h2Server) serve(c net.Conn) {
+// serve serves nc until it ends. After stop, nc is closed at once.
+func (s *h2Server) serve(nc net.Conn) {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
-		c.Close()
+		nc.Close()
 		return
 	}
-	s.conns[c] = struct{}{}
 	s.done.Add(1)
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.done.Done()
-	}()
-	// The client preface is read here, within timeouts.read_header: x/net
-	// waits 10s for it whatever the server's timeouts, so a client that
-	// negotiated h2 and sent nothing held its connection that long.
+	defer s.done.Done()
+	// The client preface is read here, within timeouts.read_header: a
+	// client that negotiated h2 and sent nothing is not held longer.
 	saw := false
-	if rht := s.base.ReadHeaderTimeout; rht > 0 {
+	if rht := s.readHeaderTimeout; rht > 0 {
 		var pre [len(http2.ClientPreface)]byte
-		c.SetReadDeadline(time.Now().Add(rht))
-		if _, err := io.ReadFull(c, pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
-			c.Close()
+		nc.SetReadDeadline(time.Now().Add(rht))
+		if _, err := io.ReadFull(nc, pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
+			nc.Close()
 			return
 		}
 		saw = true
@@ -132,15 +105,21 @@ func (s *h2Server) serve(c net.Conn) {
 	// A handshake or request-head deadline set before the hand-over must
 	// not end the connection: HTTP/2 keeps its own timers (net/http's
 	// server clears them too).
-	c.SetReadDeadline(time.Time{})
-	c.SetWriteDeadline(time.Time{})
-	bc := newBatchConn(c, s.base.IdleTimeout)
-	s.srv.ServeConn(bc, &http2.ServeConnOpts{
-		Context:          context.Background(),
-		BaseConfig:       s.base,
-		Handler:          newH2ConnHandler(s, bc),
-		SawClientPreface: saw,
-	})
+	nc.SetReadDeadline(time.Time{})
+	nc.SetWriteDeadline(time.Time{})
+	c := newH2Conn(s, nc, newBatchConn(nc, s.idleTimeout))
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	c.serve(saw)
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
 }
 
 // stop refuses new connections.
@@ -153,30 +132,29 @@ func (s *h2Server) stop() {
 // shutdown sends every connection a GOAWAY and waits until their streams
 // are done and they closed, or ctx is done.
 func (s *h2Server) shutdown(ctx context.Context) error {
-	s.stop()
+	s.mu.Lock()
+	s.stopped = true
+	conns := make([]*h2Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	// On their own goroutines: a connection whose client reads nothing
+	// holds its writes, and Shutdown returns at ctx's end regardless.
+	for _, c := range conns {
+		go c.goAway(http2.ErrCodeNo)
+	}
 	idle := make(chan struct{})
 	go func() {
 		s.done.Wait()
 		close(idle)
 	}()
-	poll := time.Millisecond
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-idle:
-			return nil
-		case <-ctx.Done():
-			// As http.Server.Shutdown: the connections are left to Close.
-			return ctx.Err()
-		case <-t.C:
-			// Again on every tick: a connection handed over while the
-			// hook ran registers with x/net a moment later. The GOAWAY is
-			// sent once per connection.
-			_ = s.hooks.Shutdown(context.Background())
-			poll = min(2*poll, 100*time.Millisecond)
-			t.Reset(poll)
-		}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		// As http.Server.Shutdown: the connections are left to Close.
+		return ctx.Err()
 	}
 }
 
@@ -185,7 +163,7 @@ func (s *h2Server) closeAll() {
 	s.mu.Lock()
 	s.stopped = true
 	for c := range s.conns {
-		c.Close()
+		c.raw.Close() // not the batchConn, which would flush first
 	}
 	s.mu.Unlock()
 }

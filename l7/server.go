@@ -91,6 +91,7 @@ func NewServer(o ServerOptions) *Server {
 	}
 	// The guard holds a request head until it is whole; it must allow more
 	// than the server so that the server, not the guard, answers 431.
+	h1.h2.workers, h1.h2.h1 = &h1.workers, h1
 	return &Server{h1: h1, maxHead: max(DefaultGuardMaxHead, o.MaxHeaderBytes+8192), parkAfter: o.ParkIdleAfter, rejected: o.GuardRejections}
 }
 

@@ -26,7 +26,8 @@ const (
 	KindPlain Kind = iota
 	// KindNotify has http.CloseNotifier: net/http's HTTP/1 server.
 	KindNotify
-	// KindH2 has http.CloseNotifier and http.Pusher: x/net's HTTP/2.
+	// KindH2 has http.CloseNotifier and http.Pusher: l7's HTTP/2 server
+	// (as x/net's).
 	KindH2
 	// KindH3 has http3.HTTPStreamer and http3.Settingser: quic-go's HTTP/3.
 	KindH3
@@ -64,10 +65,9 @@ type NotifyExtra struct{ In http.ResponseWriter }
 // CloseNotify is In's.
 func (e NotifyExtra) CloseNotify() <-chan bool { return e.In.(http.CloseNotifier).CloseNotify() }
 
-// H2Extra gives a KindH2 wrapper In's CloseNotify and Push. x/net's Push
-// returns http.ErrNotSupported when the client turned push off (all
-// current browsers and Go's client do); else the pushed request goes
-// through the server's whole handler, wrappers included.
+// H2Extra gives a KindH2 wrapper In's CloseNotify and Push. The HTTP/2
+// server's Push returns http.ErrNotSupported (server push is not offered;
+// current browsers and Go's client turn it off anyway).
 type H2Extra struct{ In http.ResponseWriter }
 
 // CloseNotify is In's.
