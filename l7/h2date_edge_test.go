@@ -7,8 +7,7 @@ import (
 	"time"
 )
 
-// TestH2DateLikeXNet: the stalled-stream writer's Date (timeouts.idle
-// set) follows x/net's own rules, which the server without it keeps:
+// TestH2DateLikeXNet: the HTTP/2 writer's Date follows x/net's rules:
 // a handler that sets Date to nil sends none; HEAD and 304 answers get
 // one; trailers (declared, and http.TrailerPrefix ones set after the
 // body) arrive as the handler set them, without a Date among them; a

@@ -68,6 +68,8 @@ func (c *h2Conn) runHandler(st *h2Stream) {
 func (c *h2Conn) streamDone(st *h2Stream, err error) {
 	cancelled := st.ctx.Err() != nil
 	c.mu.Lock()
+	// Streams cut off by the connection's end are no rapid reset.
+	cancelled = cancelled && !c.closed
 	st.body.stopTimer()
 	if c.streams[st.id] == st {
 		switch {

@@ -99,7 +99,7 @@ func TestH2ServerPausedStreamKept(t *testing.T) {
 // for event streams, gRPC), blocks in Flush, not in Write, once the
 // client stops crediting the stream: that Flush must fail after
 // timeouts.idle too, and report its error (http.ResponseController's
-// Flush must see x/net's FlushError through the stall wrapper).
+// Flush must see the writer's FlushError).
 func TestH2ServerStalledFlushTimesOut(t *testing.T) {
 	flushed := make(chan error, 1)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

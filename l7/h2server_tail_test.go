@@ -17,8 +17,8 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// The last write of a response, which x/net makes after the handler
-// returned (h2stall.go), and the per-stream write deadline that bounds it.
+// The last write of a response, made as the handler returned
+// (h2Writer.finish), and the waits for credit and deadlines that bound it.
 
 // h2Raw is a raw HTTP/2 client connection. Its writes are serialised (a
 // PING goroutine writes too); its reads are the test's.
@@ -101,14 +101,14 @@ func (r *h2Raw) get(t *testing.T, id uint32, path string) {
 	})
 }
 
-// handlersRunning counts the goroutines in x/net's runHandler: a stream's,
-// until its response is written whole (or the stream ends).
+// handlersRunning counts the goroutines in the HTTP/2 server's runHandler:
+// a stream's, until its response is written whole (or the stream ends).
 func handlersRunning() int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "http2.(*serverConn).runHandler(")
+			return strings.Count(string(buf[:n]), "l7.(*h2Conn).runHandler(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}
@@ -178,8 +178,8 @@ func TestH2ServerLateCreditDelivered(t *testing.T) {
 }
 
 // A handler that runs longer than timeouts.idle before it answers (a slow
-// backend, a long poll) keeps its stream: the sweep moves x/net's write
-// deadline on while it runs. Its small answer then reaches a client whose
+// backend, a long poll) keeps its stream: only a wait for credit is
+// timed, not the handler's own pace. Its small answer then reaches a client whose
 // credit comes late, within the timeout.
 func TestH2ServerSlowHandlerLateCredit(t *testing.T) {
 	const idle = time.Second

@@ -317,7 +317,7 @@ func dialH2(t *testing.T, addr string) *http2.Framer {
 	return fr
 }
 
-// TestH2ServerSettings: the HTTP/2 options reach x/net's server: the
+// TestH2ServerSettings: the HTTP/2 options reach the server: the
 // SETTINGS frame advertises MaxConcurrentStreams and the 1 MiB frame size,
 // and a connection idle for IdleTimeout is closed.
 func TestH2ServerSettings(t *testing.T) {
