@@ -410,9 +410,15 @@ func (c *h2Conn) endLocked(st *h2Stream, err error) {
 		st.wtimer.Stop()
 	}
 	st.remoteDone = true
-	// What the handler never read goes back to the connection.
-	if n := int64(len(st.body.buf) - st.body.off); n > 0 {
-		c.recvUnsent += n
+	// What the handler never read goes back to the connection, now: the
+	// client may have filled the connection's window with it, and then
+	// no DATA comes whose credit would carry it.
+	if n := int64(len(st.body.buf) - st.body.off); n > 0 && !c.closed {
+		if inc := c.creditLocked(nil, n, false); inc > 0 {
+			c.wmu.Lock()
+			c.writeLocked(func() error { return c.wfr.WriteWindowUpdate(0, uint32(inc)) })
+			c.wmu.Unlock()
+		}
 	}
 	st.body.buf, st.body.off = nil, 0
 	st.body.signal()
