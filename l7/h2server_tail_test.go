@@ -101,14 +101,14 @@ func (r *h2Raw) get(t *testing.T, id uint32, path string) {
 	})
 }
 
-// handlersRunning counts the goroutines in x/net's runHandler: a stream's,
+// handlersRunning counts the goroutines in h2Conn.runHandler: a stream's,
 // until its response is written whole (or the stream ends).
 func handlersRunning() int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "http2.(*serverConn).runHandler(")
+			return strings.Count(string(buf[:n]), "l7.(*h2Conn).runHandler(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}
