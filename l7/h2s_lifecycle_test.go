@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/net/http2"
 )
 
@@ -172,3 +174,34 @@ func TestH2sCloseDuringTraffic(t *testing.T) {
 type endlessReader struct{}
 
 func (*endlessReader) Read(p []byte) (int, error) { return len(p), nil }
+
+// TestH2sDisconnectIsNotRapidReset: a client that goes away with more
+// streams open than the reset budget's burst did not reset them: the
+// connection's end cancels their handlers, which must not count as rapid
+// reset (nor log it).
+func TestH2sDisconnectIsNotRapidReset(t *testing.T) {
+	const streams = h2ResetBurst + 40
+	entered := make(chan struct{}, streams)
+	var running sync.WaitGroup
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer running.Done()
+		entered <- struct{}{}
+		<-r.Context().Done()
+	})
+	closes := prometheus.NewCounter(prometheus.CounterOpts{Name: "closes"})
+	f := startH2Front(t, h, ServerOptions{ResetCloses: closes, MaxConcurrentStreams: streams})
+	c := dialH2s(t, f.plain)
+	running.Add(streams)
+	for i := range streams {
+		c.req(t, uint32(2*i+1), "GET", "/", true)
+	}
+	for range streams {
+		<-entered
+	}
+	c.c.Close()
+	running.Wait()
+	awaitNoHandlers(t) // streamDone runs after the handler returns
+	if n := testutil.ToFloat64(closes); n != 0 {
+		t.Errorf("a plain disconnect counted %v rapid-reset closes", n)
+	}
+}

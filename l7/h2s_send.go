@@ -85,7 +85,9 @@ func (c *h2Conn) streamDone(st *h2Stream, err error) {
 	c.mu.Unlock()
 	st.cancel()
 	st.w.release()
-	if cancelled {
+	// A stream cancelled as the whole connection ends (the client went,
+	// Close, an error) was not reset by the client: no rapid reset.
+	if cancelled && c.ctx.Err() == nil {
 		c.cancelled()
 	}
 }
