@@ -32,8 +32,8 @@ func TestH2sMaxStreams(t *testing.T) {
 		t.Fatalf("third stream: RST %v, want REFUSED_STREAM", code)
 	}
 	close(release)
-	for _, id := range []uint32{1, 3} {
-		if r := c.response(t, id); r.reset || string(r.body) != "ok" {
+	for id, r := range c.responses(t, 1, 3) {
+		if r.reset || string(r.body) != "ok" {
 			t.Errorf("stream %d: %+v", id, r)
 		}
 	}

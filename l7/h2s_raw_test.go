@@ -27,6 +27,7 @@ type h2sRaw struct {
 // h2sFrame is a frame the server sent, safe to keep.
 type h2sFrame struct {
 	f      http2.Frame
+	hdr    http2.FrameHeader   // f's, copied before the Framer invalidates it
 	data   []byte              // DATA
 	fields []hpack.HeaderField // HEADERS
 	err    error               // the read that ended the connection
@@ -59,7 +60,7 @@ func dialH2s(t *testing.T, addr string, settings ...http2.Setting) *h2sRaw {
 				r.frames <- h2sFrame{err: err}
 				return
 			}
-			sf := h2sFrame{f: f}
+			sf := h2sFrame{f: f, hdr: f.Header()}
 			switch f := f.(type) {
 			case *http2.DataFrame:
 				sf.data = append([]byte(nil), f.Data()...)
@@ -168,35 +169,47 @@ type h2sResp struct {
 
 func (r *h2sRaw) response(t *testing.T, id uint32) h2sResp {
 	t.Helper()
-	var resp h2sResp
-	r.until(t, "the response's end", func(f h2sFrame) bool {
+	return r.responses(t, id)[id]
+}
+
+// responses reads the streams ids to their ends, in whatever order
+// their frames interleave.
+func (r *h2sRaw) responses(t *testing.T, ids ...uint32) map[uint32]h2sResp {
+	t.Helper()
+	resps := make(map[uint32]h2sResp, len(ids))
+	open := make(map[uint32]bool, len(ids))
+	for _, id := range ids {
+		open[id] = true
+	}
+	r.until(t, "the responses' ends", func(f h2sFrame) bool {
+		id := f.hdr.StreamID
+		if !open[id] {
+			return false
+		}
+		resp := resps[id]
+		end := false
 		switch ff := f.f.(type) {
 		case *http2.MetaHeadersFrame:
-			if ff.StreamID != id {
-				return false
-			}
 			if len(ff.PseudoFields()) == 0 && len(resp.heads) > 0 {
 				resp.trailers = f.fields
 			} else {
 				resp.heads = append(resp.heads, f.fields)
 			}
-			return ff.StreamEnded()
+			end = ff.StreamEnded()
 		case *http2.DataFrame:
-			if ff.StreamID != id {
-				return false
-			}
 			resp.body = append(resp.body, f.data...)
-			return ff.StreamEnded()
+			end = ff.StreamEnded()
 		case *http2.RSTStreamFrame:
-			if ff.StreamID != id {
-				return false
-			}
 			resp.reset, resp.code = true, ff.ErrCode
-			return true
+			end = true
 		}
-		return false
+		resps[id] = resp
+		if end {
+			delete(open, id)
+		}
+		return len(open) == 0
 	})
-	return resp
+	return resps
 }
 
 // field returns the value of name in fs ("" if absent).
