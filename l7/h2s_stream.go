@@ -83,11 +83,19 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		c.mu.Unlock()
 		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
 	}
+	// The stream is counted from here, as lastID says it is served: a
+	// GOAWAY sent meanwhile (Shutdown, the idle timer) names it, so the
+	// connection must not close under it.
+	c.handlers++
 	c.mu.Unlock()
 
 	st := &h2Stream{c: c, id: id, declLen: -1, recvWindow: h2RecvWindow}
 	req, code := c.newRequest(st, f)
 	if code != http2.ErrCodeNo {
+		c.mu.Lock()
+		c.handlers--
+		c.closeIfDoneLocked()
+		c.mu.Unlock()
 		return c.rst(id, code)
 	}
 	h := c.s.handler
@@ -98,15 +106,9 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	req = req.WithContext(st.ctx)
 	st.w.init(st, req)
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		st.cancel()
-		return errH2Done
-	}
 	st.sendWindow = c.initialWindow
 	st.remoteDone = f.StreamEnded()
 	c.streams[id] = st
-	c.handlers++
 	if wt := c.s.writeTimeout; wt > 0 {
 		st.start = time.Now()
 		st.wtimer = time.AfterFunc(wt, st.writeTimedOut)
