@@ -49,8 +49,10 @@ func TestH2sResponseHeads(t *testing.T) {
 		body               string
 	}{
 		{"small", "GET", "/small", []string{"200"}, "5", "text/plain; charset=utf-8", "hello"},
-		{"head-small", "HEAD", "/small", []string{"200"}, "5", "", ""},
-		{"head-big", "HEAD", "/big", []string{"200"}, "10240", "", ""},
+		// HEAD has GET's fields (RFC 9110 9.3.2), Content-Type too.
+		{"head-small", "HEAD", "/small", []string{"200"}, "5", "text/plain; charset=utf-8", ""},
+		{"head-big", "HEAD", "/big", []string{"200"}, "10240", "application/octet-stream", ""},
+		{"head-sniff", "HEAD", "/html", []string{"200"}, "28", "text/html; charset=utf-8", ""},
 		{"big-streams", "GET", "/big", []string{"200"}, "", "application/octet-stream", strings.Repeat("\x00", 10240)},
 		{"sniff", "GET", "/html", []string{"200"}, "28", "text/html; charset=utf-8", "<html><body>hi</body></html>"},
 		{"204", "GET", "/204", []string{"204"}, "", "", ""},

@@ -173,9 +173,10 @@ func (st *h2Stream) sendHead(status int, hdr http.Header, end bool, sniff []byte
 	})
 }
 
-// sendHeadEnd sends a final head with no body, then tr if any.
-func (st *h2Stream) sendHeadEnd(status int, hdr http.Header, end bool, tr http.Header, skip []string) error {
-	if err := st.sendHead(status, hdr, end, nil, skip); err != nil || end {
+// sendHeadEnd sends a final head with no body (sniff: a HEAD's), then tr
+// if any.
+func (st *h2Stream) sendHeadEnd(status int, hdr http.Header, end bool, tr http.Header, sniff []byte, skip []string) error {
+	if err := st.sendHead(status, hdr, end, sniff, skip); err != nil || end {
 		return err
 	}
 	return st.sendTrailers(tr)
