@@ -94,7 +94,10 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if code != http2.ErrCodeNo {
 		c.mu.Lock()
 		c.handlers--
-		c.closeIfDoneLocked()
+		if len(c.streams) == 0 && c.handlers == 0 {
+			c.idleLocked() // the idle timer may have fired meanwhile
+			c.closeIfDoneLocked()
+		}
 		c.mu.Unlock()
 		return c.rst(id, code)
 	}
