@@ -41,36 +41,46 @@ func TestH2sConcurrentMix(t *testing.T) {
 		}
 	})
 	f := startH2Front(t, h, ServerOptions{})
-	var dials atomic.Int32
-	tr := h2Client(false)
-	dial := tr.DialTLSContext
-	tr.DialTLSContext = func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
-		dials.Add(1)
-		return dial(ctx, network, addr, cfg)
-	}
-	defer tr.CloseIdleConnections()
-	cl := &http.Client{Transport: tr, Timeout: time.Minute}
-	var wg sync.WaitGroup
-	errs := make(chan error, 50)
-	for i := range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- mixOne(cl, f.url(false, ""), i)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	if err := mixOne(cl, f.url(false, ""), 1); err != nil {
-		t.Errorf("after the mix: %v", err)
-	}
-	if n := dials.Load(); n != 1 {
-		t.Errorf("%d connections, want 1", n)
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			var dials atomic.Int32
+			tr := h2Client(useTLS)
+			tr.DialTLSContext = func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
+				dials.Add(1)
+				var d net.Dialer
+				c, err := d.DialContext(ctx, network, addr)
+				if err != nil || !useTLS {
+					return c, err
+				}
+				tc := tls.Client(c, cfg)
+				return tc, tc.HandshakeContext(ctx)
+			}
+			defer tr.CloseIdleConnections()
+			cl := &http.Client{Transport: tr, Timeout: time.Minute}
+			base := f.url(useTLS, "")
+			var wg sync.WaitGroup
+			errs := make(chan error, 50)
+			for i := range 50 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs <- mixOne(cl, base, i)
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			if err := mixOne(cl, base, 1); err != nil {
+				t.Errorf("after the mix: %v", err)
+			}
+			if n := dials.Load(); n != 1 {
+				t.Errorf("%d connections, want 1", n)
+			}
+		})
 	}
 }
 

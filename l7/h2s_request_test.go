@@ -179,3 +179,46 @@ func TestH2sBodyErrorIsStreamError(t *testing.T) {
 		t.Fatal("handler still reads")
 	}
 }
+
+// TestH2sClientTrailers: trailers x/net's client sends after the body
+// reach the handler's r.Trailer.
+func TestH2sClientTrailers(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%d %v %q", len(b), err, r.Trailer.Get("X-Sum"))
+	})
+	f := startH2Front(t, h, ServerOptions{})
+	tr := h2Client(true)
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("POST", f.url(true, "/"), &trailerBody{n: 200000})
+	req.Trailer = http.Header{"X-Sum": nil}
+	req.Body.(*trailerBody).tr = req.Trailer
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `200000 <nil> "done"`; string(b) != want {
+		t.Errorf("got %s, want %s", b, want)
+	}
+}
+
+// trailerBody is n zero bytes; at EOF it sets tr's X-Sum.
+type trailerBody struct {
+	n  int
+	tr http.Header
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	if b.n == 0 {
+		b.tr.Set("X-Sum", "done")
+		return 0, io.EOF
+	}
+	n := min(len(p), b.n)
+	clear(p[:n])
+	b.n -= n
+	return n, nil
+}
+
+func (b *trailerBody) Close() error { return nil }
