@@ -218,6 +218,9 @@ func (w *h2Writer) finish() error {
 		return errH2Short
 	}
 	tr := w.trailerFields()
+	if w.head {
+		tr = nil // a HEAD response ends with its head, as x/net's
+	}
 	if !w.sentHeader {
 		w.sentHeader = true
 		if w.cl < 0 && len(tr) == 0 && bodyAllowed(w.status) && (w.written > 0 || !w.head) {
