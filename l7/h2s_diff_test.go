@@ -167,3 +167,95 @@ func dropCL(shape string) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// TestH2sDiffXNetRequests: the request a handler sees, or the reset a
+// malformed one gets, is x/net's.
+func TestH2sDiffXNetRequests(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		var keys []string
+		for k, v := range r.Header {
+			keys = append(keys, fmt.Sprintf("%s=%q", k, v))
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(w, "%s|%s|%s|%q|%q|%d|%d %v|%v|%v", r.Method, r.Host, r.RequestURI, r.URL.String(), r.URL.Host,
+			r.ContentLength, len(b), err != nil, r.Trailer, keys)
+	})
+	ours := startH2Front(t, h, ServerOptions{}).plain
+	ref := startXNetH2c(t, h)
+	co, cr := dialH2s(t, ours), dialH2s(t, ref)
+	base := []string{":method", "GET", ":scheme", "https", ":authority", "a.example", ":path", "/p?q=1"}
+	with := func(extra ...string) []string { return append(append([]string(nil), base...), extra...) }
+	id := uint32(1)
+	for _, tc := range []struct {
+		name   string
+		fields []string
+		body   []byte // sent in one DATA frame with END_STREAM; nil: END_STREAM on HEADERS
+	}{
+		{"plain", base, nil},
+		{"options-star", []string{":method", "OPTIONS", ":scheme", "https", ":authority", "a", ":path", "*"}, nil},
+		{"absolute-path", []string{":method", "GET", ":scheme", "https", ":authority", "a", ":path", "http://b.example/x"}, nil},
+		{"no-authority", []string{":method", "GET", ":scheme", "https", ":path", "/"}, nil},
+		{"host-and-authority", with("host", "other.example"), nil},
+		{"cookies", with("cookie", "a=1", "cookie", "b=2", "cookie", "c=3"), nil},
+		{"te-trailers", with("te", "trailers"), nil},
+		{"te-other", with("te", "trailers, deflate"), nil},
+		{"cl-body", with("content-length", "3"), []byte("abc")},
+		{"cl-dup-same", with("content-length", "3", "content-length", "3"), []byte("abc")},
+		{"cl-dup-differ", with("content-length", "3", "content-length", "4"), []byte("abc")},
+		{"cl-bad", with("content-length", "x"), []byte("abc")},
+		{"cl-plus", with("content-length", "+3"), []byte("abc")},
+		{"cl-more", with("content-length", "2"), []byte("abc")},
+		{"cl-fewer", with("content-length", "4"), []byte("abc")},
+		{"cl-on-end", with("content-length", "3"), nil},
+		{"cl-zero-on-end", with("content-length", "0"), nil},
+		{"no-cl-body", base, []byte("abc")},
+		{"trailer-decl", with("trailer", "x-a, content-length, x-b"), []byte("abc")},
+		{"connect", []string{":method", "CONNECT", ":authority", "c.example:443"}, []byte("abc")},
+		{"connect-scheme", []string{":method", "CONNECT", ":scheme", "https", ":authority", "c.example:443"}, nil},
+		{"keep-alive", with("keep-alive", "5"), nil},
+		{"proxy-connection", with("proxy-connection", "x"), nil},
+		{"upgrade", with("upgrade", "websocket"), nil},
+		{"dup-path", with(":path", "/again"), nil},
+		{"empty-value", with("x-empty", ""), nil},
+		{"protocol", with(":protocol", "websocket"), nil},
+		{"scheme-other", []string{":method", "GET", ":scheme", "ftp", ":authority", "a", ":path", "/"}, nil},
+		{"path-relative", []string{":method", "GET", ":scheme", "https", ":authority", "a", ":path", "x/y"}, nil},
+		{"star-get", []string{":method", "GET", ":scheme", "https", ":authority", "a", ":path", "*"}, nil},
+		{"host-only-dup", []string{":method", "GET", ":scheme", "https", ":path", "/", "host", "a", "host", "b"}, nil},
+		{"host-same", with("host", "a.example"), nil},
+		{"userinfo", []string{":method", "GET", ":scheme", "https", ":authority", "u:p@a.example", ":path", "/"}, nil},
+		{"authority-space", []string{":method", "GET", ":scheme", "https", ":authority", "a example", ":path", "/"}, nil},
+		{"authority-slash", []string{":method", "GET", ":scheme", "https", ":authority", "a/b", ":path", "/"}, nil},
+		{"host-bad", []string{":method", "GET", ":scheme", "https", ":path", "/", "host", "a b"}, nil},
+		{"connect-bad-authority", []string{":method", "CONNECT", ":authority", "a b:1"}, nil},
+	} {
+		for _, c := range []*h2sRaw{co, cr} {
+			c.headers(t, id, tc.body == nil, tc.fields...)
+			if tc.body != nil {
+				c.data(t, id, true, tc.body)
+			}
+		}
+		got, want := co.response(t, id), cr.response(t, id)
+		gs := fmt.Sprintf("status %s body %s reset %v %v", got.status(), got.body, got.reset, got.code)
+		ws := fmt.Sprintf("status %s body %s reset %v %v", want.status(), want.body, want.reset, want.code)
+		if reqNoted[tc.name] {
+			id += 2
+			continue
+		}
+		if gs != ws {
+			t.Errorf("%s:\nours:  %s\nx/net: %s", tc.name, gs, ws)
+		}
+		id += 2
+	}
+}
+
+// reqNoted: requests we refuse with PROTOCOL_ERROR where x/net answers
+// 400 (connection-specific fields, TE other than trailers: RFC 9113
+// 8.2.2 calls them malformed, 8.1.1 a stream error) or serves
+// (Content-Length values that differ, or that DATA does not match: RFC
+// 9113 8.1.1, RFC 9110 8.6).
+var reqNoted = map[string]bool{
+	"te-other": true, "keep-alive": true, "proxy-connection": true, "upgrade": true,
+	"cl-dup-differ": true, "cl-fewer": true, "cl-on-end": true,
+}

@@ -121,8 +121,9 @@ func TestH2sRequestForm(t *testing.T) {
 	}{
 		{"cookies", []string{":method", "GET", ":scheme", "http", ":authority", "a.example", ":path", "/p?q=1", "cookie", "a=1", "cookie", "b=2"},
 			`GET|a.example|/p?q=1|/p?q=1|["a=1; b=2"]|[]`},
-		{"host-from-authority", []string{":method", "GET", ":scheme", "http", ":authority", "a.example", ":path", "/", "host", "b.example"},
+		{"host-same-as-authority", []string{":method", "GET", ":scheme", "http", ":authority", "a.example", ":path", "/", "host", "a.example"},
 			`GET|a.example|/|/|[]|[]`},
+		{"host-differs", []string{":method", "GET", ":scheme", "http", ":authority", "a.example", ":path", "/", "host", "b.example"}, ""},
 		{"host-header", []string{":method", "GET", ":scheme", "http", ":path", "/", "host", "b.example"},
 			`GET|b.example|/|/|[]|[]`},
 		{"connect", []string{":method", "CONNECT", ":authority", "c.example:443"},

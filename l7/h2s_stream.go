@@ -155,7 +155,11 @@ func (c *h2Conn) newRequest(st *h2Stream, f *http2.MetaHeadersFrame) (*http.Requ
 		if path != "" || scheme != "" || authority == "" {
 			return nil, http2.ErrCodeProtocol
 		}
-	} else if method == "" || path == "" || scheme == "" {
+	} else if method == "" || path == "" || scheme != "http" && scheme != "https" ||
+		path[0] != '/' && path != "*" {
+		// :path is origin-form or "*" (RFC 9113 8.3.1): an absolute URI
+		// there would give the request a URL.Host of its own beside
+		// :authority. Other schemes: x/net refuses them too.
 		return nil, http2.ErrCodeProtocol
 	}
 	regular := f.RegularFields()
@@ -175,10 +179,22 @@ func (c *h2Conn) newRequest(st *h2Stream, f *http2.MetaHeadersFrame) (*http.Requ
 	if ck := hdr["Cookie"]; len(ck) > 1 {
 		hdr["Cookie"] = []string{strings.Join(ck, "; ")} // RFC 9113 8.2.3
 	}
-	if authority == "" {
-		authority = hdr.Get("Host")
+	// A Host field must agree with :authority (RFC 9113 8.3.1); the
+	// authority must be a valid host, with no userinfo for http(s): it is
+	// what routes the request and the Host the backend gets (x/net's
+	// checks).
+	switch host := hdr["Host"]; {
+	case len(host) > 1:
+		return nil, http2.ErrCodeProtocol
+	case len(host) == 1 && authority == "":
+		authority = host[0]
+	case len(host) == 1 && host[0] != authority:
+		return nil, http2.ErrCodeProtocol
 	}
 	delete(hdr, "Host") // as net/http's: the request's Host says it
+	if strings.IndexByte(authority, '@') >= 0 && !connect || authority != "" && !httpguts.ValidHostHeader(authority) {
+		return nil, http2.ErrCodeProtocol
+	}
 	if cl := hdr["Content-Length"]; len(cl) > 0 {
 		n, err := strconv.ParseUint(cl[0], 10, 63)
 		if err != nil || len(cl) > 1 && !allSame(cl) {
@@ -224,6 +240,7 @@ func (c *h2Conn) newRequest(st *h2Stream, f *http2.MetaHeadersFrame) (*http.Requ
 		}
 	}
 	r.Trailer = st.trailer
+	delete(hdr, "Trailer") // net/http's servers take it out too
 	if f.StreamEnded() {
 		r.ContentLength, r.Body = 0, http.NoBody
 	} else {
