@@ -252,3 +252,37 @@ func TestH2sWindowOverflow(t *testing.T) {
 		t.Fatalf("connection overflow: GOAWAY %v, want FLOW_CONTROL_ERROR", code)
 	}
 }
+
+// TestH2sResetUploadsCreditReturns: uploads the client resets midway,
+// their bodies unread, hand the connection's credit back: more than the
+// connection's window goes through such streams, then a whole upload.
+func TestH2sResetUploadsCreditReturns(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/read" {
+			n, err := io.Copy(io.Discard, r.Body)
+			fmt.Fprintf(w, "%d %v", n, err)
+			return
+		}
+		<-r.Context().Done()
+	})
+	f := startH2Front(t, h, ServerOptions{})
+	c := dialH2s(t, f.plain)
+	chunk := make([]byte, 16384)
+	id := uint32(1)
+	for range 3 * h2RecvWindow / (4 * len(chunk)) {
+		c.req(t, id, "POST", "/hold", false)
+		for range 4 {
+			c.data(t, id, false, chunk)
+		}
+		c.pingAck(t, "sent") // the server holds the bytes, unread
+		c.write(t, func(fr *http2.Framer) error { return fr.WriteRSTStream(id, http2.ErrCodeCancel) })
+		id += 2
+	}
+	c.req(t, id, "POST", "/read", false)
+	for i := range h2RecvWindow / len(chunk) {
+		c.data(t, id, i == h2RecvWindow/len(chunk)-1, chunk)
+	}
+	if r := c.response(t, id); r.reset || string(r.body) != fmt.Sprintf("%d <nil>", h2RecvWindow) {
+		t.Fatalf("upload after the resets: reset %v (%v), body %q", r.reset, r.code, r.body)
+	}
+}
