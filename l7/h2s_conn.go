@@ -62,6 +62,7 @@ type h2Conn struct {
 	closed        bool
 	idle          *time.Timer // runs while no stream is open
 	idleSince     time.Time   // when the last stream ended
+	linger        *time.Timer // closes the connection gone away
 }
 
 const (
@@ -180,9 +181,6 @@ func (c *h2Conn) serve(preface bool) {
 		}
 	}
 }
-
-// errH2Done ends the serve loop without a GOAWAY of its own.
-var errH2Done = errors.New("http2: connection done")
 
 // readError answers what ReadFrame failed with at the connection level.
 func (c *h2Conn) readError(err error) {
@@ -365,7 +363,14 @@ func (c *h2Conn) goAway(code http2.ErrCode) {
 func (c *h2Conn) closeIfDoneLocked() {
 	if c.goingAway && len(c.streams) == 0 && c.handlers == 0 && !c.closed {
 		c.closed = true
-		go c.nc.Close() // flushes what is pending first
+		// Not at once: the client may have sent frames (new streams)
+		// before it read the GOAWAY, and closing with them unread resets
+		// the connection, which can destroy the GOAWAY before the client
+		// reads it; the client then cannot tell that its requests are safe
+		// to retry. It closes the connection itself once its own streams
+		// are done; h2Linger bounds the wait (x/net's goAwayTimeout). The
+		// Close flushes what is pending first.
+		c.linger = time.AfterFunc(h2Linger, func() { c.nc.Close() })
 	}
 }
 
@@ -407,6 +412,9 @@ func (c *h2Conn) teardown() {
 	c.closed = true
 	if c.idle != nil {
 		c.idle.Stop()
+	}
+	if c.linger != nil {
+		c.linger.Stop()
 	}
 	for _, st := range c.streams {
 		c.endLocked(st, errH2ConnClosed)

@@ -68,7 +68,8 @@ func (c *h2Conn) runHandler(st *h2Stream) {
 func (c *h2Conn) streamDone(st *h2Stream, err error) {
 	cancelled := st.ctx.Err() != nil
 	c.mu.Lock()
-	// Streams cut off by the connection's end are no rapid reset.
+	// A stream cancelled as the whole connection ends (the client went,
+	// Close, an error) was not reset by the client: no rapid reset.
 	cancelled = cancelled && !c.closed
 	st.body.stopTimer()
 	if c.streams[st.id] == st {
@@ -176,9 +177,10 @@ func (st *h2Stream) sendHead(status int, hdr http.Header, end bool, sniff []byte
 	})
 }
 
-// sendHeadEnd sends a final head with no body, then tr if any.
-func (st *h2Stream) sendHeadEnd(status int, hdr http.Header, end bool, tr http.Header, skip []string) error {
-	if err := st.sendHead(status, hdr, end, nil, skip); err != nil || end {
+// sendHeadEnd sends a final head with no body (sniff: a HEAD's), then tr
+// if any.
+func (st *h2Stream) sendHeadEnd(status int, hdr http.Header, end bool, tr http.Header, sniff []byte, skip []string) error {
+	if err := st.sendHead(status, hdr, end, sniff, skip); err != nil || end {
 		return err
 	}
 	return st.sendTrailers(tr)

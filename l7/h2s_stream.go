@@ -93,11 +93,22 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		c.mu.Unlock()
 		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
 	}
+	// The stream is counted from here, as lastID says it is served: a
+	// GOAWAY sent meanwhile (Shutdown, the idle timer) names it, so the
+	// connection must not close under it.
+	c.handlers++
 	c.mu.Unlock()
 
 	st := &h2Stream{c: c, id: id, declLen: -1, recvWindow: h2RecvWindow}
 	req, code := c.newRequest(st, f)
 	if code != http2.ErrCodeNo {
+		c.mu.Lock()
+		c.handlers--
+		if len(c.streams) == 0 && c.handlers == 0 {
+			c.idleLocked() // the idle timer may have fired meanwhile
+			c.closeIfDoneLocked()
+		}
+		c.mu.Unlock()
 		return c.rst(id, code)
 	}
 	h := c.s.handler
@@ -112,14 +123,9 @@ func (c *h2Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	setRequestContext(&req, &st.ctx)
 	st.w.init(st, req)
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return errH2Done
-	}
 	st.sendWindow = c.initialWindow
 	st.remoteDone = f.StreamEnded()
 	c.streams[id] = st
-	c.handlers++
 	if wt := c.s.writeTimeout; wt > 0 {
 		st.start = time.Now()
 		st.wtimer = time.AfterFunc(wt, st.writeTimedOut)
@@ -168,7 +174,11 @@ func (c *h2Conn) newRequest(st *h2Stream, f *http2.MetaHeadersFrame) (*http.Requ
 		if path != "" || scheme != "" || authority == "" {
 			return nil, http2.ErrCodeProtocol
 		}
-	} else if method == "" || path == "" || scheme == "" {
+	} else if method == "" || path == "" || scheme != "http" && scheme != "https" ||
+		path[0] != '/' && path != "*" {
+		// :path is origin-form or "*" (RFC 9113 8.3.1): an absolute URI
+		// there would give the request a URL.Host of its own beside
+		// :authority. Other schemes: x/net refuses them too.
 		return nil, http2.ErrCodeProtocol
 	}
 	regular := f.RegularFields()
@@ -188,10 +198,22 @@ func (c *h2Conn) newRequest(st *h2Stream, f *http2.MetaHeadersFrame) (*http.Requ
 	if ck := hdr["Cookie"]; len(ck) > 1 {
 		hdr["Cookie"] = []string{strings.Join(ck, "; ")} // RFC 9113 8.2.3
 	}
-	if authority == "" {
-		authority = hdr.Get("Host")
+	// A Host field must agree with :authority (RFC 9113 8.3.1); the
+	// authority must be a valid host, with no userinfo for http(s): it is
+	// what routes the request and the Host the backend gets (x/net's
+	// checks).
+	switch host := hdr["Host"]; {
+	case len(host) > 1:
+		return nil, http2.ErrCodeProtocol
+	case len(host) == 1 && authority == "":
+		authority = host[0]
+	case len(host) == 1 && host[0] != authority:
+		return nil, http2.ErrCodeProtocol
 	}
 	delete(hdr, "Host") // as net/http's: the request's Host says it
+	if strings.IndexByte(authority, '@') >= 0 && !connect || authority != "" && !httpguts.ValidHostHeader(authority) {
+		return nil, http2.ErrCodeProtocol
+	}
 	if cl := hdr["Content-Length"]; len(cl) > 0 {
 		n, err := strconv.ParseUint(cl[0], 10, 63)
 		if err != nil || len(cl) > 1 && !allSame(cl) {
@@ -244,6 +266,7 @@ func (c *h2Conn) newRequest(st *h2Stream, f *http2.MetaHeadersFrame) (*http.Requ
 		}
 	}
 	r.Trailer = st.trailer
+	delete(hdr, "Trailer") // net/http's servers take it out too
 	if f.StreamEnded() {
 		r.ContentLength, r.Body = 0, http.NoBody
 	} else {
@@ -435,9 +458,15 @@ func (c *h2Conn) endLocked(st *h2Stream, err error) {
 		st.wtimer.Stop()
 	}
 	st.remoteDone = true
-	// What the handler never read goes back to the connection.
-	if n := int64(len(st.body.buf) - st.body.off); n > 0 {
-		c.recvUnsent += n
+	// What the handler never read goes back to the connection, now: the
+	// client may have filled the connection's window with it, and then
+	// no DATA comes whose credit would carry it.
+	if n := int64(len(st.body.buf) - st.body.off); n > 0 && !c.closed {
+		if inc := c.creditLocked(nil, n, false); inc > 0 {
+			c.wmu.Lock()
+			c.writeLocked(func() error { return c.wfr.WriteWindowUpdate(0, uint32(inc)) })
+			c.wmu.Unlock()
+		}
 	}
 	st.body.buf, st.body.off = nil, 0
 	st.body.signal()

@@ -32,6 +32,7 @@ type h2Writer struct {
 	written     int64
 	trailers    []string // declared trailer keys, canonical
 	buf         []byte   // body bytes held before the HEADERS, or since the last flush
+	headSniff   []byte   // HEAD: the first bytes written, for the Content-Type
 	bufArr      *[h2BufSize]byte
 	date        [1]string
 	notify      chan bool
@@ -126,6 +127,11 @@ func (w *h2Writer) Write(p []byte) (int, error) {
 	}
 	w.written += int64(len(p))
 	if w.head {
+		// HEAD gets GET's Content-Type (RFC 9110 9.3.2; x/net and net/http
+		// sniff it too): keep what sniffing reads.
+		if !w.sentHeader && len(w.headSniff) < h2SniffLen {
+			w.headSniff = append(w.headSniff, p[:min(len(p), h2SniffLen-len(w.headSniff))]...)
+		}
 		return len(p), nil
 	}
 	if len(w.buf)+len(p) <= h2BufSize {
@@ -172,6 +178,9 @@ func (w *h2Writer) flushBuf(next []byte) error {
 		if len(sniff) == 0 {
 			sniff = next
 		}
+		if w.head {
+			sniff = w.headSniff
+		}
 		w.sentHeader = true
 		if err := w.st.sendHead(w.status, w.hdr, false, sniff, w.trailers); err != nil {
 			return err
@@ -209,13 +218,16 @@ func (w *h2Writer) finish() error {
 		return errH2Short
 	}
 	tr := w.trailerFields()
+	if w.head {
+		tr = nil // a HEAD response ends with its head, as x/net's
+	}
 	if !w.sentHeader {
 		w.sentHeader = true
 		if w.cl < 0 && len(tr) == 0 && bodyAllowed(w.status) && (w.written > 0 || !w.head) {
 			w.hdr["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
 		}
 		if len(w.buf) == 0 {
-			return st.sendHeadEnd(w.status, w.hdr, len(tr) == 0, tr, w.trailers)
+			return st.sendHeadEnd(w.status, w.hdr, len(tr) == 0, tr, w.headSniff, w.trailers)
 		}
 		err := st.sendHeadData(w.status, w.hdr, w.buf, len(tr) == 0, w.trailers)
 		w.buf = w.buf[:0]
@@ -233,6 +245,9 @@ func (w *h2Writer) finish() error {
 	}
 	return st.sendTrailers(tr)
 }
+
+// h2SniffLen is how much of a body http.DetectContentType reads.
+const h2SniffLen = 512
 
 var errH2Short = errors.New("http2: handler wrote less than its Content-Length")
 
