@@ -194,11 +194,8 @@ func (st *h2Stream) sendHeadData(status int, hdr http.Header, data []byte, end b
 		return err
 	}
 	c := st.c
-	c.wmu.Lock()
-	if st.wdone {
-		c.wmu.Unlock()
-		st.giveBack(n)
-		return errH2StreamClosed
+	if err := st.lockWrite(n); err != nil {
+		return err
 	}
 	last := n == len(data) && end
 	st.finalSent = true
@@ -219,6 +216,18 @@ func (st *h2Stream) sendHeadData(status int, hdr http.Header, data []byte, end b
 	return st.sendData(data[n:], end)
 }
 
+// lockWrite takes wmu for a frame of n bytes of credit on st. If st
+// takes no more frames, the credit goes back and wmu is not held.
+func (st *h2Stream) lockWrite(n int) error {
+	st.c.wmu.Lock()
+	if st.wdone {
+		st.c.wmu.Unlock()
+		st.giveBack(n)
+		return errH2StreamClosed
+	}
+	return nil
+}
+
 // sendData sends data in DATA frames as the windows allow; end: the last
 // one ends the stream (an empty one if data is).
 func (st *h2Stream) sendData(data []byte, end bool) error {
@@ -233,11 +242,8 @@ func (st *h2Stream) sendData(data []byte, end bool) error {
 		} else if !end {
 			return nil
 		}
-		c.wmu.Lock()
-		if st.wdone {
-			c.wmu.Unlock()
-			st.giveBack(n)
-			return errH2StreamClosed
+		if err := st.lockWrite(n); err != nil {
+			return err
 		}
 		last := n == len(data) && end
 		if last {
